@@ -1,0 +1,226 @@
+/*
+ * hark.h — the public C API of hark, Whisper speech recognition in C.
+ *
+ * What it is: load a Whisper model (hark's own single-file safetensors format; other formats go
+ * through hark_convert), turn audio into log-mel, run the encoder and decoder, and transcribe.
+ * What it is not: a server or a CLI; those live in tools/ and server/ and use only this header.
+ *
+ * Threading: a hark_model is immutable after hark_model_load and may be shared by any number of
+ * threads. A hark_state belongs to one thread at a time. hark_last_error() is thread-local.
+ *
+ * Errors: every action returns a hark_status (HARK_OK = 0, negative named errors). The detail of
+ * the last failure on the calling thread is in hark_last_error().
+ */
+#ifndef HARK_H
+#define HARK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HARK_VERSION "0.1.0"
+
+/* Status codes. Values are stable; new codes are only ever appended. */
+typedef enum hark_status {
+    HARK_OK = 0,
+    HARK_ERR_INVALID_ARG = -1,  /* a bad argument from the caller */
+    HARK_ERR_NOMEM = -2,        /* an allocation failed */
+    HARK_ERR_IO = -3,           /* a file could not be opened, read or written */
+    HARK_ERR_FORMAT = -4,       /* a model file is corrupt, truncated or not what it claims */
+    HARK_ERR_UNSUPPORTED = -5,  /* a valid input that this build cannot handle */
+    HARK_ERR_AUDIO = -6,        /* audio could not be decoded, or holds no usable samples */
+    HARK_ERR_BACKEND = -7,      /* the compute backend failed */
+    HARK_ERR_NOT_FOUND = -8,    /* a named thing (file, tensor, architecture, token) is absent */
+    HARK_ERR_TOKENIZER = -9,    /* text or token ids the tokenizer cannot handle */
+    HARK_ERR_CAPACITY = -10,    /* a batch, sequence or cache limit was exceeded */
+} hark_status;
+
+/* Returns a constant name for a status ("HARK_ERR_FORMAT"); never NULL. */
+const char *hark_status_str(hark_status status);
+
+/* Returns the calling thread's detail of its last failure ("model.bin: truncated at byte 812:
+ * tensor 'x' needs 4096 bytes"), or "" when there was none. Valid until the next hark call on
+ * this thread. */
+const char *hark_last_error(void);
+
+/* Log sink. level: 0 error, 1 warning, 2 info, 3 debug. The default sink writes warnings and
+ * errors to stderr; hark_log_set(NULL, NULL) silences everything. */
+typedef void (*hark_log_fn)(int level, const char *message, void *user);
+void hark_log_set(hark_log_fn fn, void *user);
+
+/* ---------------------------------------------------------------- model ---------------------- */
+
+typedef struct hark_model hark_model;
+typedef struct hark_state hark_state;
+
+typedef struct hark_model_params {
+    const char *device; /* "cpu" (default), later "cuda:N" and "auto" */
+    int n_threads;      /* CPU threads; 0 = all cores */
+} hark_model_params;
+
+hark_model_params hark_model_default_params(void);
+
+/* Loads a model in hark's format (one safetensors file, see docs/format.md). The weights are
+ * mmapped. On success *out owns the model; free it with hark_model_free. On failure *out is NULL
+ * and the status names the problem (HARK_ERR_IO, HARK_ERR_FORMAT, ...). */
+hark_status hark_model_load(const char *path, const hark_model_params *params, hark_model **out);
+void hark_model_free(hark_model *model);
+
+/* Hyper-parameters, as in openai/whisper's ModelDimensions. */
+typedef struct hark_model_dims {
+    int n_mels, n_vocab;
+    int n_audio_ctx, n_audio_state, n_audio_head, n_audio_layer;
+    int n_text_ctx, n_text_state, n_text_head, n_text_layer;
+} hark_model_dims;
+
+hark_model_dims hark_model_get_dims(const hark_model *model);
+/* The architecture name ("tiny", "large-v3", "tiny-test", ...) or "custom". */
+const char *hark_model_arch(const hark_model *model);
+/* True when the weights were made by hark_convert_random: such a model transcribes nonsense. */
+int hark_model_is_random(const hark_model *model);
+int hark_model_is_multilingual(const hark_model *model);
+
+/* ---------------------------------------------------------------- conversion ----------------- */
+
+typedef enum hark_dtype {
+    HARK_DTYPE_F32 = 0,
+    HARK_DTYPE_F16 = 1,
+    HARK_DTYPE_BF16 = 2,
+} hark_dtype;
+
+typedef struct hark_convert_params {
+    hark_dtype dtype;      /* weight type of the matrices in the output (default F16) */
+    const char *arch_name; /* name to record when the source does not say (NULL: guess) */
+} hark_convert_params;
+
+hark_convert_params hark_convert_default_params(void);
+
+/* Converts a checkpoint to hark's format. in_path is an OpenAI .pt file, a Hugging Face model
+ * folder (config.json + model.safetensors + tokenizer files), a whisper.cpp ggml-*.bin, or a
+ * hark file (re-typed). The vocabulary comes from the source when it carries one, else from the
+ * built-in layout for its vocabulary size. */
+hark_status hark_convert(const char *in_path, const char *out_path, const hark_convert_params *params);
+
+/* Writes a seeded random-weight model of a named architecture: every official one ("tiny",
+ * "tiny.en", "base", "base.en", "small", "small.en", "medium", "medium.en", "large-v1",
+ * "large-v2", "large-v3", "large-v3-turbo") and reduced test ones ("tiny-test", "tiny-test.en",
+ * "v3-test"). The weight recipe is documented in docs/format.md so that other tools can make the
+ * same weights. */
+hark_status hark_convert_random(const char *arch, uint64_t seed, const char *out_path,
+                                const hark_convert_params *params);
+
+/* ---------------------------------------------------------------- audio ---------------------- */
+
+#define HARK_SAMPLE_RATE 16000
+#define HARK_N_FFT 400
+#define HARK_HOP_LENGTH 160
+#define HARK_CHUNK_SECONDS 30
+#define HARK_N_SAMPLES (HARK_SAMPLE_RATE * HARK_CHUNK_SECONDS) /* 480000 */
+#define HARK_N_FRAMES (HARK_N_SAMPLES / HARK_HOP_LENGTH)       /* 3000 */
+
+/* Decodes an audio file (WAV in any common format; FLAC, MP3, OGG, M4A, WebM, ... through FFmpeg
+ * when built with it) to 16 kHz mono float samples in [-1, 1]. "-" reads standard input.
+ * On success *pcm is allocated with malloc (free with hark_free) and *n_samples is its length.
+ * Empty audio gives HARK_ERR_AUDIO; NaN or infinite samples give HARK_ERR_AUDIO. */
+hark_status hark_audio_load(const char *path, float **pcm, size_t *n_samples);
+/* Same, from bytes in memory. */
+hark_status hark_audio_decode(const void *data, size_t size, float **pcm, size_t *n_samples);
+
+/* Whisper's log-mel spectrogram of one 30 s window: samples [offset, offset + 480000) of pcm,
+ * zero padded past n_samples, into out[n_mels][3000] (n_mels 80 or 128).
+ * ref: openai/whisper audio.py log_mel_spectrogram (the STFT of the padded window, power, slaney
+ * mel, log10 of max(x, 1e-10), max(x, max - 8), (x + 4) / 4). */
+hark_status hark_log_mel(const float *pcm, size_t n_samples, int n_mels, float *out);
+
+void hark_free(void *ptr);
+
+/* ---------------------------------------------------------------- tokenizer ------------------ */
+
+/* Special tokens of the model's vocabulary (ref: openai/whisper tokenizer.py). */
+typedef struct hark_special_tokens {
+    int eot, sot, sot_lm, sot_prev, no_speech, no_timestamps, translate, transcribe;
+    int lang_first;      /* <|en|> */
+    int n_languages;     /* 99, or 100 for large-v3 */
+    int timestamp_begin; /* <|0.00|> */
+} hark_special_tokens;
+
+hark_special_tokens hark_model_special_tokens(const hark_model *model);
+
+/* Encodes UTF-8 text (no special tokens) into ids. Writes up to max_tokens ids and returns the
+ * number the text needs (call with max_tokens 0 to size), or a negative hark_status. */
+int hark_tokenize(const hark_model *model, const char *text, int32_t *tokens, int max_tokens);
+
+/* The bytes of one token (not NUL-terminated; special tokens give their text, "<|en|>").
+ * Returns the byte count and sets *bytes, or a negative status for an unknown id. */
+int hark_token_bytes(const hark_model *model, int32_t token, const char **bytes);
+
+/* Language code of a language token index ("en" for 0) or NULL. */
+const char *hark_language_code(int index);
+/* Index of a language code, or -1. */
+int hark_language_index(const char *code);
+
+/* ---------------------------------------------------------------- state and stages ----------- */
+
+typedef struct hark_state_params {
+    int max_windows;   /* windows encoded at once (default 1) */
+    int max_sequences; /* decoder sequences alive at once (default 1) */
+} hark_state_params;
+
+hark_state_params hark_state_default_params(void);
+
+hark_status hark_state_new(hark_model *model, const hark_state_params *params, hark_state **out);
+void hark_state_free(hark_state *state);
+
+/* Encodes n_windows log-mel windows (mel[n_windows][n_mels][3000]) into window slots 0..n-1:
+ * the encoder output and each decoder layer's cross-attention keys and values are kept in the
+ * state for later decode calls. */
+hark_status hark_encode(hark_state *state, const float *mel, int n_windows);
+
+/* Copies the encoder output of window slot `window` into out[n_audio_ctx][n_audio_state]. */
+hark_status hark_encoder_output(hark_state *state, int window, float *out);
+
+/* One decoder pass over a set of tokens. Each entry appends `token` at `pos` of sequence slot
+ * `seq` (attending to the cross K/V of window slot `window` and to positions 0..pos of its own
+ * self-attention cache). Several entries of one sequence with consecutive positions form a
+ * prompt. Entries whose `want_logits` is set get a row of logits, in entry order, in
+ * logits[n_rows][n_vocab]. */
+typedef struct hark_decode_entry {
+    int32_t seq, window, token, pos;
+    int32_t want_logits;
+} hark_decode_entry;
+
+hark_status hark_decode(hark_state *state, const hark_decode_entry *entries, int n_entries,
+                        float *logits);
+
+/* ---------------------------------------------------------------- transcription -------------- */
+
+typedef struct hark_full_params {
+    const char *language; /* "en", ...; NULL or "auto" means English for now */
+    int translate;        /* task translate instead of transcribe */
+    int max_tokens;       /* tokens decoded per window (default 224: n_text_ctx / 2) */
+    int suppress_eot;     /* benchmark mode: never end, always decode max_tokens */
+} hark_full_params;
+
+hark_full_params hark_full_default_params(void);
+
+/* Transcribes pcm (16 kHz mono) window by window with greedy decoding and <|notimestamps|>.
+ * Results stay in the state until the next call. */
+hark_status hark_transcribe(hark_state *state, const float *pcm, size_t n_samples,
+                            const hark_full_params *params);
+
+int hark_n_segments(const hark_state *state);
+/* UTF-8 text of a segment, owned by the state. */
+const char *hark_segment_text(const hark_state *state, int i);
+/* Start and end of a segment in seconds. */
+double hark_segment_t0(const hark_state *state, int i);
+double hark_segment_t1(const hark_state *state, int i);
+/* Token ids of a segment, owned by the state. */
+int hark_segment_tokens(const hark_state *state, int i, const int32_t **tokens);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HARK_H */

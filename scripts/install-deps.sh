@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what hark needs to build and test on Debian/Ubuntu (run as root, or with sudo).
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+need="cmake make gcc pkg-config libopenblas-openmp-dev libpcre2-dev libjansson-dev zlib1g-dev
+      libavformat-dev libavcodec-dev libavutil-dev libswresample-dev ffmpeg"
+missing=""
+for p in $need; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi

@@ -1,0 +1,45 @@
+/*
+ * backend.h — the stage-level interface every compute backend implements (CPU now, CUDA next).
+ * Not a graph library: Whisper is one fixed architecture, so a backend offers the model's stages.
+ *
+ * Lifetime: upload once per model (weights converted to the backend's layout, immutable and
+ * shared by threads); one context per hark_state holding window slots (encoder output + cross
+ * K/V per decoder layer) and sequence slots (self-attention K/V cache up to n_text_ctx).
+ */
+#ifndef HARK_BACKEND_H
+#define HARK_BACKEND_H
+
+#include "hark.h"
+#include "model/model.h"
+
+typedef struct hark_backend {
+    const char *name;
+
+    /* Prepares the model's weights for this backend; *bw is freed by weights_free. */
+    hark_status (*weights_upload)(const hark_model *model, void **bw);
+    void (*weights_free)(void *bw);
+
+    /* A context with max_windows window slots and max_seqs sequence slots. */
+    hark_status (*ctx_new)(const hark_model *model, const void *bw, int max_windows, int max_seqs,
+                           int n_threads, void **ctx);
+    void (*ctx_free)(void *ctx);
+
+    /* mel[n][n_mels][3000] -> window slots slots[0..n): encoder output [C, D] and, for every
+     * decoder layer, cross K and V [C, D]. */
+    hark_status (*encode)(void *ctx, const float *mel, int n, const int *slots);
+
+    /* Copies the encoder output of a window slot to out[C][D] (fp32). */
+    hark_status (*encoder_output)(void *ctx, int slot, float *out);
+
+    /* One decoder pass over entries (see hark_decode_entry): writes K/V of each entry at its
+     * position in its sequence slot, attends causally, and writes logits[rows][V] for entries
+     * with want_logits. */
+    hark_status (*decode)(void *ctx, const hark_decode_entry *e, int n, float *logits);
+
+    /* Copies the first n_pos cached positions of sequence slot src to dst (beam forks). */
+    hark_status (*kv_copy)(void *ctx, int src, int dst, int n_pos);
+} hark_backend;
+
+extern const hark_backend hark_backend_cpu;
+
+#endif

@@ -1,0 +1,103 @@
+/*
+ * model.h — the in-memory Whisper model: hyper-parameters, tensor views into the mapped file,
+ * the per-layer weight structs, and the architecture table.
+ *
+ * Tensor names follow Hugging Face transformers' WhisperForConditionalGeneration, so a hark file
+ * is readable by the HF ecosystem (docs/format.md). Shape legend used in comments:
+ *   V vocab, D model width (n_audio_state == n_text_state in every official model), F ffn width
+ *   (4 D), M mels, C audio context (1500), T text context (448).
+ */
+#ifndef HARK_MODEL_H
+#define HARK_MODEL_H
+
+#include "hark.h"
+#include "util/util.h"
+
+#define HARK_MAX_LAYERS 64
+
+/* A view of one tensor. data points into the mapped file (or into memory the model owns). */
+typedef struct hark_tensor {
+    hark_dtype dtype;
+    int ndim;
+    int64_t shape[4];
+    const void *data;
+} hark_tensor;
+
+int64_t hark_tensor_numel(const hark_tensor *t);
+size_t hark_dtype_size(hark_dtype dt);
+
+typedef struct hark_attn_weights {
+    hark_tensor q_w, q_b; /* [D, D], [D] */
+    hark_tensor k_w;      /* [D, D] (no bias, as in Whisper) */
+    hark_tensor v_w, v_b; /* [D, D], [D] */
+    hark_tensor o_w, o_b; /* [D, D], [D] */
+} hark_attn_weights;
+
+typedef struct hark_enc_layer {
+    hark_tensor attn_ln_w, attn_ln_b; /* [D] self_attn_layer_norm */
+    hark_attn_weights attn;           /* self_attn */
+    hark_tensor mlp_ln_w, mlp_ln_b;   /* [D] final_layer_norm */
+    hark_tensor fc1_w, fc1_b;         /* [F, D], [F] */
+    hark_tensor fc2_w, fc2_b;         /* [D, F], [D] */
+} hark_enc_layer;
+
+typedef struct hark_dec_layer {
+    hark_tensor attn_ln_w, attn_ln_b;   /* [D] self_attn_layer_norm */
+    hark_attn_weights attn;             /* self_attn */
+    hark_tensor cross_ln_w, cross_ln_b; /* [D] encoder_attn_layer_norm */
+    hark_attn_weights cross;            /* encoder_attn */
+    hark_tensor mlp_ln_w, mlp_ln_b;     /* [D] final_layer_norm */
+    hark_tensor fc1_w, fc1_b;           /* [F, D], [F] */
+    hark_tensor fc2_w, fc2_b;           /* [D, F], [D] */
+} hark_dec_layer;
+
+typedef struct hark_weights {
+    hark_tensor conv1_w, conv1_b; /* [D, M, 3], [D] */
+    hark_tensor conv2_w, conv2_b; /* [D, D, 3], [D] (stride 2) */
+    hark_tensor enc_pos;          /* [C, D] sinusoids */
+    hark_enc_layer enc[HARK_MAX_LAYERS];
+    hark_tensor enc_ln_w, enc_ln_b; /* [D] encoder.layer_norm */
+    hark_tensor tok_emb;            /* [V, D], also the tied output projection */
+    hark_tensor dec_pos;            /* [T, D] learned */
+    hark_dec_layer dec[HARK_MAX_LAYERS];
+    hark_tensor dec_ln_w, dec_ln_b; /* [D] decoder.layer_norm */
+} hark_weights;
+
+/* One official or test architecture. */
+typedef struct hark_arch {
+    const char *name;
+    hark_model_dims dims;
+    int alignment_heads_note; /* unused for now */
+} hark_arch;
+
+/* Looks up an architecture by name; NULL if unknown. */
+const hark_arch *hark_arch_find(const char *name);
+/* Names of all architectures, NULL-terminated. */
+const char *const *hark_arch_names(void);
+/* Best guess of the official name for dims (e.g. "large-v3"), or "custom". */
+const char *hark_arch_guess(const hark_model_dims *dims);
+
+/* Special-token layout for a vocabulary size (51864 English-only, 51865 multilingual, 51866
+ * large-v3). ref: openai/whisper tokenizer.py get_tokenizer / Tokenizer.special_tokens. */
+hark_status hark_special_tokens_for_vocab(int n_vocab, hark_special_tokens *out);
+
+/* Validates dims (positive, heads divide widths, vocab one of the known layouts, ...). */
+hark_status hark_dims_check(const hark_model_dims *dims);
+
+struct hark_tokenizer;
+struct hark_backend;
+
+struct hark_model {
+    hark_model_dims dims;
+    hark_special_tokens special;
+    char arch[32];
+    int is_random;
+    hark_weights w;
+    struct hark_tokenizer *tok;
+    hark_file_map map; /* the mapped hark file the tensors point into */
+    hark_model_params params;
+    const struct hark_backend *backend;
+    void *backend_weights; /* backend's uploaded weights */
+};
+
+#endif
