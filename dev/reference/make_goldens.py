@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+"""The independent reference for hark's parity tests: Hugging Face transformers and tiktoken.
+
+Runs on the device machine (python3 with torch, transformers, tiktoken, numpy); nothing of hark
+is imported. Two jobs:
+
+  goldens  --out tests/data
+      tokenizer ids (tiktoken), log-mel of samples/jfk.wav (WhisperFeatureExtractor), and for the
+      reduced random models (weights made here from the recipe in docs/format.md): encoder
+      output, teacher-forced logits and a 100-step greedy sequence. Small files, committed.
+
+  fullsize --arch tiny --hark build/hark --work /tmp/fs
+      a full-size random model of a real architecture, saved by transformers (save_pretrained,
+      safetensors) and as an OpenAI-layout checkpoint (torch.save of dims + model_state_dict);
+      `hark convert` reads both, `hark forward` computes logits on the CPU, and they are compared
+      with transformers' fp32 logits. Prints one PARITY line per source.
+
+The random weights are computed from the recipe in docs/format.md (fnv1a64 + mix64 hash, role
+scales, fp16 rounding), written again here in numpy from the document, not from hark's code.
+"""
+import argparse, json, math, os, subprocess, sys, wave
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ASSETS = os.path.join(ROOT, "assets")
+M64 = (1 << 64) - 1
+
+ARCHS = {  # name: (n_mels, n_vocab, d, heads, enc_layers, dec_layers)
+    "tiny": (80, 51865, 384, 6, 4, 4), "tiny.en": (80, 51864, 384, 6, 4, 4),
+    "base": (80, 51865, 512, 8, 6, 6), "small": (80, 51865, 768, 12, 12, 12),
+    "medium": (80, 51865, 1024, 16, 24, 24), "large-v2": (80, 51865, 1280, 20, 32, 32),
+    "large-v3": (128, 51866, 1280, 20, 32, 32), "large-v3-turbo": (128, 51866, 1280, 20, 32, 4),
+    "tiny-test": (80, 51865, 64, 2, 2, 2), "tiny-test.en": (80, 51864, 64, 2, 2, 2),
+    "v3-test": (128, 51866, 64, 2, 2, 2), "nano-test": (80, 51865, 8, 2, 1, 1),
+}
+
+
+# ------------------------------------------------------------------ the weight recipe ----------
+def fnv1a64(s):
+    h = 0xcbf29ce484222325
+    for b in s.encode():
+        h = ((h ^ b) * 0x100000001b3) & M64
+    return h
+
+
+def mix64_int(z):
+    z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & M64
+    z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & M64
+    return z ^ (z >> 31)
+
+
+def mix64_np(z):
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xbf58476d1ce4e5b9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94d049bb133111eb)
+    return z ^ (z >> np.uint64(31))
+
+
+def recipe_r(name, n, seed):
+    """r[i] in [-1, 1) for i in 0..n-1, float64."""
+    key = np.uint64(mix64_int((seed ^ fnv1a64(name)) & M64))
+    out = np.empty(n, np.float64)
+    step = 1 << 24
+    with np.errstate(over="ignore"):
+        for a in range(0, n, step):
+            i = np.arange(a + 1, min(n, a + step) + 1, dtype=np.uint64)
+            x = mix64_np(key + i * np.uint64(0x9e3779b97f4a7c15))
+            out[a:a + len(i)] = (x >> np.uint64(40)).astype(np.float64) / float(1 << 24) * 2.0 - 1.0
+    return out
+
+
+def sinusoids(length, channels):
+    inc = math.log(10000) / (channels // 2 - 1)
+    inv = np.exp(-inc * np.arange(channels // 2, dtype=np.float64))
+    t = np.arange(length, dtype=np.float64)[:, None] * inv[None, :]
+    return np.concatenate([np.sin(t), np.cos(t)], axis=1)
+
+
+def recipe_tensor(name, shape, seed):
+    n = int(np.prod(shape))
+    if name == "model.encoder.embed_positions.weight":
+        v = sinusoids(shape[0], shape[1]).reshape(-1)
+    else:
+        r = recipe_r(name, n, seed)
+        if name.endswith("layer_norm.weight"):
+            v = 1.0 + 0.1 * r
+        elif name.endswith(".bias"):
+            v = 0.02 * r
+        elif name == "model.decoder.embed_tokens.weight":
+            v = 0.05 * r
+        elif name == "model.decoder.embed_positions.weight":
+            v = 0.02 * r
+        else:
+            v = r / math.sqrt(int(np.prod(shape[1:])))
+    return v.astype(np.float16).reshape(shape)
+
+
+# ------------------------------------------------------------------ transformers models ---------
+LANGS = ["en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it", "id", "hi", "fi", "vi",
+         "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur", "hr", "bg", "lt", "la", "mi", "ml", "cy", "sk",
+         "te", "fa", "lv", "bn", "sr", "az", "sl", "kn", "et", "mk", "br", "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw",
+         "gl", "mr", "pa", "si", "km", "sn", "yo", "so", "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo",
+         "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su", "yue"]
+
+
+def specials(n_vocab):
+    """openai/whisper tokenizer.py special-token layout for a vocabulary size."""
+    base = 50256 if n_vocab == 51864 else 50257
+    n_lang = 100 if n_vocab == 51866 else 99
+    eot, sot = base, base + 1
+    after = sot + 1 + n_lang
+    return dict(eot=eot, sot=sot, lang0=sot + 1, n_lang=n_lang, translate=after, transcribe=after + 1,
+                sot_lm=after + 2, sot_prev=after + 3, no_speech=after + 4, no_timestamps=after + 5,
+                ts0=after + 6)
+
+
+def hf_model(arch, seed, dtype="float32"):
+    import torch
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+    n_mels, n_vocab, d, h, le, ld = ARCHS[arch]
+    sp = specials(n_vocab)
+    cfg = WhisperConfig(vocab_size=n_vocab, num_mel_bins=n_mels, d_model=d, encoder_layers=le, decoder_layers=ld,
+                        encoder_attention_heads=h, decoder_attention_heads=h, encoder_ffn_dim=4 * d,
+                        decoder_ffn_dim=4 * d, max_source_positions=1500, max_target_positions=448,
+                        decoder_start_token_id=sp["sot"], eos_token_id=sp["eot"], pad_token_id=sp["eot"],
+                        bos_token_id=sp["eot"], activation_function="gelu", scale_embedding=False,
+                        tie_word_embeddings=True)
+    m = WhisperForConditionalGeneration(cfg).eval()
+    sd = m.state_dict()
+    new = {}
+    for k, v in sd.items():
+        if k == "proj_out.weight":
+            continue
+        new[k] = torch.from_numpy(recipe_tensor(k, tuple(v.shape), seed).astype(np.float32))
+    missing, unexpected = m.load_state_dict(new, strict=False)
+    assert set(missing) <= {"proj_out.weight"}, missing
+    m.tie_weights()
+    assert torch.equal(m.proj_out.weight, m.model.decoder.embed_tokens.weight)
+    return m.to(getattr(torch, dtype)), sp
+
+
+def read_wav16(path):
+    w = wave.open(path)
+    assert w.getsampwidth() == 2 and w.getnchannels() == 1 and w.getframerate() == 16000
+    return np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768.0
+
+
+def log_mel_hf(x, n_mels):
+    from transformers import WhisperFeatureExtractor
+    fe = WhisperFeatureExtractor(feature_size=n_mels)
+    return fe(x, sampling_rate=16000, return_tensors="np").input_features[0].astype(np.float32)
+
+
+def tiktoken_enc(name):
+    import tiktoken
+    from tiktoken.load import load_tiktoken_bpe
+    ranks = load_tiktoken_bpe(os.path.join(ASSETS, f"{name}.tiktoken"))
+    pat = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+    return tiktoken.Encoding(name=name, pat_str=pat, mergeable_ranks=ranks, special_tokens={})
+
+
+TEXT = " And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+
+
+def forward_logits(m, mel, tokens):
+    import torch
+    from transformers.modeling_outputs import BaseModelOutput
+    dt = next(m.parameters()).dtype
+    dev = next(m.parameters()).device
+    with torch.no_grad():
+        feats = torch.from_numpy(mel)[None].to(dev, dt)
+        enc = m.model.encoder(feats).last_hidden_state
+        out = m(encoder_outputs=BaseModelOutput(last_hidden_state=enc), decoder_input_ids=torch.tensor([tokens], device=dev))
+    return enc[0].float().cpu().numpy(), out.logits[0].float().cpu().numpy()
+
+
+def greedy(m, mel, prompt, steps):
+    """Raw argmax, no suppression, full recompute per step (no cache: the plainest reference)."""
+    import torch
+    from transformers.modeling_outputs import BaseModelOutput
+    toks = list(prompt)
+    margins = []
+    with torch.no_grad():
+        feats = torch.from_numpy(mel)[None].to(next(m.parameters()).dtype)
+        enc = m.model.encoder(feats).last_hidden_state
+        for _ in range(steps):
+            lg = m(encoder_outputs=BaseModelOutput(last_hidden_state=enc), decoder_input_ids=torch.tensor([toks])).logits[0, -1]
+            top = torch.topk(lg, 2)
+            margins.append(float(top.values[0] - top.values[1]))
+            toks.append(int(top.indices[0]))
+    return toks[len(prompt):], margins
+
+
+# ------------------------------------------------------------------ jobs -----------------------
+def job_goldens(a):
+    import torch
+    os.makedirs(a.out, exist_ok=True)
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    # tokenizer
+    cases = [json.loads(l) for l in open(os.path.join(ROOT, "dev/reference/tokenizer_cases.txt"), encoding="utf-8")
+             if l.strip()]
+    tok = {}
+    for name in ("multilingual", "gpt2"):
+        enc = tiktoken_enc(name)
+        tok[name] = [{"text": t, "ids": enc.encode_ordinary(t)} for t in cases]
+    with open(os.path.join(a.out, "tokenizer_golden.json"), "w", encoding="utf-8") as f:
+        json.dump(tok, f, ensure_ascii=False, indent=0)
+    print("tokenizer:", len(cases), "cases")
+
+    # log-mel
+    x = read_wav16(os.path.join(ROOT, "samples/jfk.wav"))
+    mels = {}
+    for n in (80, 128):
+        mels[n] = log_mel_hf(x, n)
+        np.save(os.path.join(a.out, f"mel_jfk_{n}.npy"), mels[n])
+    print("mel:", mels[80].shape, mels[128].shape)
+
+    enc_ml = tiktoken_enc("multilingual")
+    meta = {"seed": a.seed, "text": TEXT}
+    # reduced random models in float64 on the CPU: the truth, not another float32 result
+    for arch, rows in (("tiny-test", (0, 1, 3, 5, 12, -1)), ("v3-test", (3, -1)), ("tiny-test.en", ())):
+        m, sp = hf_model(arch, a.seed, "float64")
+        n_mels = ARCHS[arch][0]
+        if arch.endswith(".en"):
+            prompt = [sp["sot"], sp["no_timestamps"]]
+            text_ids = tiktoken_enc("gpt2").encode_ordinary(TEXT)
+        else:
+            prompt = [sp["sot"], sp["lang0"], sp["transcribe"], sp["no_timestamps"]]
+            text_ids = enc_ml.encode_ordinary(TEXT)
+        tokens = prompt + text_ids
+        enc, logits = forward_logits(m, mels[n_mels], tokens)
+        rows_abs = [r % len(tokens) for r in rows]
+        if arch == "tiny-test":
+            np.save(os.path.join(a.out, f"{arch}_encoder.npy"), enc.astype(np.float32))
+        if rows_abs:
+            np.save(os.path.join(a.out, f"{arch}_logits.npy"), logits[rows_abs].astype(np.float32))
+        g, margins = greedy(m, mels[n_mels], prompt, a.steps)
+        meta[arch] = {"tokens": tokens, "logit_rows": rows_abs, "prompt": prompt, "greedy": g,
+                      "greedy_min_margin": min(margins)}
+        print(arch, "greedy:", g[:12], "... min top-2 margin", min(margins))
+    with open(os.path.join(a.out, "model_golden.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+
+
+def job_fullsize(a):
+    import torch
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    os.makedirs(a.work, exist_ok=True)
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    m, sp = hf_model(a.arch, a.seed, "float32")
+    n_mels, n_vocab, d, h, le, ld = ARCHS[a.arch]
+    hf_dir = os.path.join(a.work, f"hf-{a.arch}")
+    m.save_pretrained(hf_dir)  # config.json + model.safetensors
+    # OpenAI layout: names as in openai/whisper model.py, fp16 as the official checkpoints
+    ren = [("model.encoder.embed_positions.weight", "encoder.positional_embedding"),
+           ("model.decoder.embed_positions.weight", "decoder.positional_embedding"),
+           ("model.decoder.embed_tokens.weight", "decoder.token_embedding.weight"),
+           ("model.encoder.layer_norm", "encoder.ln_post"), ("model.decoder.layer_norm", "decoder.ln"),
+           ("model.encoder.", "encoder."), ("model.decoder.", "decoder."), ("layers.", "blocks."),
+           ("self_attn_layer_norm", "attn_ln"), ("encoder_attn_layer_norm", "cross_attn_ln"),
+           ("final_layer_norm", "mlp_ln"), ("self_attn.", "attn."), ("encoder_attn.", "cross_attn."),
+           ("q_proj", "query"), ("k_proj", "key"), ("v_proj", "value"), ("out_proj", "out"),
+           ("fc1", "mlp.0"), ("fc2", "mlp.2")]
+    osd = {}
+    for k, v in m.state_dict().items():
+        if k == "proj_out.weight":
+            continue
+        n = k
+        for x, y in ren:
+            n = n.replace(x, y)
+        osd[n] = v.detach().to(torch.float16).clone()
+    dims = dict(n_mels=n_mels, n_vocab=n_vocab, n_audio_ctx=1500, n_audio_state=d, n_audio_head=h,
+                n_audio_layer=le, n_text_ctx=448, n_text_state=d, n_text_head=h, n_text_layer=ld)
+    pt = os.path.join(a.work, f"{a.arch}.pt")
+    torch.save({"dims": dims, "model_state_dict": osd}, pt)
+    del osd
+    x = read_wav16(os.path.join(ROOT, "samples/jfk.wav"))
+    mel = log_mel_hf(x, n_mels)
+    prompt = [sp["sot"], sp["no_timestamps"]] if n_vocab == 51864 else \
+             [sp["sot"], sp["lang0"], sp["transcribe"], sp["no_timestamps"]]
+    tokens = prompt + tiktoken_enc("gpt2" if n_vocab == 51864 else "multilingual").encode_ordinary(TEXT)[:12]
+    m = m.to(dev)
+    _, ref = forward_logits(m, mel, tokens)
+    del m
+    torch.cuda.empty_cache() if dev == "cuda" else None
+    ok = True
+    for src, path in (("safetensors", hf_dir), ("pt", pt)):
+        out = os.path.join(a.work, f"{a.arch}-{src}.hark")
+        subprocess.run([a.hark, "convert", path, out], check=True)
+        lf = os.path.join(a.work, f"{a.arch}-{src}.logits")
+        subprocess.run([a.hark, "forward", "-m", out, "--audio", os.path.join(ROOT, "samples/jfk.wav"),
+                        "--tokens", ",".join(map(str, tokens)), "--out", lf], check=True)
+        got = np.fromfile(lf, np.float32).reshape(ref.shape)
+        err = float(np.linalg.norm(got - ref) / np.linalg.norm(ref))
+        agree = float(np.mean(got.argmax(-1) == ref.argmax(-1)))
+        good = err <= 1e-3 and np.isfinite(got).all()
+        ok &= good
+        print(f"PARITY arch={a.arch} source={src} rows={len(tokens)} rel_err={err:.3e} top1_agree={agree:.3f} "
+              f"{'PASS' if good else 'FAIL'}", flush=True)
+        os.remove(out)
+    sys.exit(0 if ok else 1)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    s = p.add_subparsers(dest="job", required=True)
+    g = s.add_parser("goldens"); g.add_argument("--out", default=os.path.join(ROOT, "tests/data"))
+    g.add_argument("--seed", type=int, default=1); g.add_argument("--steps", type=int, default=100)
+    f = s.add_parser("fullsize"); f.add_argument("--arch", required=True); f.add_argument("--hark", required=True)
+    f.add_argument("--work", default="/tmp/fs"); f.add_argument("--seed", type=int, default=1)
+    a = p.parse_args()
+    job_goldens(a) if a.job == "goldens" else job_fullsize(a)
+
+
+if __name__ == "__main__":
+    main()

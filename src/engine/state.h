@@ -1,0 +1,34 @@
+/*
+ * state.h — what a hark_state holds: the backend context (window and sequence slots), the
+ * scratch buffers of the transcription loop, and the last results.
+ */
+#ifndef HARK_ENGINE_STATE_H
+#define HARK_ENGINE_STATE_H
+
+#include "hark.h"
+#include "model/model.h"
+
+typedef struct hark_segment {
+    double t0, t1;
+    char *text;
+    int32_t *tokens;
+    int n_tokens;
+} hark_segment;
+
+typedef struct hark_results {
+    hark_segment *segments;
+    int n_segments, cap_segments;
+} hark_results;
+
+void hark_results_clear(hark_results *r);
+
+struct hark_state {
+    hark_model *model;
+    hark_state_params params;
+    void *ctx;      /* backend context */
+    float *mel;     /* [n_mels][3000], allocated on first use */
+    float *logits;  /* [n_vocab] */
+    hark_results results;
+};
+
+#endif

@@ -1,0 +1,20 @@
+/* cli.h — the hark command's subcommands and the small helpers they share. */
+#ifndef HARK_CLI_H
+#define HARK_CLI_H
+
+#include "hark.h"
+
+int cmd_transcribe(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+/* Prints "hark: <what>: <status detail>" to stderr and returns 1. */
+int cli_error(const char *what, hark_status st);
+/* Parses a non-negative integer option value; returns -1 on junk. */
+long cli_long(const char *s);
+/* Loads a model, printing the error on failure. */
+hark_model *cli_load_model(const char *path, int n_threads, const char *device);
+
+#endif

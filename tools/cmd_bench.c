@@ -1,0 +1,308 @@
+/*
+ * cmd_bench.c — `hark bench` (the work unit of bench/README.md: B windows of 30 s, mel, one
+ * encoder pass, the 4-token prompt, then exactly T greedy steps with <|endoftext|> masked) and
+ * `hark forward` (teacher-forced logits for the parity scripts).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void bench_usage(FILE *f)
+{
+    fprintf(f, "usage: hark bench (-m MODEL | --arch ARCH [--seed N]) [--threads N] [--batch B]\n"
+               "                  [--tokens T] [--repeat R] [--audio FILE]\n"
+               "Times B windows of 30 s: log-mel, encoder, 4-token prompt, T greedy decoder steps\n"
+               "(end-of-text masked). Prints a table and one JSON line. --arch makes a random-weight\n"
+               "model of that architecture in $TMPDIR first.\n");
+}
+
+/* 30 s of audio: FILE tiled, or a deterministic synthetic signal when no file is given. */
+static float *bench_audio(const char *path)
+{
+    float *win = malloc(HARK_N_SAMPLES * sizeof(float));
+    if (!win)
+        return NULL;
+    float *pcm = NULL;
+    size_t n = 0;
+    if (path && hark_audio_load(path, &pcm, &n) == HARK_OK && n > 0) {
+        for (size_t i = 0; i < HARK_N_SAMPLES; i++)
+            win[i] = pcm[i % n];
+        hark_free(pcm);
+        return win;
+    }
+    if (path)
+        fprintf(stderr, "hark bench: %s unreadable (%s): using a synthetic signal\n", path, hark_last_error());
+    uint32_t s = 1;
+    for (size_t i = 0; i < HARK_N_SAMPLES; i++) {
+        s = s * 1664525u + 1013904223u;
+        double t = (double)i / HARK_SAMPLE_RATE;
+        win[i] = (float)(0.3 * sin(6.283185307179586 * (200 + 40 * t) * t) + 0.05 * ((double)(s >> 8) / 16777216.0 - 0.5));
+    }
+    return win;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct bench_times {
+    double mel, enc, prompt, steps, total;
+} bench_times;
+
+static hark_status bench_once(hark_model *m, hark_state *s, const float *audio, int B, int T,
+                              float *mel, float *logits, hark_decode_entry *e, bench_times *out)
+{
+    hark_model_dims d = hark_model_get_dims(m);
+    hark_special_tokens sp = hark_model_special_tokens(m);
+    size_t mel_n = (size_t)d.n_mels * HARK_N_FRAMES;
+    double t0 = now_s();
+    for (int b = 0; b < B; b++) {
+        hark_status st = hark_log_mel(audio, HARK_N_SAMPLES, d.n_mels, mel + (size_t)b * mel_n);
+        if (st != HARK_OK)
+            return st;
+    }
+    double t1 = now_s();
+    hark_status st = hark_encode(s, mel, B);
+    if (st != HARK_OK)
+        return st;
+    double t2 = now_s();
+    int prompt[4] = { sp.sot, sp.lang_first, sp.transcribe, sp.no_timestamps };
+    int np = hark_model_is_multilingual(m) ? 4 : 2;
+    if (np == 2)
+        prompt[1] = sp.no_timestamps;
+    int n = 0;
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < np; i++)
+            e[n++] = (hark_decode_entry){ .seq = b, .window = b, .token = prompt[i], .pos = i,
+                                          .want_logits = i == np - 1 };
+    st = hark_decode(s, e, n, logits);
+    if (st != HARK_OK)
+        return st;
+    double t3 = now_s();
+    for (int step = 0; step < T; step++) {
+        for (int b = 0; b < B; b++) {
+            const float *row = logits + (size_t)b * d.n_vocab;
+            int best = 0;
+            for (int t = 1; t < sp.eot; t++)
+                if (row[t] > row[best])
+                    best = t;
+            e[b] = (hark_decode_entry){ .seq = b, .window = b, .token = best, .pos = np + step,
+                                        .want_logits = 1 };
+        }
+        st = hark_decode(s, e, B, logits);
+        if (st != HARK_OK)
+            return st;
+    }
+    double t4 = now_s();
+    *out = (bench_times){ .mel = t1 - t0, .enc = t2 - t1, .prompt = t3 - t2, .steps = t4 - t3,
+                          .total = t4 - t0 };
+    return HARK_OK;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    const char *model_path = NULL, *arch = NULL, *audio_path = "samples/jfk.wav", *device = NULL;
+    long seed = 1, threads = 0, B = 1, T = 100, R = 3;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            bench_usage(stdout);
+            return 0;
+        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && v) {
+            model_path = v, i++;
+        } else if (!strcmp(a, "--arch") && v) {
+            arch = v, i++;
+        } else if (!strcmp(a, "--seed") && v) {
+            seed = cli_long(v), i++;
+        } else if ((!strcmp(a, "-t") || !strcmp(a, "--threads")) && v) {
+            threads = cli_long(v), i++;
+        } else if (!strcmp(a, "--batch") && v) {
+            B = cli_long(v), i++;
+        } else if (!strcmp(a, "--tokens") && v) {
+            T = cli_long(v), i++;
+        } else if (!strcmp(a, "--repeat") && v) {
+            R = cli_long(v), i++;
+        } else if (!strcmp(a, "--audio") && v) {
+            audio_path = v, i++;
+        } else if (!strcmp(a, "--device") && v) {
+            device = v, i++;
+        } else {
+            fprintf(stderr, "hark bench: unknown or incomplete option '%s'\n", a);
+            bench_usage(stderr);
+            return 2;
+        }
+    }
+    if ((!model_path == !arch) || seed < 0 || threads < 0 || B < 1 || B > 1024 || T < 0 || T > 440 || R < 1) {
+        bench_usage(stderr);
+        return 2;
+    }
+    char tmp_path[512];
+    if (arch) {
+        const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        snprintf(tmp_path, sizeof(tmp_path), "%s/hark-bench-%s-%ld.hark", dir, arch, seed);
+        FILE *f = fopen(tmp_path, "rb");
+        if (f) {
+            fclose(f);
+        } else {
+            hark_convert_params cp = hark_convert_default_params();
+            hark_status st = hark_convert_random(arch, (uint64_t)seed, tmp_path, &cp);
+            if (st != HARK_OK)
+                return cli_error("cannot make the random model", st);
+        }
+        model_path = tmp_path;
+    }
+    hark_model *m = cli_load_model(model_path, (int)threads, device);
+    if (!m)
+        return 1;
+    hark_model_dims d = hark_model_get_dims(m);
+    hark_state_params spar = hark_state_default_params();
+    spar.max_windows = (int)B;
+    spar.max_sequences = (int)B;
+    hark_state *s = NULL;
+    hark_status st = hark_state_new(m, &spar, &s);
+    float *audio = bench_audio(audio_path);
+    float *mel = malloc((size_t)B * d.n_mels * HARK_N_FRAMES * sizeof(float));
+    float *logits = malloc((size_t)B * 4 * d.n_vocab * sizeof(float));
+    hark_decode_entry *e = malloc((size_t)B * 4 * sizeof(*e));
+    bench_times *runs = calloc((size_t)R + 1, sizeof(*runs));
+    int rc = 0;
+    if (st != HARK_OK) {
+        rc = cli_error("cannot create a state", st);
+        goto out;
+    }
+    if (!audio || !mel || !logits || !e || !runs) {
+        fprintf(stderr, "hark bench: out of memory\n");
+        rc = 1;
+        goto out;
+    }
+    /* one warm-up run, then R timed runs; medians per stage */
+    for (long r = 0; r <= R && rc == 0; r++) {
+        st = bench_once(m, s, audio, (int)B, (int)T, mel, logits, e, &runs[r ? r - 1 : R]);
+        if (st != HARK_OK)
+            rc = cli_error("bench run failed", st);
+    }
+    if (rc == 0) {
+        double v[5][64];
+        int nr = R < 64 ? (int)R : 64;
+        for (int i = 0; i < nr; i++) {
+            v[0][i] = runs[i].mel, v[1][i] = runs[i].enc, v[2][i] = runs[i].prompt;
+            v[3][i] = runs[i].steps, v[4][i] = runs[i].total;
+        }
+        double med[5];
+        for (int k = 0; k < 5; k++) {
+            qsort(v[k], (size_t)nr, sizeof(double), cmp_double);
+            med[k] = v[k][nr / 2];
+        }
+        double rtfx = (double)B * HARK_CHUNK_SECONDS / med[4];
+        printf("model %s%s, batch %ld, %ld steps, %ld threads, median of %ld runs\n", hark_model_arch(m),
+               hark_model_is_random(m) ? " (random weights)" : "", B, T, threads, R);
+        printf("  mel          %9.2f ms per window\n", 1e3 * med[0] / (double)B);
+        printf("  encoder      %9.2f ms per window\n", 1e3 * med[1] / (double)B);
+        printf("  prompt       %9.2f ms\n", 1e3 * med[2]);
+        printf("  decoder step %9.3f ms (batch %ld)\n", T ? 1e3 * med[3] / (double)T : 0.0, B);
+        printf("  total        %9.2f ms, RTFx %.1f\n", 1e3 * med[4], rtfx);
+        printf("{\"model\":\"%s\",\"random\":%d,\"batch\":%ld,\"tokens\":%ld,\"threads\":%ld,"
+               "\"mel_ms_per_window\":%.3f,\"encoder_ms_per_window\":%.3f,\"prompt_ms\":%.3f,"
+               "\"decoder_ms_per_step\":%.4f,\"total_ms\":%.3f,\"rtfx\":%.2f}\n",
+               hark_model_arch(m), hark_model_is_random(m), B, T, threads, 1e3 * med[0] / (double)B,
+               1e3 * med[1] / (double)B, 1e3 * med[2], T ? 1e3 * med[3] / (double)T : 0.0, 1e3 * med[4], rtfx);
+    }
+out:
+    free(runs);
+    free(e);
+    free(logits);
+    free(mel);
+    free(audio);
+    hark_state_free(s);
+    hark_model_free(m);
+    return rc;
+}
+
+int cmd_forward(int argc, char **argv)
+{
+    const char *model_path = NULL, *audio_path = NULL, *tokens_s = NULL, *out_path = NULL;
+    long threads = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "-m"))
+            model_path = argv[i + 1];
+        else if (!strcmp(argv[i], "--audio"))
+            audio_path = argv[i + 1];
+        else if (!strcmp(argv[i], "--tokens"))
+            tokens_s = argv[i + 1];
+        else if (!strcmp(argv[i], "--out"))
+            out_path = argv[i + 1];
+        else if (!strcmp(argv[i], "--threads"))
+            threads = cli_long(argv[i + 1]);
+    }
+    if (!model_path || !audio_path || !tokens_s || !out_path || threads < 0) {
+        fprintf(stderr, "usage: hark forward -m MODEL --audio FILE --tokens ID,ID,... --out FILE [--threads N]\n"
+                        "Writes float32 logits [n_tokens][n_vocab] of the first 30 s window.\n");
+        return 2;
+    }
+    hark_decode_entry e[448];
+    int n = 0;
+    for (const char *p = tokens_s; *p && n < 448;) {
+        char *end;
+        long t = strtol(p, &end, 10);
+        if (end == p) {
+            fprintf(stderr, "hark forward: bad token list '%s'\n", tokens_s);
+            return 2;
+        }
+        e[n] = (hark_decode_entry){ .token = (int32_t)t, .pos = n, .want_logits = 1 };
+        n++;
+        p = *end == ',' ? end + 1 : end;
+    }
+    hark_model *m = cli_load_model(model_path, (int)threads, NULL);
+    if (!m)
+        return 1;
+    hark_model_dims d = hark_model_get_dims(m);
+    float *pcm = NULL, *mel = NULL, *logits = NULL;
+    size_t np = 0;
+    hark_state *s = NULL;
+    int rc = 0;
+    hark_status st = hark_audio_load(audio_path, &pcm, &np);
+    if (st != HARK_OK) {
+        rc = cli_error(audio_path, st);
+        goto out;
+    }
+    mel = malloc((size_t)d.n_mels * HARK_N_FRAMES * sizeof(float));
+    logits = malloc((size_t)n * d.n_vocab * sizeof(float));
+    if (!mel || !logits) {
+        rc = cli_error("out of memory", HARK_ERR_NOMEM);
+        goto out;
+    }
+    if ((st = hark_state_new(m, NULL, &s)) != HARK_OK || (st = hark_log_mel(pcm, np, d.n_mels, mel)) != HARK_OK ||
+        (st = hark_encode(s, mel, 1)) != HARK_OK || (st = hark_decode(s, e, n, logits)) != HARK_OK) {
+        rc = cli_error("forward pass failed", st);
+        goto out;
+    }
+    FILE *f = fopen(out_path, "wb");
+    if (!f || fwrite(logits, sizeof(float), (size_t)n * d.n_vocab, f) != (size_t)n * d.n_vocab) {
+        fprintf(stderr, "hark forward: cannot write %s\n", out_path);
+        rc = 1;
+    }
+    if (f)
+        fclose(f);
+out:
+    free(logits);
+    free(mel);
+    hark_free(pcm);
+    hark_state_free(s);
+    hark_model_free(m);
+    return rc;
+}

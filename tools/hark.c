@@ -1,0 +1,87 @@
+/*
+ * hark.c — the `hark` command: one binary, one subcommand per job. Uses only include/hark.h.
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "hark %s — Whisper speech recognition\n\n"
+            "usage: hark <command> [options]\n\n"
+            "commands:\n"
+            "  transcribe -m MODEL FILE...     print the transcript of audio files ('-' = stdin)\n"
+            "  convert IN OUT                  convert an OpenAI .pt, a Hugging Face folder or a\n"
+            "                                  whisper.cpp ggml-*.bin to hark's model file\n"
+            "  convert --random ARCH OUT       write a seeded random-weight model of ARCH\n"
+            "  bench (-m MODEL | --arch ARCH)  time mel, encoder and decoder steps\n"
+            "  forward -m MODEL --audio FILE --tokens IDS --out FILE\n"
+            "                                  write teacher-forced logits (float32) for parity checks\n"
+            "  info MODEL                      print a model's architecture\n\n"
+            "'hark <command> --help' tells more.\n",
+            HARK_VERSION);
+}
+
+int cli_error(const char *what, hark_status st)
+{
+    const char *detail = hark_last_error();
+    fprintf(stderr, "hark: %s: %s (%s)\n", what, detail[0] ? detail : "failed", hark_status_str(st));
+    return 1;
+}
+
+long cli_long(const char *s)
+{
+    if (!s || !*s)
+        return -1;
+    char *end;
+    long v = strtol(s, &end, 10);
+    return *end || v < 0 ? -1 : v;
+}
+
+hark_model *cli_load_model(const char *path, int n_threads, const char *device)
+{
+    hark_model_params mp = hark_model_default_params();
+    mp.n_threads = n_threads;
+    if (device)
+        mp.device = device;
+    hark_model *m = NULL;
+    hark_status st = hark_model_load(path, &mp, &m);
+    if (st != HARK_OK) {
+        cli_error("cannot load model", st);
+        return NULL;
+    }
+    return m;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("hark %s\n", HARK_VERSION);
+        return 0;
+    }
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {
+        { "transcribe", cmd_transcribe }, { "convert", cmd_convert }, { "bench", cmd_bench },
+        { "forward", cmd_forward },       { "info", cmd_info },
+    };
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+        if (!strcmp(cmd, cmds[i].name))
+            return cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "hark: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}
