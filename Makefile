@@ -9,17 +9,18 @@ all:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
-test: all
+test: deps all
 	cd $(BUILD) && ctest --output-on-failure -j 1
 
-asan:
+asan: deps
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=RelWithDebInfo -DHARK_SANITIZE=address,undefined"
 
-demo: all
+demo: deps all
 	./scripts/demo.sh
 
 bench: all
-	./$(BUILD)/hark bench -m models/tiny-random.hark --threads 2
+	./$(BUILD)/hark bench --arch tiny --threads 2
+	./$(BUILD)/hark bench --arch base --threads 2
 
 deps:
 	./scripts/install-deps.sh

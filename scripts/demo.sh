@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The main job: transcribe the bundled sample (samples/jfk.wav) with hark.
+# Uses $HARK_MODEL, or the first real model in models/, or else makes a random-weight tiny model
+# (clearly labelled: its transcript is meaningless; it shows the whole pipeline running).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HARK=./build/hark
+model="${HARK_MODEL:-}"
+if [ -z "$model" ]; then
+  for f in models/*.hark; do
+    [ -e "$f" ] || continue
+    case "$f" in *-random.hark) ;; *) model="$f"; break ;; esac
+  done
+fi
+if [ -z "$model" ]; then
+  model=models/tiny-random.hark
+  if [ ! -e "$model" ]; then
+    mkdir -p models
+    $HARK convert --random tiny --seed 1 "$model"
+  fi
+  echo "No real Whisper model found: using $model (random weights)."
+  echo "To use a real one: ./build/hark convert ggml-tiny.bin models/tiny.hark (or a .pt / HF folder)."
+fi
+echo "+ $HARK transcribe -m $model samples/jfk.wav"
+$HARK transcribe -m "$model" samples/jfk.wav
