@@ -47,8 +47,14 @@ hark_status hark_fail_prefix(hark_status status, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(err_detail, sizeof(err_detail), fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof(err_detail))
-        snprintf(err_detail + n, sizeof(err_detail) - (size_t)n, ": %s", old);
+    if (n < 0)
+        return status;
+    size_t len = (size_t)n < sizeof(err_detail) ? (size_t)n : sizeof(err_detail) - 1;
+    const char *parts[2] = { ": ", old };
+    for (int p = 0; p < 2; p++)
+        for (const char *c = parts[p]; *c && len + 1 < sizeof(err_detail); c++)
+            err_detail[len++] = *c;
+    err_detail[len] = '\0';
     return status;
 }
 
