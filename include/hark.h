@@ -129,8 +129,9 @@ hark_status hark_audio_load(const char *path, float **pcm, size_t *n_samples);
 /* Same, from bytes in memory. */
 hark_status hark_audio_decode(const void *data, size_t size, float **pcm, size_t *n_samples);
 
-/* Whisper's log-mel spectrogram of one 30 s window: samples [offset, offset + 480000) of pcm,
- * zero padded past n_samples, into out[n_mels][3000] (n_mels 80 or 128).
+/* Whisper's log-mel spectrogram of one 30 s window: samples pcm[0 .. min(n_samples, 480000)),
+ * zero padded to 480000, into out[n_mels][3000] (n_mels 80 or 128). For a later window pass
+ * pcm + offset.
  * ref: openai/whisper audio.py log_mel_spectrogram (the STFT of the padded window, power, slaney
  * mel, log10 of max(x, 1e-10), max(x, max - 8), (x + 4) / 4). */
 hark_status hark_log_mel(const float *pcm, size_t n_samples, int n_mels, float *out);
