@@ -347,8 +347,16 @@ static void test_against_reference(const char *name, void *ctx, const hark_model
     for (int l = 0; l < NL; l++) {
         ref_linear(&w->dec[l].cross.k_w, NULL, enc, C, D, D, ck);
         ref_linear(&w->dec[l].cross.v_w, &w->dec[l].cross.v_b, enc, C, D, D, cv);
-        double ek = rel_l2_d(cpu_cross_k(ctx, 1, l), ck, (size_t)C * D);
-        double ev = rel_l2_d(cpu_cross_v(ctx, 1, l), cv, (size_t)C * D);
+        /* the cache holds K and V transposed, [D][C] */
+        float *kt = malloc((size_t)C * D * 4), *vt = malloc((size_t)C * D * 4);
+        for (int t = 0; t < C; t++)
+            for (int j = 0; j < D; j++) {
+                kt[(size_t)t * D + j] = cpu_cross_k(ctx, 1, l)[(size_t)j * C + t];
+                vt[(size_t)t * D + j] = cpu_cross_v(ctx, 1, l)[(size_t)j * C + t];
+            }
+        double ek = rel_l2_d(kt, ck, (size_t)C * D);
+        double ev = rel_l2_d(vt, cv, (size_t)C * D);
+        free(kt), free(vt);
         CHECK(ek <= 1e-5 && ev <= 1e-5, "%s: layer %d cross K %g V %g", name, l, ek, ev);
     }
     free(ck), free(cv);

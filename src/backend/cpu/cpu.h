@@ -68,8 +68,9 @@ typedef struct cpu_ctx {
     int max_windows, max_seqs, max_rows, n_threads;
     /* window slots */
     float *enc_out;  /* [max_windows][C][D] */
-    float *cross_k;  /* [max_windows][n_text_layer][C][D] */
-    float *cross_v;  /* [max_windows][n_text_layer][C][D] */
+    float *cross_k;  /* [max_windows][n_text_layer][D][C]: transposed, so that a head's scores
+                        and weighted sum are long contiguous vector loops */
+    float *cross_v;  /* [max_windows][n_text_layer][D][C] */
     /* sequence slots */
     float *self_k;   /* [max_seqs][n_text_layer][T][D] */
     float *self_v;   /* [max_seqs][n_text_layer][T][D] */
@@ -111,6 +112,12 @@ void cpu_axpy(float *y, float a, const float *x, int n);
  * out[E] = softmax(q k^T * scale) v. prob is scratch [n]. */
 void cpu_attend_one(const float *q, const float *k, const float *v, int ld, int n, int e,
                     float scale, float *prob, float *out);
+/* Cross-attention of one query head q[E] over transposed keys kt[E][ldt] and values vt[E][ldt]
+ * (the head's rows of the [D][C] cache), n positions: out[E] = softmax(q kt * scale) vt^T. */
+void cpu_attend_cross(const float *q, const float *kt, const float *vt, int ldt, int n, int e,
+                      float scale, float *prob, float *out);
+/* y[C][D] -> yt[D][C]. */
+void cpu_transpose(const float *y, int rows, int cols, float *yt, int n_threads);
 void cpu_add_rows(float *x, const float *y, size_t n);
 
 /* encoder.c / decoder.c: the stages behind the ops table. */

@@ -106,9 +106,10 @@ static void cross_attention(const cpu_ctx *c, int layer, const hark_decode_entry
     for (int ih = 0; ih < n * H; ih++) {
         int i = ih / H, h = ih % H;
         float *prob = c->dprob + (size_t)omp_get_thread_num() * prob_cap;
-        cpu_attend_one(c->dq + (size_t)i * D + h * E, cpu_cross_k(c, e[i].window, layer) + h * E,
-                       cpu_cross_v(c, e[i].window, layer) + h * E, D, C, E, scale, prob,
-                       c->da + (size_t)i * D + h * E);
+        cpu_attend_cross(c->dq + (size_t)i * D + h * E,
+                         cpu_cross_k(c, e[i].window, layer) + (size_t)h * E * C,
+                         cpu_cross_v(c, e[i].window, layer) + (size_t)h * E * C, C, C, E, scale,
+                         prob, c->da + (size_t)i * D + h * E);
     }
 }
 

@@ -103,8 +103,10 @@ static void encode_window(const cpu_ctx *c, const float *mel, int slot)
     cpu_layer_norm(x, w->enc_ln_w, w->enc_ln_b, C, D, out, nt);
     for (int i = 0; i < w->n_text_layer; i++) {
         const cpu_attn *a = &w->dec[i].cross;
-        cpu_linear(c, &a->k, NULL, out, D, C, cpu_cross_k(c, slot, i), D);
-        cpu_linear(c, &a->v, a->v_b, out, D, C, cpu_cross_v(c, slot, i), D);
+        cpu_linear(c, &a->k, NULL, out, D, C, c->eq, D);
+        cpu_transpose(c->eq, C, D, cpu_cross_k(c, slot, i), nt);
+        cpu_linear(c, &a->v, a->v_b, out, D, C, c->eq, D);
+        cpu_transpose(c->eq, C, D, cpu_cross_v(c, slot, i), nt);
     }
 }
 

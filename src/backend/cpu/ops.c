@@ -154,3 +154,26 @@ void cpu_attend_one(const float *q, const float *k, const float *v, int ld, int 
     for (int t = 0; t < n; t++)
         cpu_axpy(out, prob[t], v + (size_t)t * ld, e);
 }
+
+void cpu_attend_cross(const float *q, const float *kt, const float *vt, int ldt, int n, int e,
+                      float scale, float *prob, float *out)
+{
+    for (int t = 0; t < n; t++)
+        prob[t] = 0.0f;
+    for (int j = 0; j < e; j++)
+        cpu_axpy(prob, q[j] * scale, kt + (size_t)j * ldt, n);
+    cpu_softmax(prob, n);
+    for (int j = 0; j < e; j++)
+        out[j] = cpu_dot(prob, vt + (size_t)j * ldt, n);
+}
+
+void cpu_transpose(const float *y, int rows, int cols, float *yt, int n_threads)
+{
+    enum { B = 32 };
+#pragma omp parallel for num_threads(n_threads) schedule(static) collapse(2)
+    for (int r0 = 0; r0 < rows; r0 += B)
+        for (int c0 = 0; c0 < cols; c0 += B)
+            for (int c = c0; c < c0 + B && c < cols; c++)
+                for (int r = r0; r < r0 + B && r < rows; r++)
+                    yt[(size_t)c * rows + r] = y[(size_t)r * cols + c];
+}
