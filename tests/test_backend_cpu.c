@@ -351,13 +351,14 @@ static void test_against_reference(const char *name, void *ctx, const hark_model
         float *kt = malloc((size_t)C * D * 4), *vt = malloc((size_t)C * D * 4);
         for (int t = 0; t < C; t++)
             for (int j = 0; j < D; j++) {
-                kt[(size_t)t * D + j] = cpu_cross_k(ctx, 1, l)[(size_t)j * C + t];
-                vt[(size_t)t * D + j] = cpu_cross_v(ctx, 1, l)[(size_t)j * C + t];
+                kt[(size_t)t * D + j] = hark_f16_to_f32(cpu_cross_k(ctx, 1, l)[(size_t)j * C + t]);
+                vt[(size_t)t * D + j] = hark_f16_to_f32(cpu_cross_v(ctx, 1, l)[(size_t)j * C + t]);
             }
         double ek = rel_l2_d(kt, ck, (size_t)C * D);
         double ev = rel_l2_d(vt, cv, (size_t)C * D);
         free(kt), free(vt);
-        CHECK(ek <= 1e-5 && ev <= 1e-5, "%s: layer %d cross K %g V %g", name, l, ek, ev);
+        /* stored in fp16: rounding alone is ~2e-4 */
+        CHECK(ek <= 5e-4 && ev <= 5e-4, "%s: layer %d cross K %g V %g", name, l, ek, ev);
     }
     free(ck), free(cv);
 

@@ -307,8 +307,8 @@ static void layout_ctx(builder *b, cpu_ctx *c)
     const size_t R = (size_t)c->max_rows, MW = (size_t)c->max_windows, MS = (size_t)c->max_seqs;
     const size_t NT = (size_t)c->n_threads, fl = sizeof(float);
     c->enc_out = take(b, MW * C * D * fl);
-    c->cross_k = take(b, MW * NL * C * D * fl);
-    c->cross_v = take(b, MW * NL * C * D * fl);
+    c->cross_k = take(b, MW * NL * C * D * sizeof(uint16_t));
+    c->cross_v = take(b, MW * NL * C * D * sizeof(uint16_t));
     c->self_k = take(b, MS * NL * T * D * fl);
     c->self_v = take(b, MS * NL * T * D * fl);
     c->im2col = take(b, (L * w->n_mels * 3 > C * D * 3 ? L * w->n_mels * 3 : C * D * 3) * fl);

@@ -68,9 +68,10 @@ typedef struct cpu_ctx {
     int max_windows, max_seqs, max_rows, n_threads;
     /* window slots */
     float *enc_out;  /* [max_windows][C][D] */
-    float *cross_k;  /* [max_windows][n_text_layer][D][C]: transposed, so that a head's scores
-                        and weighted sum are long contiguous vector loops */
-    float *cross_v;  /* [max_windows][n_text_layer][D][C] */
+    uint16_t *cross_k; /* [max_windows][n_text_layer][D][C] fp16, transposed so that a head's
+                          scores and weighted sum are long contiguous vector loops; fp16 halves
+                          the bytes every decoder step reads (as whisper.cpp does) */
+    uint16_t *cross_v; /* [max_windows][n_text_layer][D][C] fp16 */
     /* sequence slots */
     float *self_k;   /* [max_seqs][n_text_layer][T][D] */
     float *self_v;   /* [max_seqs][n_text_layer][T][D] */
@@ -114,10 +115,10 @@ void cpu_attend_one(const float *q, const float *k, const float *v, int ld, int 
                     float scale, float *prob, float *out);
 /* Cross-attention of one query head q[E] over transposed keys kt[E][ldt] and values vt[E][ldt]
  * (the head's rows of the [D][C] cache), n positions: out[E] = softmax(q kt * scale) vt^T. */
-void cpu_attend_cross(const float *q, const float *kt, const float *vt, int ldt, int n, int e,
-                      float scale, float *prob, float *out);
-/* y[C][D] -> yt[D][C]. */
-void cpu_transpose(const float *y, int rows, int cols, float *yt, int n_threads);
+void cpu_attend_cross(const float *q, const uint16_t *kt, const uint16_t *vt, int ldt, int n,
+                      int e, float scale, float *prob, float *out);
+/* y[rows][cols] fp32 -> yt[cols][rows] fp16 (round to nearest even). */
+void cpu_transpose_f16(const float *y, int rows, int cols, uint16_t *yt, int n_threads);
 void cpu_add_rows(float *x, const float *y, size_t n);
 
 /* encoder.c / decoder.c: the stages behind the ops table. */
@@ -125,12 +126,12 @@ hark_status cpu_encode(void *ctx, const float *mel, int n, const int *slots);
 hark_status cpu_decode(void *ctx, const hark_decode_entry *e, int n, float *logits);
 
 /* Sizes and offsets. */
-static inline float *cpu_cross_k(const cpu_ctx *c, int slot, int layer)
+static inline uint16_t *cpu_cross_k(const cpu_ctx *c, int slot, int layer)
 {
     const cpu_weights *w = c->w;
     return c->cross_k + ((size_t)slot * w->n_text_layer + layer) * w->n_ctx_audio * w->d;
 }
-static inline float *cpu_cross_v(const cpu_ctx *c, int slot, int layer)
+static inline uint16_t *cpu_cross_v(const cpu_ctx *c, int slot, int layer)
 {
     const cpu_weights *w = c->w;
     return c->cross_v + ((size_t)slot * w->n_text_layer + layer) * w->n_ctx_audio * w->d;

@@ -104,9 +104,9 @@ static void encode_window(const cpu_ctx *c, const float *mel, int slot)
     for (int i = 0; i < w->n_text_layer; i++) {
         const cpu_attn *a = &w->dec[i].cross;
         cpu_linear(c, &a->k, NULL, out, D, C, c->eq, D);
-        cpu_transpose(c->eq, C, D, cpu_cross_k(c, slot, i), nt);
+        cpu_transpose_f16(c->eq, C, D, cpu_cross_k(c, slot, i), nt);
         cpu_linear(c, &a->v, a->v_b, out, D, C, c->eq, D);
-        cpu_transpose(c->eq, C, D, cpu_cross_v(c, slot, i), nt);
+        cpu_transpose_f16(c->eq, C, D, cpu_cross_v(c, slot, i), nt);
     }
 }
 

@@ -6,6 +6,10 @@
  * MultiHeadAttention.qkv_attention (softmax(q k^T / sqrt(E)) v).
  */
 #include "backend/cpu/cpu.h"
+
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
 #include "backend/cpu/simd.h"
 
 #include <math.h>
@@ -155,19 +159,56 @@ void cpu_attend_one(const float *q, const float *k, const float *v, int ld, int 
         cpu_axpy(out, prob[t], v + (size_t)t * ld, e);
 }
 
-void cpu_attend_cross(const float *q, const float *kt, const float *vt, int ldt, int n, int e,
-                      float scale, float *prob, float *out)
+/* y[0..n) += a * x[0..n) with fp16 x. */
+static void axpy_f16(float *y, float a, const uint16_t *x, int n)
+{
+    vf av = vf_set1(a);
+    int i = 0;
+    for (; i + VW <= n; i += VW)
+        vf_store(y + i, vf_fma(av, vf_load_f16(x + i), vf_load(y + i)));
+    for (; i < n; i++)
+        y[i] += a * hark_f16_to_f32(x[i]);
+}
+
+static float dot_f16(const float *a, const uint16_t *b, int n)
+{
+    vf acc0 = vf_set1(0.0f), acc1 = vf_set1(0.0f);
+    int i = 0;
+    for (; i + 2 * VW <= n; i += 2 * VW) {
+        acc0 = vf_fma(vf_load(a + i), vf_load_f16(b + i), acc0);
+        acc1 = vf_fma(vf_load(a + i + VW), vf_load_f16(b + i + VW), acc1);
+    }
+    for (; i + VW <= n; i += VW)
+        acc0 = vf_fma(vf_load(a + i), vf_load_f16(b + i), acc0);
+    float s = vf_hsum(acc0 + acc1);
+    for (; i < n; i++)
+        s += a[i] * hark_f16_to_f32(b[i]);
+    return s;
+}
+
+void cpu_attend_cross(const float *q, const uint16_t *kt, const uint16_t *vt, int ldt, int n,
+                      int e, float scale, float *prob, float *out)
 {
     for (int t = 0; t < n; t++)
         prob[t] = 0.0f;
     for (int j = 0; j < e; j++)
-        cpu_axpy(prob, q[j] * scale, kt + (size_t)j * ldt, n);
+        axpy_f16(prob, q[j] * scale, kt + (size_t)j * ldt, n);
     cpu_softmax(prob, n);
     for (int j = 0; j < e; j++)
-        out[j] = cpu_dot(prob, vt + (size_t)j * ldt, n);
+        out[j] = dot_f16(prob, vt + (size_t)j * ldt, n);
 }
 
-void cpu_transpose(const float *y, int rows, int cols, float *yt, int n_threads)
+/* F16C's conversion, round to nearest even (same result as hark_f32_to_f16). */
+static inline uint16_t f32_to_f16_fast(float x)
+{
+#if defined(__F16C__)
+    return (uint16_t)_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT);
+#else
+    return hark_f32_to_f16(x);
+#endif
+}
+
+void cpu_transpose_f16(const float *y, int rows, int cols, uint16_t *yt, int n_threads)
 {
     enum { B = 32 };
 #pragma omp parallel for num_threads(n_threads) schedule(static) collapse(2)
@@ -175,5 +216,5 @@ void cpu_transpose(const float *y, int rows, int cols, float *yt, int n_threads)
         for (int c0 = 0; c0 < cols; c0 += B)
             for (int c = c0; c < c0 + B && c < cols; c++)
                 for (int r = r0; r < r0 + B && r < rows; r++)
-                    yt[(size_t)c * rows + r] = y[(size_t)r * cols + c];
+                    yt[(size_t)c * rows + r] = f32_to_f16_fast(y[(size_t)r * cols + c]);
 }
