@@ -3,17 +3,21 @@ BUILD ?= build
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc)
 
-.PHONY: all test asan demo bench clean deps
+.PHONY: all test test-cuda asan demo bench clean deps
 
 all:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
 test: deps all
-	cd $(BUILD) && ctest --output-on-failure -j 1
+	cd $(BUILD) && ctest --output-on-failure -j 1 -LE cuda
+
+# The GPU tests (on a machine with an NVIDIA GPU).
+test-cuda: all
+	cd $(BUILD) && ctest --output-on-failure -j 1 -L cuda
 
 asan: deps
-	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=RelWithDebInfo -DHARK_SANITIZE=address,undefined"
+	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=RelWithDebInfo -DHARK_SANITIZE=address,undefined -DHARK_WITH_CUDA=OFF"
 
 demo: deps all
 	./scripts/demo.sh

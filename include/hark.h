@@ -57,8 +57,10 @@ typedef struct hark_model hark_model;
 typedef struct hark_state hark_state;
 
 typedef struct hark_model_params {
-    const char *device; /* "cpu" (default), later "cuda:N" and "auto" */
+    const char *device; /* "cpu" (default), "cuda", "cuda:N", or "auto" (a GPU when present) */
     int n_threads;      /* CPU threads; 0 = all cores */
+    int dtype;          /* GPU weight/activation type: -1 as stored in the file (default),
+                           or a hark_dtype (HARK_DTYPE_F16, HARK_DTYPE_BF16, HARK_DTYPE_F32) */
 } hark_model_params;
 
 hark_model_params hark_model_default_params(void);
@@ -168,6 +170,10 @@ int hark_language_index(const char *code);
 typedef struct hark_state_params {
     int max_windows;   /* windows encoded at once (default 1) */
     int max_sequences; /* decoder sequences alive at once (default 1) */
+    /* GPU: the paged self-attention cache takes at most this fraction of the device memory
+     * free after weights and window slots (default 0.5), and never more than max_sequences
+     * full-length sequences need. */
+    float kv_cache_free_mem_fraction;
 } hark_state_params;
 
 hark_state_params hark_state_default_params(void);
@@ -195,6 +201,31 @@ typedef struct hark_decode_entry {
 
 hark_status hark_decode(hark_state *state, const hark_decode_entry *entries, int n_entries,
                         float *logits);
+
+/* Like hark_decode, but returns for each entry with want_logits (in entry order) the id with the
+ * highest logit among ids < limit, computed where the logits are (no transfer of logits). */
+hark_status hark_decode_argmax(hark_state *state, const hark_decode_entry *entries, int n_entries,
+                               int limit, int32_t *tokens);
+
+/* Encodes n_windows windows of 16 kHz PCM (pcm[n_windows][480000], each window zero-padded):
+ * log-mel (on the GPU when the model is there) then hark_encode. */
+hark_status hark_encode_pcm(hark_state *state, const float *pcm, int n_windows);
+
+/* Ends sequence slot seq: its cached positions are released (a later entry at position 0
+ * starts a new sequence there; that also releases the old one implicitly). */
+hark_status hark_sequence_free(hark_state *state, int seq);
+
+/* Memory in bytes and the split of the last hark_encode_pcm. */
+typedef struct hark_stats {
+    size_t weights_bytes;      /* the model's weights on its device */
+    size_t state_bytes;        /* this state's buffers (window slots, caches, scratch) */
+    size_t device_peak_bytes;  /* GPU: peak device memory in use seen by this state (all
+                                  processes' use of the card, as cudaMemGetInfo reports) */
+    double mel_ms, encoder_ms; /* last hark_encode_pcm */
+    const char *device;        /* "cpu" or "cuda:N (<name>)" */
+} hark_stats;
+
+hark_status hark_state_stats(hark_state *state, hark_stats *out);
 
 /* ---------------------------------------------------------------- transcription -------------- */
 

@@ -20,13 +20,41 @@ hark_model_params hark_model_default_params(void)
     return (hark_model_params){
         .device = "cpu",
         .n_threads = 0,
+        .dtype = -1,
     };
 }
 
+/* "cpu", "cuda", "cuda:N", "auto" -> the backend, or NULL with the reason recorded. */
 static const hark_backend *backend_for_device(const char *device)
 {
-    if (!device || strcmp(device, "cpu") == 0 || strcmp(device, "auto") == 0)
+    if (!device || strcmp(device, "cpu") == 0)
         return &hark_backend_cpu;
+#ifdef HARK_WITH_CUDA
+    if (strcmp(device, "auto") == 0)
+        return hark_cuda_device_count() > 0 ? &hark_backend_cuda : &hark_backend_cpu;
+    if (strncmp(device, "cuda", 4) == 0) {
+        int idx = hark_cuda_device_index(device);
+        int n = hark_cuda_device_count();
+        if (idx < 0) {
+            hark_fail(HARK_ERR_INVALID_ARG, "device '%s': expected cuda or cuda:N", device);
+            return NULL;
+        }
+        if (idx >= n) {
+            hark_fail(HARK_ERR_UNSUPPORTED, "device '%s': this machine has %d CUDA device%s",
+                      device, n, n == 1 ? "" : "s");
+            return NULL;
+        }
+        return &hark_backend_cuda;
+    }
+#else
+    if (strcmp(device, "auto") == 0)
+        return &hark_backend_cpu;
+    if (strncmp(device, "cuda", 4) == 0) {
+        hark_fail(HARK_ERR_UNSUPPORTED, "device '%s': this build has no CUDA backend", device);
+        return NULL;
+    }
+#endif
+    hark_fail(HARK_ERR_INVALID_ARG, "unknown device '%s' (cpu, cuda, cuda:N or auto)", device);
     return NULL;
 }
 
@@ -40,7 +68,9 @@ hark_status hark_model_load(const char *path, const hark_model_params *params, h
     hark_model_params p = params ? *params : hark_model_default_params();
     const hark_backend *be = backend_for_device(p.device);
     if (!be)
-        return hark_fail(HARK_ERR_UNSUPPORTED, "device '%s' is not available in this build", p.device);
+        return strstr(hark_last_error(), "unknown device") ? HARK_ERR_INVALID_ARG : HARK_ERR_UNSUPPORTED;
+    if (p.dtype < -1 || p.dtype > HARK_DTYPE_BF16)
+        return hark_fail(HARK_ERR_INVALID_ARG, "hark_model_load: dtype %d", p.dtype);
 
     hark_model *m = calloc(1, sizeof(*m));
     if (!m)
@@ -102,6 +132,7 @@ hark_state_params hark_state_default_params(void)
     return (hark_state_params){
         .max_windows = 1,
         .max_sequences = 1,
+        .kv_cache_free_mem_fraction = 0.5f,
     };
 }
 
@@ -113,16 +144,18 @@ hark_status hark_state_new(hark_model *model, const hark_state_params *params, h
     if (!model)
         return hark_fail(HARK_ERR_INVALID_ARG, "hark_state_new: model is NULL");
     hark_state_params p = params ? *params : hark_state_default_params();
-    if (p.max_windows < 1 || p.max_sequences < 1 || p.max_windows > 4096 || p.max_sequences > 4096)
-        return hark_fail(HARK_ERR_INVALID_ARG, "hark_state_new: max_windows %d / max_sequences %d out of range",
-                         p.max_windows, p.max_sequences);
+    if (p.max_windows < 1 || p.max_sequences < 1 || p.max_windows > 4096 || p.max_sequences > 4096 ||
+        !(p.kv_cache_free_mem_fraction > 0.0f && p.kv_cache_free_mem_fraction <= 1.0f))
+        return hark_fail(HARK_ERR_INVALID_ARG, "hark_state_new: max_windows %d / max_sequences %d / "
+                         "kv_cache_free_mem_fraction %g out of range",
+                         p.max_windows, p.max_sequences, (double)p.kv_cache_free_mem_fraction);
     hark_state *s = calloc(1, sizeof(*s));
     if (!s)
         return hark_fail(HARK_ERR_NOMEM, "hark_state_new: out of memory");
     s->model = model;
     s->params = p;
-    hark_status st = model->backend->ctx_new(model, model->backend_weights, p.max_windows,
-                                             p.max_sequences, model->params.n_threads, &s->ctx);
+    hark_status st = model->backend->ctx_new(model, model->backend_weights, &p,
+                                             model->params.n_threads, &s->ctx);
     if (st != HARK_OK) {
         free(s);
         return st;
@@ -140,6 +173,7 @@ void hark_state_free(hark_state *state)
     hark_results_clear(&state->results);
     free(state->mel);
     free(state->logits);
+    free(state->argmax_logits);
     free(state);
 }
 
@@ -174,4 +208,99 @@ hark_status hark_decode(hark_state *state, const hark_decode_entry *entries, int
     if (want && !logits)
         return hark_fail(HARK_ERR_INVALID_ARG, "hark_decode: logits requested but no buffer");
     return state->model->backend->decode(state->ctx, entries, n_entries, logits);
+}
+
+hark_status hark_decode_argmax(hark_state *state, const hark_decode_entry *entries, int n_entries,
+                               int limit, int32_t *tokens)
+{
+    if (!state || !entries || n_entries < 1 || !tokens)
+        return hark_fail(HARK_ERR_INVALID_ARG, "hark_decode_argmax: bad arguments");
+    const hark_backend *be = state->model->backend;
+    int V = state->model->dims.n_vocab;
+    if (limit <= 0 || limit > V)
+        limit = V;
+    if (be->decode_argmax)
+        return be->decode_argmax(state->ctx, entries, n_entries, limit, tokens);
+    int want = 0;
+    for (int i = 0; i < n_entries; i++)
+        want += entries[i].want_logits != 0;
+    if (want > state->argmax_rows) {
+        float *buf = realloc(state->argmax_logits, (size_t)want * V * sizeof(float));
+        if (!buf)
+            return hark_fail(HARK_ERR_NOMEM, "hark_decode_argmax: out of memory");
+        state->argmax_logits = buf;
+        state->argmax_rows = want;
+    }
+    hark_status st = be->decode(state->ctx, entries, n_entries, state->argmax_logits);
+    if (st != HARK_OK)
+        return st;
+    for (int r = 0; r < want; r++) {
+        const float *row = state->argmax_logits + (size_t)r * V;
+        int best = 0;
+        for (int t = 1; t < limit; t++)
+            if (row[t] > row[best])
+                best = t;
+        tokens[r] = best;
+    }
+    return HARK_OK;
+}
+
+hark_status hark_encode_pcm(hark_state *state, const float *pcm, int n_windows)
+{
+    if (!state || !pcm || n_windows < 1)
+        return hark_fail(HARK_ERR_INVALID_ARG, "hark_encode_pcm: bad arguments");
+    if (n_windows > state->params.max_windows)
+        return hark_fail(HARK_ERR_CAPACITY, "hark_encode_pcm: %d windows but the state holds %d",
+                         n_windows, state->params.max_windows);
+    const hark_backend *be = state->model->backend;
+    int slots[4096];
+    for (int i = 0; i < n_windows; i++)
+        slots[i] = i;
+    if (be->encode_pcm)
+        return be->encode_pcm(state->ctx, pcm, n_windows, slots);
+    size_t per = (size_t)state->model->dims.n_mels * HARK_N_FRAMES;
+    if (state->mel_windows < n_windows) {
+        float *m = realloc(state->mel, per * (size_t)n_windows * sizeof(float));
+        if (!m)
+            return hark_fail(HARK_ERR_NOMEM, "hark_encode_pcm: out of memory");
+        state->mel = m;
+        state->mel_windows = n_windows;
+    }
+    double t0 = hark_time_s();
+    for (int i = 0; i < n_windows; i++) {
+        hark_status st = hark_log_mel(pcm + (size_t)i * HARK_N_SAMPLES, HARK_N_SAMPLES,
+                                      state->model->dims.n_mels, state->mel + per * (size_t)i);
+        if (st != HARK_OK)
+            return st;
+    }
+    double t1 = hark_time_s();
+    hark_status st = be->encode(state->ctx, state->mel, n_windows, slots);
+    state->mel_ms = 1e3 * (t1 - t0);
+    state->encoder_ms = 1e3 * (hark_time_s() - t1);
+    return st;
+}
+
+hark_status hark_sequence_free(hark_state *state, int seq)
+{
+    if (!state || seq < 0 || seq >= state->params.max_sequences)
+        return hark_fail(HARK_ERR_INVALID_ARG, "hark_sequence_free: no sequence slot %d", seq);
+    const hark_backend *be = state->model->backend;
+    return be->kv_free ? be->kv_free(state->ctx, seq) : HARK_OK;
+}
+
+hark_status hark_state_stats(hark_state *state, hark_stats *out)
+{
+    if (!state || !out)
+        return hark_fail(HARK_ERR_INVALID_ARG, "hark_state_stats: bad arguments");
+    memset(out, 0, sizeof(*out));
+    const hark_backend *be = state->model->backend;
+    if (be->stats) {
+        be->stats(state->ctx, out);
+        return HARK_OK;
+    }
+    out->weights_bytes = state->model->map.size;
+    out->mel_ms = state->mel_ms;
+    out->encoder_ms = state->encoder_ms;
+    out->device = "cpu";
+    return HARK_OK;
 }

@@ -536,7 +536,8 @@ int main(void)
     for (int v = 0; v < 2; v++) {
         void *bw = NULL, *ctx = NULL;
         CHECK_OK(be->weights_upload(models[v], &bw));
-        CHECK_OK(be->ctx_new(models[v], bw, MAXW, MAXS, 2, &ctx));
+        hark_state_params sp = { .max_windows = MAXW, .max_sequences = MAXS };
+        CHECK_OK(be->ctx_new(models[v], bw, &sp, 2, &ctx));
         if (!ctx)
             break;
         test_against_reference(names[v], ctx, &b->m32, mel, enc, toks, 10);

@@ -19,8 +19,8 @@ typedef struct hark_backend {
     hark_status (*weights_upload)(const hark_model *model, void **bw);
     void (*weights_free)(void *bw);
 
-    /* A context with max_windows window slots and max_seqs sequence slots. */
-    hark_status (*ctx_new)(const hark_model *model, const void *bw, int max_windows, int max_seqs,
+    /* A context with p->max_windows window slots and p->max_sequences sequence slots. */
+    hark_status (*ctx_new)(const hark_model *model, const void *bw, const hark_state_params *p,
                            int n_threads, void **ctx);
     void (*ctx_free)(void *ctx);
 
@@ -38,8 +38,27 @@ typedef struct hark_backend {
 
     /* Copies the first n_pos cached positions of sequence slot src to dst (beam forks). */
     hark_status (*kv_copy)(void *ctx, int src, int dst, int n_pos);
+
+    /* Optional (NULL: not offered). */
+
+    /* Releases what sequence slot seq holds (paged caches give its blocks back). */
+    hark_status (*kv_free)(void *ctx, int seq);
+    /* pcm[n][480000] (host, 16 kHz, zero-padded windows) -> log-mel on the device -> encode. */
+    hark_status (*encode_pcm)(void *ctx, const float *pcm, int n, const int *slots);
+    /* decode, then tokens[row] = argmax over ids < limit of each wanted row's logits. */
+    hark_status (*decode_argmax)(void *ctx, const hark_decode_entry *e, int n, int limit,
+                                 int32_t *tokens);
+    /* Memory and the split of the last encode_pcm (mel / encoder milliseconds). */
+    void (*stats)(void *ctx, hark_stats *out);
 } hark_backend;
 
 extern const hark_backend hark_backend_cpu;
+#ifdef HARK_WITH_CUDA
+extern const hark_backend hark_backend_cuda;
+/* Parses "cuda", "cuda:N"; returns the device index or -1. */
+int hark_cuda_device_index(const char *device);
+/* Number of CUDA devices (0 when the driver or a GPU is missing). */
+int hark_cuda_device_count(void);
+#endif
 
 #endif

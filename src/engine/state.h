@@ -26,8 +26,12 @@ struct hark_state {
     hark_model *model;
     hark_state_params params;
     void *ctx;      /* backend context */
-    float *mel;     /* [n_mels][3000], allocated on first use */
+    float *mel;     /* [mel_windows][n_mels][3000], allocated on first use */
+    int mel_windows;
     float *logits;  /* [n_vocab] */
+    float *argmax_logits; /* [argmax_rows][n_vocab]: hark_decode_argmax without device argmax */
+    int argmax_rows;
+    double mel_ms, encoder_ms; /* last hark_encode_pcm on the CPU */
     hark_results results;
 };
 

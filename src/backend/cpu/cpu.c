@@ -334,9 +334,10 @@ static void layout_ctx(builder *b, cpu_ctx *c)
 
 /* See backend.h (ctx_new). n_threads 0 means all cores; it also sets OpenBLAS's thread count,
  * which is process-wide. Every buffer the stages use is allocated here, once. */
-static hark_status ctx_new(const hark_model *model, const void *bw, int max_windows,
-                           int max_seqs, int n_threads, void **ctx)
+static hark_status ctx_new(const hark_model *model, const void *bw, const hark_state_params *p,
+                           int n_threads, void **ctx)
 {
+    int max_windows = p ? p->max_windows : 0, max_seqs = p ? p->max_sequences : 0;
     if (!model || !bw || !ctx || max_windows < 1 || max_seqs < 1 || n_threads < 0)
         return hark_fail(HARK_ERR_INVALID_ARG, "cpu backend: ctx_new(%d windows, %d sequences, "
                          "%d threads): bad arguments", max_windows, max_seqs, n_threads);

@@ -1,0 +1,96 @@
+/*
+ * kernels.h — the CUDA backend's kernels, as plain C launchers (extern "C", explicit stream).
+ * Each launcher returns 0 or a cudaError_t value (the launch error); none synchronizes.
+ *
+ * Element type: `dt` is the activation/weight type of the model on the GPU: HARK_DTYPE_F16,
+ * HARK_DTYPE_BF16 or HARK_DTYPE_F32 (void pointers point at that type). Every reduction
+ * (layer norm statistics, softmax, attention scores and sums) accumulates in fp32.
+ *
+ * Shape legend: B windows, L mel frames (3000), M mels, C audio positions (1500), D width,
+ * H heads, E head width (D / H), R decoder rows (entries of one decode call), V vocabulary,
+ * S block size of the paged KV cache (positions per block), NB blocks in the pool,
+ * MB max blocks per sequence, W window slots.
+ */
+#ifndef HARK_CUDA_KERNELS_H
+#define HARK_CUDA_KERNELS_H
+
+#include "hark.h"
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct CUstream_st *cu_stream;
+
+/* y[rows][d] = LN(x[rows][d]) * g + b (eps 1e-5, biased variance). x and y may not alias.
+ * g, b: [d] in dt. */
+int cu_layer_norm(hark_dtype dt, const void *x, const void *g, const void *b, void *y, int rows,
+                  int d, cu_stream s);
+
+/* In place exact GELU (erf form) over n elements. */
+int cu_gelu(hark_dtype dt, void *x, long n, cu_stream s);
+
+/* x[b][t][:] = GELU(x[b][t][:]) + pos[t][:], x [B][C][D], pos [C][D]. */
+int cu_gelu_add_pos(hark_dtype dt, void *x, const void *pos, int n_win, int c, int d, cu_stream s);
+
+/* conv1 input: mel fp32 [B][M][L] (channel-major, as hark_log_mel writes it) ->
+ * out [B][L][M*3] in dt with out[b][t][m*3+k] = mel[b][m][t+k-1] (0 outside [0, L)). */
+int cu_im2col_mel(hark_dtype dt, const float *mel, void *out, int n_win, int m, int l, cu_stream s);
+
+/* conv2 input: x [B][Lin][Cin] time-major -> out [B][Lout][Cin*3] with
+ * out[b][t][c*3+k] = x[b][t*stride+k-1][c] (0 outside [0, Lin)). */
+int cu_im2col_t(hark_dtype dt, const void *x, void *out, int n_win, int lin, int cin, int stride,
+                int lout, cu_stream s);
+
+/* x[r][:] = tok_emb[tokens[r]][:] + pos_emb[pos[r]][:], x [R][D]. tokens/pos on the device. */
+int cu_embed(hark_dtype dt, const void *tok_emb, const void *pos_emb, const int32_t *tokens,
+             const int32_t *pos, void *x, int rows, int d, cu_stream s);
+
+/* Encoder self-attention, non-causal, for n_win windows of C positions:
+ * qkv [B][C][3D] (q at column 0, k at D, v at 2D of each row) -> out [B][C][D],
+ * out = softmax(q k^T * scale) v per head. (Fused: no C x C matrix in global memory.) */
+int cu_encoder_attention(hark_dtype dt, const void *qkv, void *out, int n_win, int c, int d,
+                         int h, float scale, cu_stream s);
+
+/* Paged KV cache write: for each row r, K/V rows k[r*ld .. +D], v[r*ld .. +D] go to the pool
+ * slot `slot[r]` (= block * S + offset): k_pool [NB*S][D] of this layer. slot < 0: skip. */
+int cu_kv_write(hark_dtype dt, const void *k, const void *v, int ld, void *k_pool, void *v_pool,
+                const int32_t *slot, int rows, int d, cu_stream s);
+
+/* Decoder self-attention over the paged cache of this layer: row r's query q[r*ldq + h*E ..]
+ * attends to positions 0 .. len[r]-1 of its sequence, whose position p lives in pool slot
+ * block_table[r*MB + p/S] * S + p%S. out [R][D]. len[r] <= 0: out row is zeros. */
+int cu_self_attention_paged(hark_dtype dt, const void *q, int ldq, const void *k_pool,
+                            const void *v_pool, const int32_t *block_table, int mb, int blk,
+                            const int32_t *len, void *out, int rows, int d, int h, float scale,
+                            cu_stream s);
+
+/* Decoder cross-attention: row r's query q[r*ldq + h*E ..] attends to all C positions of window
+ * slot win[r]: keys ck + win[r]*win_stride (a [C][D] matrix of this layer), values cv likewise.
+ * out [R][D]. win[r] < 0: out row is zeros. */
+int cu_cross_attention(hark_dtype dt, const void *q, int ldq, const void *ck, const void *cv,
+                       long win_stride, const int32_t *win, void *out, int rows, int c, int d,
+                       int h, float scale, cu_stream s);
+
+/* out[r] = argmax over t < limit of logits[r][t] (fp32 logits [R][V]); ties: lowest id. */
+int cu_argmax(const float *logits, int v, int limit, int32_t *out, int rows, cu_stream s);
+
+/* Converts n fp32 values to dt (and back). */
+int cu_from_f32(hark_dtype dt, const float *x, void *y, long n, cu_stream s);
+int cu_to_f32(hark_dtype dt, const void *x, float *y, long n, cu_stream s);
+
+/* GPU log-mel, the same function as hark_log_mel (src/audio/mel.c) for whole windows:
+ * pcm fp32 [B][480000] (each window already zero-padded) -> mel fp32 [B][M][3000].
+ * A plan holds the constant tables (window, DFT basis, filters) and scratch for max_win
+ * windows. */
+typedef struct cu_mel_plan cu_mel_plan;
+int cu_mel_plan_new(int n_mels, int max_win, cu_mel_plan **out);
+void cu_mel_plan_free(cu_mel_plan *p);
+int cu_log_mel(cu_mel_plan *p, const float *pcm, int n_win, float *mel, cu_stream s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
