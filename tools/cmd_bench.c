@@ -21,10 +21,12 @@ static double now_s(void)
 
 static void bench_usage(FILE *f)
 {
-    fprintf(f, "usage: hark bench (-m MODEL | --arch ARCH [--seed N]) [--threads N] [--batch B]\n"
+    fprintf(f, "usage: hark bench (-m MODEL | --arch ARCH [--seed N]) [--device cpu|cuda:N]\n"
+               "                  [--dtype f16|bf16|f32] [--threads N] [--batch B[,B...]]\n"
                "                  [--tokens T] [--repeat R] [--audio FILE]\n"
-               "Times B windows of 30 s: log-mel, encoder, 4-token prompt, T greedy decoder steps\n"
-               "(end-of-text masked). Prints a table and one JSON line. --arch makes a random-weight\n"
+               "The work unit of bench/README.md: B windows of 30 s from PCM: log-mel, encoder,\n"
+               "the 4-token prompt, then exactly T greedy decoder steps (end-of-text masked).\n"
+               "Prints a table and one JSON line per batch size. --arch makes a random-weight\n"
                "model of that architecture in $TMPDIR first.\n");
 }
 
@@ -63,23 +65,18 @@ typedef struct bench_times {
     double mel, enc, prompt, steps, total;
 } bench_times;
 
-static hark_status bench_once(hark_model *m, hark_state *s, const float *audio, int B, int T,
-                              float *mel, float *logits, hark_decode_entry *e, bench_times *out)
+/* One run of the work unit for B windows; pcm [B][480000]. */
+static hark_status bench_once(hark_model *m, hark_state *s, const float *pcm, int B, int T,
+                              hark_decode_entry *e, int32_t *tok, bench_times *out)
 {
-    hark_model_dims d = hark_model_get_dims(m);
     hark_special_tokens sp = hark_model_special_tokens(m);
-    size_t mel_n = (size_t)d.n_mels * HARK_N_FRAMES;
     double t0 = now_s();
-    for (int b = 0; b < B; b++) {
-        hark_status st = hark_log_mel(audio, HARK_N_SAMPLES, d.n_mels, mel + (size_t)b * mel_n);
-        if (st != HARK_OK)
-            return st;
-    }
-    double t1 = now_s();
-    hark_status st = hark_encode(s, mel, B);
+    hark_status st = hark_encode_pcm(s, pcm, B);
     if (st != HARK_OK)
         return st;
-    double t2 = now_s();
+    double t1 = now_s();
+    hark_stats stats;
+    hark_state_stats(s, &stats);
     int prompt[4] = { sp.sot, sp.lang_first, sp.transcribe, sp.no_timestamps };
     int np = hark_model_is_multilingual(m) ? 4 : 2;
     if (np == 2)
@@ -89,34 +86,91 @@ static hark_status bench_once(hark_model *m, hark_state *s, const float *audio, 
         for (int i = 0; i < np; i++)
             e[n++] = (hark_decode_entry){ .seq = b, .window = b, .token = prompt[i], .pos = i,
                                           .want_logits = i == np - 1 };
-    st = hark_decode(s, e, n, logits);
+    st = hark_decode_argmax(s, e, n, sp.eot, tok);
     if (st != HARK_OK)
         return st;
-    double t3 = now_s();
+    double t2 = now_s();
     for (int step = 0; step < T; step++) {
-        for (int b = 0; b < B; b++) {
-            const float *row = logits + (size_t)b * d.n_vocab;
-            int best = 0;
-            for (int t = 1; t < sp.eot; t++)
-                if (row[t] > row[best])
-                    best = t;
-            e[b] = (hark_decode_entry){ .seq = b, .window = b, .token = best, .pos = np + step,
+        for (int b = 0; b < B; b++)
+            e[b] = (hark_decode_entry){ .seq = b, .window = b, .token = tok[b], .pos = np + step,
                                         .want_logits = 1 };
-        }
-        st = hark_decode(s, e, B, logits);
+        st = hark_decode_argmax(s, e, B, sp.eot, tok);
         if (st != HARK_OK)
             return st;
     }
-    double t4 = now_s();
-    *out = (bench_times){ .mel = t1 - t0, .enc = t2 - t1, .prompt = t3 - t2, .steps = t4 - t3,
-                          .total = t4 - t0 };
+    double t3 = now_s();
+    double mel = stats.mel_ms * 1e-3, enc = stats.encoder_ms * 1e-3;
+    if (mel + enc <= 0 || mel + enc > t1 - t0)
+        mel = 0, enc = t1 - t0;
+    *out = (bench_times){ .mel = mel, .enc = (t1 - t0) - mel, .prompt = t2 - t1,
+                          .steps = t3 - t2, .total = t3 - t0 };
     return HARK_OK;
+}
+
+static int parse_batches(const char *s, long *out, int max)
+{
+    int n = 0;
+    while (*s && n < max) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1 || v > 1024)
+            return -1;
+        out[n++] = v;
+        s = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',')
+            return -1;
+    }
+    return n;
+}
+
+static const char *dtype_name(int dt)
+{
+    return dt == HARK_DTYPE_F16 ? "f16" : dt == HARK_DTYPE_BF16 ? "bf16" : dt == HARK_DTYPE_F32 ? "f32" : "file";
+}
+
+static void bench_report(hark_model *m, hark_state *s, const char *device, int dtype, long B,
+                         long T, long threads, long R, bench_times *runs)
+{
+    double v[5][64];
+    int nr = R < 64 ? (int)R : 64;
+    for (int i = 0; i < nr; i++) {
+        v[0][i] = runs[i].mel, v[1][i] = runs[i].enc, v[2][i] = runs[i].prompt;
+        v[3][i] = runs[i].steps, v[4][i] = runs[i].total;
+    }
+    double med[5];
+    for (int k = 0; k < 5; k++) {
+        qsort(v[k], (size_t)nr, sizeof(double), cmp_double);
+        med[k] = v[k][nr / 2];
+    }
+    hark_stats st;
+    hark_state_stats(s, &st);
+    double rtfx = (double)B * HARK_CHUNK_SECONDS / med[4];
+    printf("model %s%s on %s, batch %ld, %ld steps, median of %ld runs\n", hark_model_arch(m),
+           hark_model_is_random(m) ? " (random weights)" : "", st.device ? st.device : device, B, T, R);
+    printf("  mel          %9.3f ms (all %ld windows)\n", 1e3 * med[0], B);
+    printf("  encoder      %9.3f ms (all %ld windows)\n", 1e3 * med[1], B);
+    printf("  prompt       %9.3f ms\n", 1e3 * med[2]);
+    printf("  decoder step %9.3f ms (batch %ld)\n", T ? 1e3 * med[3] / (double)T : 0.0, B);
+    printf("  total        %9.3f ms, RTFx %.1f\n", 1e3 * med[4], rtfx);
+    printf("  memory       weights %.1f MiB, state %.1f MiB, device peak %.1f MiB\n",
+           (double)st.weights_bytes / 1048576.0, (double)st.state_bytes / 1048576.0,
+           (double)st.device_peak_bytes / 1048576.0);
+    printf("{\"model\":\"%s\",\"random\":%d,\"device\":\"%s\",\"dtype\":\"%s\",\"batch\":%ld,"
+           "\"tokens\":%ld,\"threads\":%ld,\"mel_ms\":%.3f,\"encoder_ms\":%.3f,\"prompt_ms\":%.3f,"
+           "\"decoder_ms_per_step\":%.4f,\"total_ms\":%.3f,\"rtfx\":%.2f,\"weights_mib\":%.1f,"
+           "\"state_mib\":%.1f,\"device_peak_mib\":%.1f}\n",
+           hark_model_arch(m), hark_model_is_random(m), st.device ? st.device : device, dtype_name(dtype),
+           B, T, threads, 1e3 * med[0], 1e3 * med[1], 1e3 * med[2], T ? 1e3 * med[3] / (double)T : 0.0,
+           1e3 * med[4], rtfx, (double)st.weights_bytes / 1048576.0, (double)st.state_bytes / 1048576.0,
+           (double)st.device_peak_bytes / 1048576.0);
+    fflush(stdout);
 }
 
 int cmd_bench(int argc, char **argv)
 {
     const char *model_path = NULL, *arch = NULL, *audio_path = "samples/jfk.wav", *device = NULL;
-    long seed = 1, threads = 0, B = 1, T = 100, R = 3;
+    long seed = 1, threads = 0, T = 100, R = 3, batches[32] = { 1 };
+    int n_batches = 1, dtype = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -132,7 +186,7 @@ int cmd_bench(int argc, char **argv)
         } else if ((!strcmp(a, "-t") || !strcmp(a, "--threads")) && v) {
             threads = cli_long(v), i++;
         } else if (!strcmp(a, "--batch") && v) {
-            B = cli_long(v), i++;
+            n_batches = parse_batches(v, batches, 32), i++;
         } else if (!strcmp(a, "--tokens") && v) {
             T = cli_long(v), i++;
         } else if (!strcmp(a, "--repeat") && v) {
@@ -141,13 +195,18 @@ int cmd_bench(int argc, char **argv)
             audio_path = v, i++;
         } else if (!strcmp(a, "--device") && v) {
             device = v, i++;
+        } else if (!strcmp(a, "--dtype") && v) {
+            dtype = !strcmp(v, "f16") ? HARK_DTYPE_F16 : !strcmp(v, "bf16") ? HARK_DTYPE_BF16
+                  : !strcmp(v, "f32") ? HARK_DTYPE_F32 : -2;
+            i++;
         } else {
             fprintf(stderr, "hark bench: unknown or incomplete option '%s'\n", a);
             bench_usage(stderr);
             return 2;
         }
     }
-    if ((!model_path == !arch) || seed < 0 || threads < 0 || B < 1 || B > 1024 || T < 0 || T > 440 || R < 1) {
+    if ((!model_path == !arch) || seed < 0 || threads < 0 || n_batches < 1 || T < 0 || T > 440 ||
+        R < 1 || dtype < -1) {
         bench_usage(stderr);
         return 2;
     }
@@ -166,68 +225,57 @@ int cmd_bench(int argc, char **argv)
         }
         model_path = tmp_path;
     }
-    hark_model *m = cli_load_model(model_path, (int)threads, device);
-    if (!m)
-        return 1;
-    hark_model_dims d = hark_model_get_dims(m);
+    hark_model_params mp = hark_model_default_params();
+    mp.n_threads = (int)threads;
+    mp.dtype = dtype;
+    if (device)
+        mp.device = device;
+    hark_model *m = NULL;
+    hark_status st = hark_model_load(model_path, &mp, &m);
+    if (st != HARK_OK)
+        return cli_error("cannot load model", st);
+    long maxB = 0;
+    for (int i = 0; i < n_batches; i++)
+        maxB = batches[i] > maxB ? batches[i] : maxB;
     hark_state_params spar = hark_state_default_params();
-    spar.max_windows = (int)B;
-    spar.max_sequences = (int)B;
+    spar.max_windows = (int)maxB;
+    spar.max_sequences = (int)maxB;
     hark_state *s = NULL;
-    hark_status st = hark_state_new(m, &spar, &s);
-    float *audio = bench_audio(audio_path);
-    float *mel = malloc((size_t)B * d.n_mels * HARK_N_FRAMES * sizeof(float));
-    float *logits = malloc((size_t)B * 4 * d.n_vocab * sizeof(float));
-    hark_decode_entry *e = malloc((size_t)B * 4 * sizeof(*e));
+    st = hark_state_new(m, &spar, &s);
+    float *win = bench_audio(audio_path);
+    float *pcm = malloc((size_t)maxB * HARK_N_SAMPLES * sizeof(float));
+    hark_decode_entry *e = malloc((size_t)maxB * 4 * sizeof(*e));
+    int32_t *tok = malloc((size_t)maxB * 4 * sizeof(int32_t));
     bench_times *runs = calloc((size_t)R + 1, sizeof(*runs));
     int rc = 0;
     if (st != HARK_OK) {
         rc = cli_error("cannot create a state", st);
         goto out;
     }
-    if (!audio || !mel || !logits || !e || !runs) {
+    if (!win || !pcm || !e || !tok || !runs) {
         fprintf(stderr, "hark bench: out of memory\n");
         rc = 1;
         goto out;
     }
-    /* one warm-up run, then R timed runs; medians per stage */
-    for (long r = 0; r <= R && rc == 0; r++) {
-        st = bench_once(m, s, audio, (int)B, (int)T, mel, logits, e, &runs[r ? r - 1 : R]);
-        if (st != HARK_OK)
-            rc = cli_error("bench run failed", st);
-    }
-    if (rc == 0) {
-        double v[5][64];
-        int nr = R < 64 ? (int)R : 64;
-        for (int i = 0; i < nr; i++) {
-            v[0][i] = runs[i].mel, v[1][i] = runs[i].enc, v[2][i] = runs[i].prompt;
-            v[3][i] = runs[i].steps, v[4][i] = runs[i].total;
+    for (long b = 0; b < maxB; b++)
+        memcpy(pcm + (size_t)b * HARK_N_SAMPLES, win, HARK_N_SAMPLES * sizeof(float));
+    for (int bi = 0; bi < n_batches && rc == 0; bi++) {
+        long B = batches[bi];
+        /* one warm-up run, then R timed runs; medians per stage */
+        for (long r = 0; r <= R && rc == 0; r++) {
+            st = bench_once(m, s, pcm, (int)B, (int)T, e, tok, &runs[r ? r - 1 : R]);
+            if (st != HARK_OK)
+                rc = cli_error("bench run failed", st);
         }
-        double med[5];
-        for (int k = 0; k < 5; k++) {
-            qsort(v[k], (size_t)nr, sizeof(double), cmp_double);
-            med[k] = v[k][nr / 2];
-        }
-        double rtfx = (double)B * HARK_CHUNK_SECONDS / med[4];
-        printf("model %s%s, batch %ld, %ld steps, %ld threads, median of %ld runs\n", hark_model_arch(m),
-               hark_model_is_random(m) ? " (random weights)" : "", B, T, threads, R);
-        printf("  mel          %9.2f ms per window\n", 1e3 * med[0] / (double)B);
-        printf("  encoder      %9.2f ms per window\n", 1e3 * med[1] / (double)B);
-        printf("  prompt       %9.2f ms\n", 1e3 * med[2]);
-        printf("  decoder step %9.3f ms (batch %ld)\n", T ? 1e3 * med[3] / (double)T : 0.0, B);
-        printf("  total        %9.2f ms, RTFx %.1f\n", 1e3 * med[4], rtfx);
-        printf("{\"model\":\"%s\",\"random\":%d,\"batch\":%ld,\"tokens\":%ld,\"threads\":%ld,"
-               "\"mel_ms_per_window\":%.3f,\"encoder_ms_per_window\":%.3f,\"prompt_ms\":%.3f,"
-               "\"decoder_ms_per_step\":%.4f,\"total_ms\":%.3f,\"rtfx\":%.2f}\n",
-               hark_model_arch(m), hark_model_is_random(m), B, T, threads, 1e3 * med[0] / (double)B,
-               1e3 * med[1] / (double)B, 1e3 * med[2], T ? 1e3 * med[3] / (double)T : 0.0, 1e3 * med[4], rtfx);
+        if (rc == 0)
+            bench_report(m, s, device ? device : "cpu", dtype, B, T, threads, R, runs);
     }
 out:
     free(runs);
+    free(tok);
     free(e);
-    free(logits);
-    free(mel);
-    free(audio);
+    free(pcm);
+    free(win);
     hark_state_free(s);
     hark_model_free(m);
     return rc;

@@ -1,0 +1,153 @@
+/*
+ * cuda.h — the CUDA backend's private structures: weights on one device, a context (window
+ * slots, the paged self-attention cache, scratch, cuBLASLt plans, CUDA graphs per batch bucket).
+ * Shape legend as in kernels.h: B windows, C audio positions, D width, F ffn width, L mel frames,
+ * M mels, T text positions, V vocabulary, R decoder rows, S positions per cache block,
+ * NB blocks in the pool, MB blocks per sequence, W window slots, NL decoder layers.
+ */
+#ifndef HARK_CUDA_H
+#define HARK_CUDA_H
+
+#include "backend/backend.h"
+#include "backend/cuda/kernels.h"
+
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+
+/* y = x W^T (+ b): W [n][k] in the model's dtype, b [n] or NULL. */
+typedef struct cu_lin {
+    void *w;
+    const void *b;
+    int n, k;
+} cu_lin;
+
+typedef struct cu_enc_layer {
+    void *ln1_g, *ln1_b, *ln2_g, *ln2_b; /* [D] */
+    cu_lin qkv;                          /* [3D, D], bias [3D] (k's part zero) */
+    cu_lin o, fc1, fc2;                  /* [D, D], [F, D], [D, F] */
+} cu_enc_layer;
+
+typedef struct cu_dec_layer {
+    void *ln1_g, *ln1_b, *ln2_g, *ln2_b, *ln3_g, *ln3_b;
+    cu_lin qkv, o;       /* self-attention */
+    cu_lin cq, co;       /* cross-attention query and output */
+    cu_lin ck, cv;       /* cross-attention keys and values from the encoder output */
+    cu_lin fc1, fc2;
+} cu_dec_layer;
+
+typedef struct cu_weights {
+    int device;
+    char device_name[160];
+    hark_dtype dt;
+    size_t esz;
+    int D, F, M, C, T, V, H_enc, H_dec, n_enc, n_dec;
+    cu_lin conv1, conv2; /* [D, M*3], [D, D*3] */
+    void *enc_pos;       /* [C, D] */
+    cu_enc_layer *enc;
+    void *enc_ln_g, *enc_ln_b;
+    cu_lin logits;       /* tok_emb [V, D], no bias */
+    void *dec_pos;       /* [T, D] */
+    cu_dec_layer *dec;
+    void *dec_ln_g, *dec_ln_b;
+    size_t bytes;
+    void **allocs;
+    int n_allocs, cap_allocs;
+} cu_weights;
+
+/* One cached cuBLASLt problem. */
+typedef struct cu_plan {
+    int n, m, k, ldx, ldy, bias, beta1, out_f32;
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t a, b, c;
+    cublasLtMatmulAlgo_t algo;
+} cu_plan;
+
+#define CU_MAX_PLANS 256
+#define CU_MAX_GRAPHS 16
+#define CU_BLOCK 16 /* S */
+
+typedef struct cu_ctx {
+    const cu_weights *w;
+    int dev;
+    cudaStream_t st;
+    cublasLtHandle_t lt;
+    void *ws;
+    size_t ws_size;
+    cu_plan plans[CU_MAX_PLANS];
+    int n_plans;
+    int max_windows, max_seqs, max_rows, rows_cap; /* rows_cap: max_rows rounded up to 2^k */
+    size_t bytes; /* everything this context allocated on the device */
+    size_t peak_used;
+    void **allocs;
+    int n_allocs, cap_allocs;
+
+    /* window slots */
+    void *enc_out; /* [W][C][D] */
+    void *cross_k; /* [NL][W][C][D] */
+    void *cross_v; /* [NL][W][C][D] */
+
+    /* encoder scratch for ew windows at a time */
+    int ew;
+    float *pcm_dev;   /* [ew][480000] */
+    float *pcm_host;  /* pinned [ew][480000] */
+    float *mel_dev;   /* [ew][M][L] */
+    void *ex, *eh, *ea; /* [ew*C][D] */
+    void *eqkv;         /* [ew*C][3D]; also the im2col buffers */
+    void *ef;           /* [ew*C][F]; also conv1's output [ew*L][D] */
+    cu_mel_plan *mel;
+    cudaEvent_t ev[3];
+    double mel_ms, encoder_ms;
+
+    /* paged self-attention cache */
+    int mb, n_blocks;
+    void *k_pool, *v_pool; /* [NL][NB*S][D] */
+    int *free_blocks, n_free;
+    int32_t *seq_blocks; /* [max_seqs][MB] */
+    int *seq_nblk;       /* [max_seqs] */
+
+    /* decoder scratch for rows_cap rows */
+    void *dx, *dh, *da, *dq; /* [R][D] */
+    void *dqkv;              /* [R][3D] */
+    void *df;                /* [R][F] */
+    float *dlogits;          /* [R][V] */
+    int32_t *meta_dev, *meta_host; /* tokens, pos, slot, len, win [rows_cap each], then the
+                                      block table [rows_cap][MB], then argmax [rows_cap] */
+    cudaGraphExec_t graphs[CU_MAX_GRAPHS]; /* index log2(R) */
+    int use_graphs;
+} cu_ctx;
+
+/* meta layout offsets (in int32 elements) */
+static inline int32_t *cu_meta_tokens(int32_t *m, int cap) { (void)cap; return m; }
+static inline int32_t *cu_meta_pos(int32_t *m, int cap) { return m + cap; }
+static inline int32_t *cu_meta_slot(int32_t *m, int cap) { return m + 2 * cap; }
+static inline int32_t *cu_meta_len(int32_t *m, int cap) { return m + 3 * cap; }
+static inline int32_t *cu_meta_win(int32_t *m, int cap) { return m + 4 * cap; }
+static inline int32_t *cu_meta_bt(int32_t *m, int cap) { return m + 5 * cap; }
+static inline int32_t *cu_meta_argmax(int32_t *m, int cap, int mb) { return m + 5 * cap + cap * mb; }
+
+/* cuda_gemm.c: y[m][n] = x[m][k] W^T (+ b) (+ y when accumulate); out_f32 writes fp32 y. */
+hark_status cu_gemm(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, void *y, int ldy,
+                    int accumulate, int out_f32);
+void cu_plans_free(cu_ctx *c);
+
+/* cuda_encode.c / cuda_decode.c: the stages behind the ops table. */
+hark_status cu_encode(void *ctx, const float *mel, int n, const int *slots);
+hark_status cu_encode_pcm(void *ctx, const float *pcm, int n, const int *slots);
+hark_status cu_decode(void *ctx, const hark_decode_entry *e, int n, float *logits);
+hark_status cu_decode_argmax(void *ctx, const hark_decode_entry *e, int n, int limit,
+                             int32_t *tokens);
+hark_status cu_kv_copy(void *ctx, int src, int dst, int n_pos);
+hark_status cu_kv_free(void *ctx, int seq);
+
+/* A CUDA failure as a hark error naming the call. */
+hark_status cu_check(cudaError_t e, const char *what);
+hark_status cu_check_lt(cublasStatus_t e, const char *what);
+#define CU_TRY(expr)                                                                            \
+    do {                                                                                        \
+        hark_status st_ = (expr);                                                               \
+        if (st_ != HARK_OK)                                                                     \
+            return st_;                                                                         \
+    } while (0)
+#define CU_K(expr) CU_TRY(cu_check((cudaError_t)(expr), #expr))
+
+#endif

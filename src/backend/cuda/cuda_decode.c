@@ -1,0 +1,276 @@
+/*
+ * cuda_decode.c — one decoder pass over any set of entries (in-flight batching) on the GPU.
+ * The self-attention cache is paged: fixed blocks of CU_BLOCK positions from a pool, a block
+ * table per sequence slot, blocks taken as positions are written and given back when the slot
+ * ends (kv_free, or a new sequence starting at position 0). Each call's rows are padded to a
+ * power-of-two bucket, and the bucket's whole pass (every layer and the logits product) is
+ * captured once as a CUDA graph and replayed: only the small metadata copy changes per step.
+ * ref: openai/whisper model.py TextDecoder.forward.
+ */
+#include "backend/cuda/cuda.h"
+
+#include <math.h>
+#include <string.h>
+
+#define K(expr) CU_K(expr)
+
+static void blocks_release(cu_ctx *c, int seq)
+{
+    int32_t *bt = c->seq_blocks + (size_t)seq * c->mb;
+    for (int i = 0; i < c->seq_nblk[seq]; i++)
+        c->free_blocks[c->n_free++] = bt[i];
+    c->seq_nblk[seq] = 0;
+}
+
+/* Makes sure sequence slot seq has blocks for positions 0..pos. */
+static hark_status blocks_reserve(cu_ctx *c, int seq, int pos)
+{
+    int need = pos / CU_BLOCK + 1;
+    int32_t *bt = c->seq_blocks + (size_t)seq * c->mb;
+    while (c->seq_nblk[seq] < need) {
+        if (c->n_free == 0)
+            return hark_fail(HARK_ERR_CAPACITY, "cuda decode: the KV cache pool (%d blocks of %d "
+                             "positions) is full", c->n_blocks, CU_BLOCK);
+        bt[c->seq_nblk[seq]++] = c->free_blocks[--c->n_free];
+    }
+    return HARK_OK;
+}
+
+static hark_status check_entries(const cu_ctx *c, const hark_decode_entry *e, int n)
+{
+    const cu_weights *w = c->w;
+    if (n < 1 || !e)
+        return hark_fail(HARK_ERR_INVALID_ARG, "cuda decode: bad arguments (n %d)", n);
+    if (n > c->max_rows)
+        return hark_fail(HARK_ERR_CAPACITY, "cuda decode: %d entries, at most %d per call", n,
+                         c->max_rows);
+    for (int i = 0; i < n; i++) {
+        const hark_decode_entry *x = &e[i];
+        if (x->seq < 0 || x->seq >= c->max_seqs)
+            return hark_fail(HARK_ERR_INVALID_ARG, "cuda decode: entry %d: sequence slot %d of %d",
+                             i, x->seq, c->max_seqs);
+        if (x->window < 0 || x->window >= c->max_windows)
+            return hark_fail(HARK_ERR_INVALID_ARG, "cuda decode: entry %d: window slot %d of %d",
+                             i, x->window, c->max_windows);
+        if (x->token < 0 || x->token >= w->V)
+            return hark_fail(HARK_ERR_INVALID_ARG, "cuda decode: entry %d: token %d of %d", i,
+                             x->token, w->V);
+        if (x->pos < 0)
+            return hark_fail(HARK_ERR_INVALID_ARG, "cuda decode: entry %d: position %d", i, x->pos);
+        if (x->pos >= w->T)
+            return hark_fail(HARK_ERR_CAPACITY, "cuda decode: entry %d: position %d past the text "
+                             "context %d", i, x->pos, w->T);
+    }
+    if (n <= 4096)
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < i; j++)
+                if (e[j].seq == e[i].seq && e[j].pos == e[i].pos)
+                    return hark_fail(HARK_ERR_INVALID_ARG, "cuda decode: entries %d and %d both "
+                                     "write position %d of sequence %d", j, i, e[i].pos, e[i].seq);
+    return HARK_OK;
+}
+
+/* Fills and uploads the metadata of n entries padded to R rows. */
+static hark_status prepare(cu_ctx *c, const hark_decode_entry *e, int n, int R)
+{
+    for (int i = 0; i < n; i++)
+        if (e[i].pos == 0)
+            blocks_release(c, e[i].seq);
+    for (int i = 0; i < n; i++)
+        CU_TRY(blocks_reserve(c, e[i].seq, e[i].pos));
+    const int cap = c->rows_cap, mb = c->mb;
+    int32_t *m = c->meta_host;
+    int32_t *tok = cu_meta_tokens(m, cap), *pos = cu_meta_pos(m, cap), *slot = cu_meta_slot(m, cap);
+    int32_t *len = cu_meta_len(m, cap), *win = cu_meta_win(m, cap), *bt = cu_meta_bt(m, cap);
+    for (int i = 0; i < R; i++) {
+        if (i < n) {
+            const int32_t *sb = c->seq_blocks + (size_t)e[i].seq * mb;
+            tok[i] = e[i].token;
+            pos[i] = e[i].pos;
+            slot[i] = sb[e[i].pos / CU_BLOCK] * CU_BLOCK + e[i].pos % CU_BLOCK;
+            len[i] = e[i].pos + 1;
+            win[i] = e[i].window;
+            memcpy(bt + (size_t)i * mb, sb, (size_t)mb * sizeof(int32_t));
+        } else {
+            tok[i] = 0, pos[i] = 0, slot[i] = -1, len[i] = 0, win[i] = -1;
+            memset(bt + (size_t)i * mb, 0, (size_t)mb * sizeof(int32_t));
+        }
+    }
+    size_t ints = (size_t)5 * cap + (size_t)R * mb;
+    K(cudaMemcpyAsync(c->meta_dev, c->meta_host, ints * sizeof(int32_t), cudaMemcpyHostToDevice,
+                      c->st));
+    return HARK_OK;
+}
+
+/* The whole pass for R rows, from the device metadata to fp32 logits [R][V]. */
+static hark_status run_layers(cu_ctx *c, int R)
+{
+    const cu_weights *w = c->w;
+    const hark_dtype dt = w->dt;
+    const int D = w->D, F = w->F, H = w->H_dec, cap = c->rows_cap;
+    const size_t es = w->esz;
+    const size_t pool_layer = (size_t)c->n_blocks * CU_BLOCK * D * es;
+    const size_t cross_layer = (size_t)c->max_windows * w->C * D * es;
+    const float scale = 1.0f / sqrtf((float)(D / H));
+    cudaStream_t s = c->st;
+    int32_t *m = c->meta_dev;
+
+    K(cu_embed(dt, w->logits.w, w->dec_pos, cu_meta_tokens(m, cap), cu_meta_pos(m, cap), c->dx, R,
+               D, s));
+    for (int i = 0; i < w->n_dec; i++) {
+        const cu_dec_layer *l = &w->dec[i];
+        void *kp = (char *)c->k_pool + i * pool_layer, *vp = (char *)c->v_pool + i * pool_layer;
+        K(cu_layer_norm(dt, c->dx, l->ln1_g, l->ln1_b, c->dh, R, D, s));
+        CU_TRY(cu_gemm(c, &l->qkv, c->dh, D, R, c->dqkv, 3 * D, 0, 0));
+        K(cu_kv_write(dt, (char *)c->dqkv + D * es, (char *)c->dqkv + 2 * D * es, 3 * D, kp, vp,
+                      cu_meta_slot(m, cap), R, D, s));
+        K(cu_self_attention_paged(dt, c->dqkv, 3 * D, kp, vp, cu_meta_bt(m, cap), c->mb, CU_BLOCK,
+                                  cu_meta_len(m, cap), c->da, R, D, H, scale, s));
+        CU_TRY(cu_gemm(c, &l->o, c->da, D, R, c->dx, D, 1, 0));
+        K(cu_layer_norm(dt, c->dx, l->ln2_g, l->ln2_b, c->dh, R, D, s));
+        CU_TRY(cu_gemm(c, &l->cq, c->dh, D, R, c->dq, D, 0, 0));
+        K(cu_cross_attention(dt, c->dq, D, (char *)c->cross_k + i * cross_layer,
+                             (char *)c->cross_v + i * cross_layer, (long)w->C * D,
+                             cu_meta_win(m, cap), c->da, R, w->C, D, H, scale, s));
+        CU_TRY(cu_gemm(c, &l->co, c->da, D, R, c->dx, D, 1, 0));
+        K(cu_layer_norm(dt, c->dx, l->ln3_g, l->ln3_b, c->dh, R, D, s));
+        CU_TRY(cu_gemm(c, &l->fc1, c->dh, D, R, c->df, F, 0, 0));
+        K(cu_gelu(dt, c->df, (long)R * F, s));
+        CU_TRY(cu_gemm(c, &l->fc2, c->df, F, R, c->dx, D, 1, 0));
+    }
+    K(cu_layer_norm(dt, c->dx, w->dec_ln_g, w->dec_ln_b, c->dh, R, D, s));
+    CU_TRY(cu_gemm(c, &w->logits, c->dh, D, R, c->dlogits, w->V, 0, 1));
+    return HARK_OK;
+}
+
+static int bucket_index(int R)
+{
+    int b = 0;
+    while ((1 << b) < R)
+        b++;
+    return b;
+}
+
+/* Runs the pass for a bucket of R rows: the captured graph, captured on first use. */
+static hark_status run_bucket(cu_ctx *c, int R)
+{
+    int b = bucket_index(R);
+    if (!c->use_graphs || b >= CU_MAX_GRAPHS)
+        return run_layers(c, R);
+    if (!c->graphs[b]) {
+        cudaGraph_t g = NULL;
+        K(cudaStreamBeginCapture(c->st, cudaStreamCaptureModeThreadLocal));
+        hark_status st = run_layers(c, R);
+        cudaError_t ce = cudaStreamEndCapture(c->st, &g);
+        if (st != HARK_OK) {
+            if (g)
+                cudaGraphDestroy(g);
+            return st;
+        }
+        K(ce);
+        ce = cudaGraphInstantiate(&c->graphs[b], g, 0);
+        cudaGraphDestroy(g);
+        K(ce);
+    }
+    K(cudaGraphLaunch(c->graphs[b], c->st));
+    return HARK_OK;
+}
+
+static hark_status decode_common(cu_ctx *c, const hark_decode_entry *e, int n, int *R_out)
+{
+    CU_TRY(check_entries(c, e, n));
+    K(cudaSetDevice(c->dev));
+    int R = 1;
+    while (R < n)
+        R *= 2;
+    *R_out = R;
+    CU_TRY(prepare(c, e, n, R));
+    return run_bucket(c, R);
+}
+
+/* See backend.h (decode). */
+hark_status cu_decode(void *ctx, const hark_decode_entry *e, int n, float *logits)
+{
+    cu_ctx *c = ctx;
+    int R;
+    CU_TRY(decode_common(c, e, n, &R));
+    const size_t V = (size_t)c->w->V;
+    int all = 1, k = 0;
+    for (int i = 0; i < n; i++)
+        all &= e[i].want_logits != 0;
+    if (all) {
+        K(cudaMemcpyAsync(logits, c->dlogits, (size_t)n * V * sizeof(float),
+                          cudaMemcpyDeviceToHost, c->st));
+    } else {
+        for (int i = 0; i < n; i++)
+            if (e[i].want_logits)
+                K(cudaMemcpyAsync(logits + (size_t)k++ * V, c->dlogits + (size_t)i * V,
+                                  V * sizeof(float), cudaMemcpyDeviceToHost, c->st));
+    }
+    K(cudaStreamSynchronize(c->st));
+    return HARK_OK;
+}
+
+/* See backend.h (decode_argmax). */
+hark_status cu_decode_argmax(void *ctx, const hark_decode_entry *e, int n, int limit,
+                             int32_t *tokens)
+{
+    cu_ctx *c = ctx;
+    int R;
+    CU_TRY(decode_common(c, e, n, &R));
+    int32_t *dev = cu_meta_argmax(c->meta_dev, c->rows_cap, c->mb);
+    int32_t *host = cu_meta_argmax(c->meta_host, c->rows_cap, c->mb);
+    K(cu_argmax(c->dlogits, c->w->V, limit, dev, n, c->st));
+    K(cudaMemcpyAsync(host, dev, (size_t)n * sizeof(int32_t), cudaMemcpyDeviceToHost, c->st));
+    K(cudaStreamSynchronize(c->st));
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (e[i].want_logits)
+            tokens[k++] = host[i];
+    return HARK_OK;
+}
+
+/* See backend.h (kv_copy): dst gets fresh blocks holding src's first n_pos positions. */
+hark_status cu_kv_copy(void *ctx, int src, int dst, int n_pos)
+{
+    cu_ctx *c = ctx;
+    const cu_weights *w = c->w;
+    if (src < 0 || dst < 0 || src >= c->max_seqs || dst >= c->max_seqs || n_pos < 0 || n_pos > w->T)
+        return hark_fail(HARK_ERR_INVALID_ARG, "cuda kv_copy(%d -> %d, %d positions): bad arguments",
+                         src, dst, n_pos);
+    if (src == dst || n_pos == 0) {
+        if (n_pos == 0 && src != dst)
+            blocks_release(c, dst);
+        return HARK_OK;
+    }
+    int nblk = (n_pos + CU_BLOCK - 1) / CU_BLOCK;
+    if (c->seq_nblk[src] < nblk)
+        return hark_fail(HARK_ERR_INVALID_ARG, "cuda kv_copy: sequence %d holds fewer than %d "
+                         "positions", src, n_pos);
+    K(cudaSetDevice(c->dev));
+    blocks_release(c, dst);
+    CU_TRY(blocks_reserve(c, dst, n_pos - 1));
+    const size_t es = w->esz, blk = (size_t)CU_BLOCK * w->D * es;
+    const size_t pool_layer = (size_t)c->n_blocks * blk;
+    const int32_t *sb = c->seq_blocks + (size_t)src * c->mb, *db = c->seq_blocks + (size_t)dst * c->mb;
+    for (int l = 0; l < w->n_dec; l++)
+        for (int b = 0; b < nblk; b++) {
+            size_t so = l * pool_layer + (size_t)sb[b] * blk, d0 = l * pool_layer + (size_t)db[b] * blk;
+            K(cudaMemcpyAsync((char *)c->k_pool + d0, (char *)c->k_pool + so, blk,
+                              cudaMemcpyDeviceToDevice, c->st));
+            K(cudaMemcpyAsync((char *)c->v_pool + d0, (char *)c->v_pool + so, blk,
+                              cudaMemcpyDeviceToDevice, c->st));
+        }
+    K(cudaStreamSynchronize(c->st));
+    return HARK_OK;
+}
+
+/* See backend.h (kv_free). */
+hark_status cu_kv_free(void *ctx, int seq)
+{
+    cu_ctx *c = ctx;
+    if (seq < 0 || seq >= c->max_seqs)
+        return hark_fail(HARK_ERR_INVALID_ARG, "cuda kv_free: no sequence slot %d", seq);
+    blocks_release(c, seq);
+    return HARK_OK;
+}

@@ -1,0 +1,109 @@
+/*
+ * cuda_gemm.c — the CUDA backend's matrix products through cuBLASLt: y = x W^T (+ bias)
+ * (+ y), W [n][k] row-major as stored in the model, fp32 accumulation, bias in the epilogue,
+ * the residual add as beta = 1 on the output. Plans (descriptors, layouts and the heuristic's
+ * algorithm) are cached per shape in the context, so graphs can capture the calls.
+ */
+#include "backend/cuda/cuda.h"
+
+#include <string.h>
+
+static cudaDataType_t cuda_type(hark_dtype dt)
+{
+    return dt == HARK_DTYPE_F16 ? CUDA_R_16F : dt == HARK_DTYPE_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+hark_status cu_check_lt(cublasStatus_t e, const char *what)
+{
+    if (e == CUBLAS_STATUS_SUCCESS)
+        return HARK_OK;
+    return hark_fail(HARK_ERR_BACKEND, "cuda: %s failed: cuBLASLt status %d", what, (int)e);
+}
+
+#define LT(expr) CU_TRY(cu_check_lt((expr), #expr))
+
+/* Builds the plan of one shape: row-major y[m][n] is column-major [n][m]; W row-major [n][k]
+ * is column-major [k][n] taken transposed; x row-major [m][k] is column-major [k][m]. */
+static hark_status plan_new(cu_ctx *c, cu_plan *p)
+{
+    const cu_weights *w = c->w;
+    cudaDataType_t t = cuda_type(w->dt), to = p->out_f32 ? CUDA_R_32F : t;
+    LT(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+    LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+    if (p->bias) {
+        cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+        LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+        LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &t, sizeof(t)));
+    }
+    LT(cublasLtMatrixLayoutCreate(&p->a, t, (uint64_t)p->k, (uint64_t)p->n, p->k));
+    LT(cublasLtMatrixLayoutCreate(&p->b, t, (uint64_t)p->k, (uint64_t)p->m, p->ldx));
+    LT(cublasLtMatrixLayoutCreate(&p->c, to, (uint64_t)p->n, (uint64_t)p->m, p->ldy));
+    cublasLtMatmulPreference_t pref;
+    LT(cublasLtMatmulPreferenceCreate(&pref));
+    LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                            &c->ws_size, sizeof(c->ws_size)));
+    cublasLtMatmulHeuristicResult_t res;
+    int found = 0;
+    cublasStatus_t e = cublasLtMatmulAlgoGetHeuristic(c->lt, p->op, p->a, p->b, p->c, p->c, pref,
+                                                      1, &res, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (e != CUBLAS_STATUS_SUCCESS || found == 0)
+        return hark_fail(HARK_ERR_BACKEND, "cuda: no cuBLASLt algorithm for %dx%dx%d (status %d)",
+                         p->m, p->n, p->k, (int)e);
+    p->algo = res.algo;
+    return HARK_OK;
+}
+
+static hark_status plan_get(cu_ctx *c, const cu_plan *key, cu_plan **out)
+{
+    for (int i = 0; i < c->n_plans; i++) {
+        cu_plan *p = &c->plans[i];
+        if (p->n == key->n && p->m == key->m && p->k == key->k && p->ldx == key->ldx &&
+            p->ldy == key->ldy && p->bias == key->bias && p->beta1 == key->beta1 &&
+            p->out_f32 == key->out_f32) {
+            *out = p;
+            return HARK_OK;
+        }
+    }
+    if (c->n_plans == CU_MAX_PLANS)
+        return hark_fail(HARK_ERR_CAPACITY, "cuda: more than %d matrix shapes", CU_MAX_PLANS);
+    cu_plan *p = &c->plans[c->n_plans];
+    *p = *key;
+    hark_status st = plan_new(c, p);
+    if (st != HARK_OK)
+        return st;
+    c->n_plans++;
+    *out = p;
+    return HARK_OK;
+}
+
+hark_status cu_gemm(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, void *y, int ldy,
+                    int accumulate, int out_f32)
+{
+    if (m <= 0)
+        return HARK_OK;
+    cu_plan key = { .n = w->n, .m = m, .k = w->k, .ldx = ldx, .ldy = ldy, .bias = w->b != NULL,
+                    .beta1 = accumulate != 0, .out_f32 = out_f32 != 0 };
+    cu_plan *p;
+    CU_TRY(plan_get(c, &key, &p));
+    if (w->b)
+        LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &w->b,
+                                          sizeof(w->b)));
+    float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    LT(cublasLtMatmul(c->lt, p->op, &alpha, w->w, p->a, x, p->b, &beta, y, p->c, y, p->c,
+                      &p->algo, c->ws, c->ws_size, c->st));
+    return HARK_OK;
+}
+
+void cu_plans_free(cu_ctx *c)
+{
+    for (int i = 0; i < c->n_plans; i++) {
+        cublasLtMatmulDescDestroy(c->plans[i].op);
+        cublasLtMatrixLayoutDestroy(c->plans[i].a);
+        cublasLtMatrixLayoutDestroy(c->plans[i].b);
+        cublasLtMatrixLayoutDestroy(c->plans[i].c);
+    }
+    c->n_plans = 0;
+}
