@@ -284,6 +284,7 @@ out:
 int cmd_forward(int argc, char **argv)
 {
     const char *model_path = NULL, *audio_path = NULL, *tokens_s = NULL, *out_path = NULL;
+    const char *device = NULL, *dtype_s = NULL;
     long threads = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "-m"))
@@ -296,9 +297,16 @@ int cmd_forward(int argc, char **argv)
             out_path = argv[i + 1];
         else if (!strcmp(argv[i], "--threads"))
             threads = cli_long(argv[i + 1]);
+        else if (!strcmp(argv[i], "--device"))
+            device = argv[i + 1];
+        else if (!strcmp(argv[i], "--dtype"))
+            dtype_s = argv[i + 1];
     }
-    if (!model_path || !audio_path || !tokens_s || !out_path || threads < 0) {
+    int dtype = !dtype_s ? -1 : !strcmp(dtype_s, "f16") ? HARK_DTYPE_F16
+              : !strcmp(dtype_s, "bf16") ? HARK_DTYPE_BF16 : !strcmp(dtype_s, "f32") ? HARK_DTYPE_F32 : -2;
+    if (!model_path || !audio_path || !tokens_s || !out_path || threads < 0 || dtype < -1) {
         fprintf(stderr, "usage: hark forward -m MODEL --audio FILE --tokens ID,ID,... --out FILE [--threads N]\n"
+                        "                    [--device cpu|cuda:N] [--dtype f16|bf16|f32]\n"
                         "Writes float32 logits [n_tokens][n_vocab] of the first 30 s window.\n");
         return 2;
     }
@@ -315,9 +323,15 @@ int cmd_forward(int argc, char **argv)
         n++;
         p = *end == ',' ? end + 1 : end;
     }
-    hark_model *m = cli_load_model(model_path, (int)threads, NULL);
-    if (!m)
-        return 1;
+    hark_model_params mp = hark_model_default_params();
+    mp.n_threads = (int)threads;
+    mp.dtype = dtype;
+    if (device)
+        mp.device = device;
+    hark_model *m = NULL;
+    hark_status lst = hark_model_load(model_path, &mp, &m);
+    if (lst != HARK_OK)
+        return cli_error("cannot load model", lst);
     hark_model_dims d = hark_model_get_dims(m);
     float *pcm = NULL, *mel = NULL, *logits = NULL;
     size_t np = 0;

@@ -285,19 +285,30 @@ def job_fullsize(a):
     del m
     torch.cuda.empty_cache() if dev == "cuda" else None
     ok = True
-    for src, path in (("safetensors", hf_dir), ("pt", pt)):
+    runs = [("safetensors", hf_dir, "cpu", None, 1e-3), ("pt", pt, "cpu", None, 1e-3)]
+    if a.cuda:
+        runs += [("pt", pt, "cuda:0", "f32", 1e-3), ("pt", pt, "cuda:0", "f16", 1e-2),
+                 ("pt", pt, "cuda:0", "bf16", 3e-2)]
+    converted = {}
+    for src, path, device, dtype, gate in runs:
         out = os.path.join(a.work, f"{a.arch}-{src}.hark")
-        subprocess.run([a.hark, "convert", path, out], check=True)
+        if src not in converted:
+            subprocess.run([a.hark, "convert", path, out], check=True)
+            converted[src] = out
         lf = os.path.join(a.work, f"{a.arch}-{src}.logits")
-        subprocess.run([a.hark, "forward", "-m", out, "--audio", os.path.join(ROOT, "samples/jfk.wav"),
-                        "--tokens", ",".join(map(str, tokens)), "--out", lf], check=True)
+        cmd = [a.hark, "forward", "-m", out, "--audio", os.path.join(ROOT, "samples/jfk.wav"),
+               "--tokens", ",".join(map(str, tokens)), "--out", lf, "--device", device]
+        if dtype:
+            cmd += ["--dtype", dtype]
+        subprocess.run(cmd, check=True)
         got = np.fromfile(lf, np.float32).reshape(ref.shape)
         err = float(np.linalg.norm(got - ref) / np.linalg.norm(ref))
         agree = float(np.mean(got.argmax(-1) == ref.argmax(-1)))
-        good = err <= 1e-3 and np.isfinite(got).all()
+        good = err <= gate and np.isfinite(got).all()
         ok &= good
-        print(f"PARITY arch={a.arch} source={src} rows={len(tokens)} rel_err={err:.3e} top1_agree={agree:.3f} "
-              f"{'PASS' if good else 'FAIL'}", flush=True)
+        print(f"PARITY arch={a.arch} source={src} device={device} dtype={dtype or 'file'} rows={len(tokens)} "
+              f"rel_err={err:.3e} gate={gate:g} top1_agree={agree:.3f} {'PASS' if good else 'FAIL'}", flush=True)
+    for out in converted.values():
         os.remove(out)
     sys.exit(0 if ok else 1)
 
@@ -309,6 +320,7 @@ def main():
     g.add_argument("--seed", type=int, default=1); g.add_argument("--steps", type=int, default=100)
     f = s.add_parser("fullsize"); f.add_argument("--arch", required=True); f.add_argument("--hark", required=True)
     f.add_argument("--work", default="/tmp/fs"); f.add_argument("--seed", type=int, default=1)
+    f.add_argument("--cuda", action="store_true", help="also hark's CUDA backend (f32, f16, bf16)")
     a = p.parse_args()
     job_goldens(a) if a.job == "goldens" else job_fullsize(a)
 

@@ -37,7 +37,7 @@ typedef struct cu_dec_layer {
 
 typedef struct cu_weights {
     int device;
-    char device_name[160];
+    char device_name[300];
     hark_dtype dt;
     size_t esz;
     int D, F, M, C, T, V, H_enc, H_dec, n_enc, n_dec;

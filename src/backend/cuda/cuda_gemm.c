@@ -86,7 +86,7 @@ hark_status cu_gemm(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, v
         return HARK_OK;
     cu_plan key = { .n = w->n, .m = m, .k = w->k, .ldx = ldx, .ldy = ldy, .bias = w->b != NULL,
                     .beta1 = accumulate != 0, .out_f32 = out_f32 != 0 };
-    cu_plan *p;
+    cu_plan *p = NULL;
     CU_TRY(plan_get(c, &key, &p));
     if (w->b)
         LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &w->b,

