@@ -7,16 +7,16 @@
  *
  * Two kernels:
  *   - attn_flash_e64: FlashAttention-2 style (Dao, 2023) for f16/bf16 with E = 64. One CTA per
- *     (query tile of 16*WARPS rows, head, window); each warp owns 16 query rows. Key/value
+ *     (query tile of 16*MT*WARPS rows, head, window); each warp owns 16*MT query rows. Key/value
  *     tiles of 64 positions stream through shared memory (cp.async, two stages, XOR-swizzled
  *     rows so ldmatrix is conflict-free); S = Q K^T and O += P V on the tensor cores
  *     (mma.sync m16n8k16, fp32 accumulation); online softmax in registers with exp2 and
  *     scale*log2(e) folded in; P goes from the S accumulators to the A operand without
  *     touching shared memory. Keys >= C in the last tile are masked to -inf.
- *   - attn_simple: any dtype and E <= 128, fp32 arithmetic, one thread per query row; keys in
+ *   - attn_simple: any dtype and E <= 64, fp32 arithmetic, one thread per query row; keys in
  *     chunks of 32 through shared memory. The fp32 path and the fallback for E != 64.
  *
- * Not here: causal masking, key padding masks, E > 128 (returns cudaErrorInvalidValue).
+ * Not here: causal masking, key padding masks, E > 64 (returns cudaErrorInvalidValue).
  * The lab that grew this kernel, with its CPU reference and benchmark: dev/cuda/flash_attn.cu.
  *
  * Shape legend: B windows, C positions, D width, H heads, E head width (D / H).
@@ -144,18 +144,20 @@ __device__ __forceinline__ void fa_load_tile(T *tile, const T *src, int r0, int 
     }
 }
 
-/* Dynamic shared memory of attn_flash_e64<T, WARPS>: Q tile + two K and two V tiles. */
-template <typename T> constexpr int fa_smem_bytes(int warps)
+/* Dynamic shared memory of attn_flash_e64<T, WARPS, MT>: Q tile + two K and two V tiles. */
+template <typename T> constexpr int fa_smem_bytes(int warps, int mt)
 {
-    return (warps * 16 + 4 * FA_BK) * FA_E * (int)sizeof(T);
+    return (warps * 16 * mt + 4 * FA_BK) * FA_E * (int)sizeof(T);
 }
 
-/* qkv [B][C][3D], out [B][C][D]; grid (ceil(C / (16*WARPS)), H, B); sl2 = scale * log2(e) > 0. */
-template <typename T, int WARPS>
+/* qkv [B][C][3D], out [B][C][D]; grid (ceil(C / (16*MT*WARPS)), H, B); sl2 = scale * log2(e) > 0.
+ * Each warp owns MT m-tiles of 16 query rows: K/V fragments read from shared memory once per
+ * warp serve MT m-tiles. */
+template <typename T, int WARPS, int MT>
 __global__ void __launch_bounds__(WARPS * 32)
     attn_flash_e64(const T *__restrict__ qkv, T *__restrict__ out, int c, int d, float sl2)
 {
-    constexpr int BQ = WARPS * 16, THREADS = WARPS * 32;
+    constexpr int WR = 16 * MT, BQ = WARPS * WR, THREADS = WARPS * 32;
     extern __shared__ __align__(128) unsigned char fa_smem[];
     T *sq = reinterpret_cast<T *>(fa_smem); /* [BQ][64] */
     T *sk = sq + BQ * FA_E;                  /* [2][BK][64] */
@@ -172,15 +174,18 @@ __global__ void __launch_bounds__(WARPS * 32)
     fa_load_tile<T, FA_BK, THREADS>(sv, base + 2 * d, 0, c, ld);
     cp_async_commit();
 
-    uint32_t qf[4][4];      /* Q fragments: 16 rows x 64, four k-steps */
-    float o[8][4];          /* O accumulators: 16 rows x 64 (eight n-tiles of 8) */
-    float m[2], l[2];       /* running max (scaled, log2 units) and partial sum, rows g, g+8 */
+    uint32_t qf[MT][4][4]; /* Q fragments: 16 rows x 64 per m-tile, four k-steps */
+    float o[MT][8][4];     /* O accumulators: 16 rows x 64 per m-tile (eight n-tiles of 8) */
+    float m[MT][2], l[MT][2]; /* running max (scaled, log2 units), partial sum: rows g, g+8 */
 #pragma unroll
-    for (int nt = 0; nt < 8; nt++)
+    for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
-        for (int i = 0; i < 4; i++) o[nt][i] = 0.0f;
-    m[0] = m[1] = -INFINITY;
-    l[0] = l[1] = 0.0f;
+        for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) o[mt][nt][i] = 0.0f;
+        m[mt][0] = m[mt][1] = -INFINITY;
+        l[mt][0] = l[mt][1] = 0.0f;
+    }
 
     for (int kt = 0; kt < nkt; kt++) {
         const int buf = kt & 1;
@@ -197,18 +202,22 @@ __global__ void __launch_bounds__(WARPS * 32)
         __syncthreads();
         if (kt == 0) {
 #pragma unroll
-            for (int kk = 0; kk < 4; kk++)
-                ldsm_x4(qf[kk], sq + swz(warp * 16 + (lane & 15), kk * 2 + (lane >> 4)));
+            for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                for (int kk = 0; kk < 4; kk++)
+                    ldsm_x4(qf[mt][kk], sq + swz(warp * WR + mt * 16 + (lane & 15), kk * 2 + (lane >> 4)));
         }
         const T *kb = sk + buf * FA_BK * FA_E;
         const T *vb = sv + buf * FA_BK * FA_E;
 
-        /* S = Q K^T: 16 x 64 per warp. */
-        float s[8][4];
+        /* S = Q K^T: WR x 64 per warp. */
+        float s[MT][8][4];
 #pragma unroll
-        for (int nt = 0; nt < 8; nt++)
+        for (int mt = 0; mt < MT; mt++)
 #pragma unroll
-            for (int i = 0; i < 4; i++) s[nt][i] = 0.0f;
+            for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) s[mt][nt][i] = 0.0f;
 #pragma unroll
         for (int kk = 0; kk < 4; kk++) {
 #pragma unroll
@@ -216,83 +225,103 @@ __global__ void __launch_bounds__(WARPS * 32)
                 uint32_t b[4];
                 ldsm_x4(b, kb + swz(np * 16 + (lane & 7) + ((lane >> 4) << 3),
                                     kk * 2 + ((lane >> 3) & 1)));
-                mma16816<T>(s[2 * np], qf[kk], b[0], b[1]);
-                mma16816<T>(s[2 * np + 1], qf[kk], b[2], b[3]);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma16816<T>(s[mt][2 * np], qf[mt][kk], b[0], b[1]);
+                    mma16816<T>(s[mt][2 * np + 1], qf[mt][kk], b[2], b[3]);
+                }
             }
         }
         if ((kt + 1) * FA_BK > c) { /* mask keys >= C */
 #pragma unroll
             for (int nt = 0; nt < 8; nt++) {
                 int key = kt * FA_BK + nt * 8 + (lane & 3) * 2;
-                if (key >= c) s[nt][0] = s[nt][2] = -INFINITY;
-                if (key + 1 >= c) s[nt][1] = s[nt][3] = -INFINITY;
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    if (key >= c) s[mt][nt][0] = s[mt][nt][2] = -INFINITY;
+                    if (key + 1 >= c) s[mt][nt][1] = s[mt][nt][3] = -INFINITY;
+                }
             }
         }
 
-        /* Online softmax, rows g (r = 0) and g + 8 (r = 1). */
+        /* Online softmax, rows g (r = 0) and g + 8 (r = 1) of each m-tile. */
 #pragma unroll
-        for (int r = 0; r < 2; r++) {
-            float mx = -INFINITY;
+        for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
-            for (int nt = 0; nt < 8; nt++) mx = fmaxf(mx, fmaxf(s[nt][2 * r], s[nt][2 * r + 1]));
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-            float mnew = fmaxf(m[r], mx * sl2); /* finite: every tile has a key < C */
-            float alpha = exp2f(m[r] - mnew);
-            m[r] = mnew;
-            float sum = 0.0f;
+            for (int r = 0; r < 2; r++) {
+                float mx = -INFINITY;
 #pragma unroll
-            for (int nt = 0; nt < 8; nt++) {
-                s[nt][2 * r] = exp2f(fmaf(s[nt][2 * r], sl2, -mnew));
-                s[nt][2 * r + 1] = exp2f(fmaf(s[nt][2 * r + 1], sl2, -mnew));
-                sum += s[nt][2 * r] + s[nt][2 * r + 1];
-                o[nt][2 * r] *= alpha;
-                o[nt][2 * r + 1] *= alpha;
+                for (int nt = 0; nt < 8; nt++)
+                    mx = fmaxf(mx, fmaxf(s[mt][nt][2 * r], s[mt][nt][2 * r + 1]));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                float mnew = fmaxf(m[mt][r], mx * sl2); /* finite: every tile has a key < C */
+                float alpha = exp2f(m[mt][r] - mnew);
+                m[mt][r] = mnew;
+                float sum = 0.0f;
+#pragma unroll
+                for (int nt = 0; nt < 8; nt++) {
+                    s[mt][nt][2 * r] = exp2f(fmaf(s[mt][nt][2 * r], sl2, -mnew));
+                    s[mt][nt][2 * r + 1] = exp2f(fmaf(s[mt][nt][2 * r + 1], sl2, -mnew));
+                    sum += s[mt][nt][2 * r] + s[mt][nt][2 * r + 1];
+                    o[mt][nt][2 * r] *= alpha;
+                    o[mt][nt][2 * r + 1] *= alpha;
+                }
+                l[mt][r] = l[mt][r] * alpha + sum;
             }
-            l[r] = l[r] * alpha + sum;
         }
 
         /* O += P V: P from the S accumulators (A layout), V via ldmatrix.trans. */
 #pragma unroll
         for (int kk = 0; kk < 4; kk++) {
-            uint32_t a[4];
-            a[0] = pack2<T>(s[2 * kk][0], s[2 * kk][1]);
-            a[1] = pack2<T>(s[2 * kk][2], s[2 * kk][3]);
-            a[2] = pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-            a[3] = pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+            uint32_t a[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                a[mt][0] = pack2<T>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+                a[mt][1] = pack2<T>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+                a[mt][2] = pack2<T>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+                a[mt][3] = pack2<T>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+            }
 #pragma unroll
             for (int np = 0; np < 4; np++) {
                 uint32_t b[4];
                 ldsm_x4_trans(b, vb + swz(kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3),
                                           np * 2 + (lane >> 4)));
-                mma16816<T>(o[2 * np], a, b[0], b[1]);
-                mma16816<T>(o[2 * np + 1], a, b[2], b[3]);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma16816<T>(o[mt][2 * np], a[mt], b[0], b[1]);
+                    mma16816<T>(o[mt][2 * np + 1], a[mt], b[2], b[3]);
+                }
             }
         }
         __syncthreads(); /* this buffer is refilled two tiles on */
     }
 
     /* Normalise, stage through this warp's own Q rows, store 16-byte chunks. */
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-        l[r] = 1.0f / l[r];
-    }
     const int g = lane >> 2, t2 = (lane & 3) * 2;
-    T *so = sq + warp * 16 * FA_E;
+    T *so = sq + warp * WR * FA_E;
 #pragma unroll
-    for (int nt = 0; nt < 8; nt++) {
-        *reinterpret_cast<uint32_t *>(so + swz(g, nt) + t2) = pack2<T>(o[nt][0] * l[0], o[nt][1] * l[0]);
-        *reinterpret_cast<uint32_t *>(so + swz(g + 8, nt) + t2) =
-            pack2<T>(o[nt][2] * l[1], o[nt][3] * l[1]);
+    for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            l[mt][r] += __shfl_xor_sync(0xffffffffu, l[mt][r], 1);
+            l[mt][r] += __shfl_xor_sync(0xffffffffu, l[mt][r], 2);
+            l[mt][r] = 1.0f / l[mt][r];
+        }
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+            *reinterpret_cast<uint32_t *>(so + swz(mt * 16 + g, nt) + t2) =
+                pack2<T>(o[mt][nt][0] * l[mt][0], o[mt][nt][1] * l[mt][0]);
+            *reinterpret_cast<uint32_t *>(so + swz(mt * 16 + g + 8, nt) + t2) =
+                pack2<T>(o[mt][nt][2] * l[mt][1], o[mt][nt][3] * l[mt][1]);
+        }
     }
     __syncwarp();
     T *ob = out + (long)blockIdx.z * c * d + (long)blockIdx.y * FA_E;
 #pragma unroll
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 4 * MT; i++) {
         int idx = i * 32 + lane, row = idx >> 3, ch = idx & 7;
-        int t = q0 + warp * 16 + row;
+        int t = q0 + warp * WR + row;
         if (t < c)
             *reinterpret_cast<uint4 *>(ob + (long)t * d + ch * 8) =
                 *reinterpret_cast<const uint4 *>(so + swz(row, ch));
@@ -368,18 +397,19 @@ __global__ void __launch_bounds__(AS_THREADS)
 /* ---------------------------------------------------------------------------------------------
  * Launch helpers.
  */
-template <typename T, int WARPS>
+template <typename T, int WARPS, int MT>
 cudaError_t launch_flash(const void *qkv, void *out, int n_win, int c, int d, int h, float sl2,
                          cudaStream_t st)
 {
-    const int smem = fa_smem_bytes<T>(WARPS);
+    const int smem = fa_smem_bytes<T>(WARPS, MT);
     if (smem > 48 * 1024) {
-        cudaError_t err = cudaFuncSetAttribute(attn_flash_e64<T, WARPS>,
+        cudaError_t err = cudaFuncSetAttribute(attn_flash_e64<T, WARPS, MT>,
                                                cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
         if (err != cudaSuccess) return err;
     }
-    dim3 grid((unsigned)((c + WARPS * 16 - 1) / (WARPS * 16)), (unsigned)h, (unsigned)n_win);
-    attn_flash_e64<T, WARPS><<<grid, WARPS * 32, smem, st>>>((const T *)qkv, (T *)out, c, d, sl2);
+    const int bq = WARPS * 16 * MT;
+    dim3 grid((unsigned)((c + bq - 1) / bq), (unsigned)h, (unsigned)n_win);
+    attn_flash_e64<T, WARPS, MT><<<grid, WARPS * 32, smem, st>>>((const T *)qkv, (T *)out, c, d, sl2);
     return cudaGetLastError();
 }
 
@@ -400,22 +430,24 @@ cudaError_t launch_simple(const void *qkv, void *out, int n_win, int c, int d, i
     if (e <= 8) return launch_simple_e<T, 8>(qkv, out, n_win, c, d, h, sl2, st);
     if (e <= 32) return launch_simple_e<T, 32>(qkv, out, n_win, c, d, h, sl2, st);
     if (e <= 64) return launch_simple_e<T, 64>(qkv, out, n_win, c, d, h, sl2, st);
-    if (e <= 128) return launch_simple_e<T, 128>(qkv, out, n_win, c, d, h, sl2, st);
     return cudaErrorInvalidValue;
 }
 
 } /* namespace */
 
-/* Query rows per CTA of the tensor-core kernel: 16 per warp. 4 warps (64 rows) measured best on
- * H100 at Whisper's shape (dev/cuda/FLASH.md). */
+/* Tensor-core kernel shape: warps per CTA and 16-row m-tiles per warp (query rows per CTA =
+ * 16 * WARPS * MT). Chosen by measurement at Whisper's shape (dev/cuda/FLASH.md). */
 #ifndef HARK_FA_WARPS
 #define HARK_FA_WARPS 4
+#endif
+#ifndef HARK_FA_MT
+#define HARK_FA_MT 2
 #endif
 
 /* See kernels.h. f16/bf16 with E = 64 (every Whisper model) take the tensor-core kernel, all
  * else the simple one. scale must be > 0 (Whisper: E^-0.5); qkv and out 16-byte aligned.
  * Returns 0 or the launch's cudaError_t; cudaErrorInvalidValue when D is not a multiple of H,
- * E > 128 or scale <= 0. Never synchronizes. */
+ * E > 64 or scale <= 0. Never synchronizes. */
 extern "C" int cu_encoder_attention(hark_dtype dt, const void *qkv, void *out, int n_win, int c,
                                     int d, int h, float scale, cu_stream s)
 {
@@ -426,10 +458,10 @@ extern "C" int cu_encoder_attention(hark_dtype dt, const void *qkv, void *out, i
     const bool flash = d / h == FA_E && d % 8 == 0;
     switch (dt) {
     case HARK_DTYPE_F16:
-        return (int)(flash ? launch_flash<__half, HARK_FA_WARPS>(qkv, out, n_win, c, d, h, sl2, st)
+        return (int)(flash ? launch_flash<__half, HARK_FA_WARPS, HARK_FA_MT>(qkv, out, n_win, c, d, h, sl2, st)
                            : launch_simple<__half>(qkv, out, n_win, c, d, h, sl2, st));
     case HARK_DTYPE_BF16:
-        return (int)(flash ? launch_flash<__nv_bfloat16, HARK_FA_WARPS>(qkv, out, n_win, c, d, h,
+        return (int)(flash ? launch_flash<__nv_bfloat16, HARK_FA_WARPS, HARK_FA_MT>(qkv, out, n_win, c, d, h,
                                                                         sl2, st)
                            : launch_simple<__nv_bfloat16>(qkv, out, n_win, c, d, h, sl2, st));
     case HARK_DTYPE_F32:
