@@ -114,6 +114,7 @@ typedef struct cu_ctx {
                                       block table [rows_cap][MB], then argmax [rows_cap] */
     cudaGraphExec_t graphs[CU_MAX_GRAPHS]; /* index log2(R) */
     int use_graphs;
+    int use_gemv; /* small-batch products through cu_gemv (HARK_CUDA_GEMV=0: cuBLASLt) */
 } cu_ctx;
 
 /* meta layout offsets (in int32 elements) */

@@ -84,6 +84,15 @@ hark_status cu_gemm(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, v
 {
     if (m <= 0)
         return HARK_OK;
+    if (m <= CU_GEMV_MAX_ROWS && c->use_gemv) {
+        int e = cu_gemv(c->w->dt, x, ldx, m, w->w, w->b, w->n, w->k, y, ldy, accumulate, out_f32,
+                        c->st);
+        if (e == 0)
+            return HARK_OK;
+        if (e != (int)cudaErrorInvalidValue)
+            return cu_check((cudaError_t)e, "cu_gemv");
+        cudaGetLastError();
+    }
     cu_plan key = { .n = w->n, .m = m, .k = w->k, .ldx = ldx, .ldy = ldy, .bias = w->b != NULL,
                     .beta1 = accumulate != 0, .out_f32 = out_f32 != 0 };
     cu_plan *p = NULL;
