@@ -129,6 +129,9 @@ static inline int32_t *cu_meta_argmax(int32_t *m, int cap, int mb) { return m + 
 /* cuda_gemm.c: y[m][n] = x[m][k] W^T (+ b) (+ y when accumulate); out_f32 writes fp32 y. */
 hark_status cu_gemm(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, void *y, int ldy,
                     int accumulate, int out_f32);
+/* The same, then exact GELU on y (fused into the small-batch kernel). */
+hark_status cu_gemm_gelu(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, void *y,
+                         int ldy);
 void cu_plans_free(cu_ctx *c);
 
 /* cuda_encode.c / cuda_decode.c: the stages behind the ops table. */

@@ -134,8 +134,7 @@ static hark_status run_layers(cu_ctx *c, int R)
                              cu_meta_win(m, cap), c->da, R, w->C, D, H, scale, s));
         CU_TRY(cu_gemm(c, &l->co, c->da, D, R, c->dx, D, 1, 0));
         K(cu_layer_norm(dt, c->dx, l->ln3_g, l->ln3_b, c->dh, R, D, s));
-        CU_TRY(cu_gemm(c, &l->fc1, c->dh, D, R, c->df, F, 0, 0));
-        K(cu_gelu(dt, c->df, (long)R * F, s));
+        CU_TRY(cu_gemm_gelu(c, &l->fc1, c->dh, D, R, c->df, F));
         CU_TRY(cu_gemm(c, &l->fc2, c->df, F, R, c->dx, D, 1, 0));
     }
     K(cu_layer_norm(dt, c->dx, w->dec_ln_g, w->dec_ln_b, c->dh, R, D, s));

@@ -86,7 +86,7 @@ hark_status cu_gemm(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, v
         return HARK_OK;
     if (m <= CU_GEMV_MAX_ROWS && c->use_gemv) {
         int e = cu_gemv(c->w->dt, x, ldx, m, w->w, w->b, w->n, w->k, y, ldy, accumulate, out_f32,
-                        c->st);
+                        0, c->st);
         if (e == 0)
             return HARK_OK;
         if (e != (int)cudaErrorInvalidValue)
@@ -115,4 +115,19 @@ void cu_plans_free(cu_ctx *c)
         cublasLtMatrixLayoutDestroy(c->plans[i].c);
     }
     c->n_plans = 0;
+}
+
+hark_status cu_gemm_gelu(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, void *y,
+                         int ldy)
+{
+    if (m > 0 && m <= CU_GEMV_MAX_ROWS && c->use_gemv && ldy == w->n) {
+        int e = cu_gemv(c->w->dt, x, ldx, m, w->w, w->b, w->n, w->k, y, ldy, 0, 0, 1, c->st);
+        if (e == 0)
+            return HARK_OK;
+        if (e != (int)cudaErrorInvalidValue)
+            return cu_check((cudaError_t)e, "cu_gemv");
+        cudaGetLastError();
+    }
+    CU_TRY(cu_gemm(c, w, x, ldx, m, y, ldy, 0, 0));
+    return cu_check((cudaError_t)cu_gelu(c->w->dt, y, (long)m * ldy, c->st), "cu_gelu");
 }

@@ -12,7 +12,8 @@
 template <typename T, int M, bool OUTF32>
 __global__ void __launch_bounds__(GEMV_WARPS * 32)
     gemv_kernel(const T *__restrict__ x, int ldx, int m, const T *__restrict__ w,
-                const T *__restrict__ b, int n, int k, void *y, int ldy, int accumulate)
+                const T *__restrict__ b, int n, int k, void *y, int ldy, int accumulate,
+                int gelu)
 {
     constexpr int V = vec16<T>();
     const int lane = threadIdx.x & 31;
@@ -47,6 +48,8 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
         for (int i = 0; i < M; i++) {
             if (i < m && lane == i) {
                 float v = acc[i] + bias;
+                if (gelu)
+                    v = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
                 if (OUTF32) {
                     float *yo = (float *)y + (size_t)i * ldy + row;
                     *yo = accumulate ? *yo + v : v;
@@ -61,7 +64,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
 
 template <typename T, bool OUTF32>
 static int launch(const void *x, int ldx, int m, const void *w, const void *b, int n, int k,
-                  void *y, int ldy, int accumulate, cudaStream_t s)
+                  void *y, int ldy, int accumulate, int gelu, cudaStream_t s)
 {
     long blocks = ((long)n + GEMV_WARPS - 1) / GEMV_WARPS;
     if (blocks > 132L * 16)
@@ -69,18 +72,19 @@ static int launch(const void *x, int ldx, int m, const void *w, const void *b, i
     dim3 grid((unsigned)blocks), block(GEMV_WARPS * 32);
     const T *xt = (const T *)x, *wt = (const T *)w, *bt = (const T *)b;
     if (m == 1)
-        gemv_kernel<T, 1, OUTF32><<<grid, block, 0, s>>>(xt, ldx, m, wt, bt, n, k, y, ldy, accumulate);
+        gemv_kernel<T, 1, OUTF32><<<grid, block, 0, s>>>(xt, ldx, m, wt, bt, n, k, y, ldy, accumulate, gelu);
     else if (m == 2)
-        gemv_kernel<T, 2, OUTF32><<<grid, block, 0, s>>>(xt, ldx, m, wt, bt, n, k, y, ldy, accumulate);
+        gemv_kernel<T, 2, OUTF32><<<grid, block, 0, s>>>(xt, ldx, m, wt, bt, n, k, y, ldy, accumulate, gelu);
     else if (m <= 4)
-        gemv_kernel<T, 4, OUTF32><<<grid, block, 0, s>>>(xt, ldx, m, wt, bt, n, k, y, ldy, accumulate);
+        gemv_kernel<T, 4, OUTF32><<<grid, block, 0, s>>>(xt, ldx, m, wt, bt, n, k, y, ldy, accumulate, gelu);
     else
-        gemv_kernel<T, 8, OUTF32><<<grid, block, 0, s>>>(xt, ldx, m, wt, bt, n, k, y, ldy, accumulate);
+        gemv_kernel<T, 8, OUTF32><<<grid, block, 0, s>>>(xt, ldx, m, wt, bt, n, k, y, ldy, accumulate, gelu);
     return (int)cudaGetLastError();
 }
 
 extern "C" int cu_gemv(hark_dtype dt, const void *x, int ldx, int m, const void *w, const void *b,
-                       int n, int k, void *y, int ldy, int accumulate, int out_f32, cu_stream s)
+                       int n, int k, void *y, int ldy, int accumulate, int out_f32, int gelu,
+                       cu_stream s)
 {
     if (m <= 0 || n <= 0)
         return 0;
@@ -91,8 +95,8 @@ extern "C" int cu_gemv(hark_dtype dt, const void *x, int ldx, int m, const void 
         return (int)cudaErrorInvalidValue;
     cudaStream_t st = (cudaStream_t)s;
     HARK_CU_DISPATCH(dt, T, {
-        return out_f32 ? launch<T, true>(x, ldx, m, w, b, n, k, y, ldy, accumulate, st)
-                       : launch<T, false>(x, ldx, m, w, b, n, k, y, ldy, accumulate, st);
+        return out_f32 ? launch<T, true>(x, ldx, m, w, b, n, k, y, ldy, accumulate, gelu, st)
+                       : launch<T, false>(x, ldx, m, w, b, n, k, y, ldy, accumulate, gelu, st);
     });
     return 0;
 }

@@ -74,13 +74,14 @@ int cu_cross_attention(hark_dtype dt, const void *q, int ldq, const void *ck, co
                        long win_stride, const int32_t *win, void *out, int rows, int c, int d,
                        int h, float scale, cu_stream s);
 
-/* Small-batch product y[m][n] = x[m][k] W[n][k]^T (+ b[n]) (+ y when accumulate), for
+/* Small-batch product y[m][n] = x[m][k] W[n][k]^T (+ b[n]) (+ y when accumulate), then exact
+ * GELU when gelu, for
  * m <= CU_GEMV_MAX_ROWS; y is fp32 when out_f32, else dt. Needs k and ldx multiples of 16 bytes'
  * worth of elements and 16-byte aligned x and W; otherwise returns cudaErrorInvalidValue (the
  * caller then uses cuBLASLt). */
 #define CU_GEMV_MAX_ROWS 8
 int cu_gemv(hark_dtype dt, const void *x, int ldx, int m, const void *w, const void *b, int n,
-            int k, void *y, int ldy, int accumulate, int out_f32, cu_stream s);
+            int k, void *y, int ldy, int accumulate, int out_f32, int gelu, cu_stream s);
 
 /* out[r] = argmax over t < limit of logits[r][t] (fp32 logits [R][V]); ties: lowest id. */
 int cu_argmax(const float *logits, int v, int limit, int32_t *out, int rows, cu_stream s);
