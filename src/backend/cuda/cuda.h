@@ -129,9 +129,19 @@ static inline int32_t *cu_meta_argmax(int32_t *m, int cap, int mb) { return m + 
 /* cuda_gemm.c: y[m][n] = x[m][k] W^T (+ b) (+ y when accumulate); out_f32 writes fp32 y. */
 hark_status cu_gemm(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, void *y, int ldy,
                     int accumulate, int out_f32);
-/* The same, then exact GELU on y (fused into the small-batch kernel). */
-hark_status cu_gemm_gelu(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, void *y,
-                         int ldy);
+/* The product with what rides along (fused into the small-batch kernel when m is small, else
+ * separate kernels around cuBLASLt): layer norm of x first (ln_g/ln_b, using ln_scratch [m][k]
+ * on the general path), bias, GELU, the residual add (accumulate), fp32 output, and the K/V
+ * columns of a fused QKV product written into the paged cache at kv_slot. */
+typedef struct cu_lin_opts {
+    const void *ln_g, *ln_b;
+    void *ln_scratch;
+    int accumulate, out_f32, gelu;
+    void *k_pool, *v_pool;
+    const int32_t *kv_slot;
+} cu_lin_opts;
+hark_status cu_linear(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, void *y, int ldy,
+                      const cu_lin_opts *o);
 void cu_plans_free(cu_ctx *c);
 
 /* cuda_encode.c / cuda_decode.c: the stages behind the ops table. */

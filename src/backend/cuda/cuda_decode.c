@@ -120,25 +120,27 @@ static hark_status run_layers(cu_ctx *c, int R)
     for (int i = 0; i < w->n_dec; i++) {
         const cu_dec_layer *l = &w->dec[i];
         void *kp = (char *)c->k_pool + i * pool_layer, *vp = (char *)c->v_pool + i * pool_layer;
-        K(cu_layer_norm(dt, c->dx, l->ln1_g, l->ln1_b, c->dh, R, D, s));
-        CU_TRY(cu_gemm(c, &l->qkv, c->dh, D, R, c->dqkv, 3 * D, 0, 0));
-        K(cu_kv_write(dt, (char *)c->dqkv + D * es, (char *)c->dqkv + 2 * D * es, 3 * D, kp, vp,
-                      cu_meta_slot(m, cap), R, D, s));
+        /* LN1 + QKV + K/V into the paged cache */
+        cu_lin_opts qkv = { .ln_g = l->ln1_g, .ln_b = l->ln1_b, .ln_scratch = c->dh,
+                            .k_pool = kp, .v_pool = vp, .kv_slot = cu_meta_slot(m, cap) };
+        CU_TRY(cu_linear(c, &l->qkv, c->dx, D, R, c->dqkv, 3 * D, &qkv));
         K(cu_self_attention_paged(dt, c->dqkv, 3 * D, kp, vp, cu_meta_bt(m, cap), c->mb, CU_BLOCK,
                                   cu_meta_len(m, cap), c->da, R, D, H, scale, s));
         CU_TRY(cu_gemm(c, &l->o, c->da, D, R, c->dx, D, 1, 0));
-        K(cu_layer_norm(dt, c->dx, l->ln2_g, l->ln2_b, c->dh, R, D, s));
-        CU_TRY(cu_gemm(c, &l->cq, c->dh, D, R, c->dq, D, 0, 0));
+        /* LN2 + cross-attention query */
+        cu_lin_opts cq = { .ln_g = l->ln2_g, .ln_b = l->ln2_b, .ln_scratch = c->dh };
+        CU_TRY(cu_linear(c, &l->cq, c->dx, D, R, c->dq, D, &cq));
         K(cu_cross_attention(dt, c->dq, D, (char *)c->cross_k + i * cross_layer,
                              (char *)c->cross_v + i * cross_layer, (long)w->C * D,
                              cu_meta_win(m, cap), c->da, R, w->C, D, H, scale, s));
         CU_TRY(cu_gemm(c, &l->co, c->da, D, R, c->dx, D, 1, 0));
-        K(cu_layer_norm(dt, c->dx, l->ln3_g, l->ln3_b, c->dh, R, D, s));
-        CU_TRY(cu_gemm_gelu(c, &l->fc1, c->dh, D, R, c->df, F));
+        /* LN3 + fc1 + GELU, fc2 + residual */
+        cu_lin_opts fc1 = { .ln_g = l->ln3_g, .ln_b = l->ln3_b, .ln_scratch = c->dh, .gelu = 1 };
+        CU_TRY(cu_linear(c, &l->fc1, c->dx, D, R, c->df, F, &fc1));
         CU_TRY(cu_gemm(c, &l->fc2, c->df, F, R, c->dx, D, 1, 0));
     }
-    K(cu_layer_norm(dt, c->dx, w->dec_ln_g, w->dec_ln_b, c->dh, R, D, s));
-    CU_TRY(cu_gemm(c, &w->logits, c->dh, D, R, c->dlogits, w->V, 0, 1));
+    cu_lin_opts out = { .ln_g = w->dec_ln_g, .ln_b = w->dec_ln_b, .ln_scratch = c->dh, .out_f32 = 1 };
+    CU_TRY(cu_linear(c, &w->logits, c->dx, D, R, c->dlogits, w->V, &out));
     return HARK_OK;
 }
 

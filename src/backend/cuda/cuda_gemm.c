@@ -82,17 +82,14 @@ static hark_status plan_get(cu_ctx *c, const cu_plan *key, cu_plan **out)
 hark_status cu_gemm(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, void *y, int ldy,
                     int accumulate, int out_f32)
 {
-    if (m <= 0)
-        return HARK_OK;
-    if (m <= CU_GEMV_MAX_ROWS && c->use_gemv) {
-        int e = cu_gemv(c->w->dt, x, ldx, m, w->w, w->b, w->n, w->k, y, ldy, accumulate, out_f32,
-                        0, c->st);
-        if (e == 0)
-            return HARK_OK;
-        if (e != (int)cudaErrorInvalidValue)
-            return cu_check((cudaError_t)e, "cu_gemv");
-        cudaGetLastError();
-    }
+    cu_lin_opts o = { .accumulate = accumulate, .out_f32 = out_f32 };
+    return cu_linear(c, w, x, ldx, m, y, ldy, &o);
+}
+
+/* The general path: cuBLASLt with bias in the epilogue and the residual as beta = 1. */
+static hark_status gemm_lt(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, void *y,
+                           int ldy, int accumulate, int out_f32)
+{
     cu_plan key = { .n = w->n, .m = m, .k = w->k, .ldx = ldx, .ldy = ldy, .bias = w->b != NULL,
                     .beta1 = accumulate != 0, .out_f32 = out_f32 != 0 };
     cu_plan *p = NULL;
@@ -106,6 +103,55 @@ hark_status cu_gemm(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, v
     return HARK_OK;
 }
 
+hark_status cu_linear(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, void *y, int ldy,
+                      const cu_lin_opts *o)
+{
+    if (m <= 0)
+        return HARK_OK;
+    const cu_weights *cw = c->w;
+    if (m <= CU_GEMV_MAX_ROWS && c->use_gemv) {
+        cu_gemv_args a = { .dt = cw->dt, .x = x, .ldx = ldx, .m = m, .w = w->w, .b = w->b,
+                           .n = w->n, .k = w->k, .y = y, .ldy = ldy, .accumulate = o->accumulate,
+                           .out_f32 = o->out_f32, .gelu = o->gelu, .ln_g = o->ln_g,
+                           .ln_b = o->ln_b, .k_pool = o->k_pool, .v_pool = o->v_pool,
+                           .kv_slot = o->kv_slot, .kv_d = cw->D };
+        int e = cu_gemv(&a, c->st);
+        if (e == 0)
+            return HARK_OK;
+        if (e != (int)cudaErrorInvalidValue)
+            return cu_check((cudaError_t)e, "cu_gemv");
+        cudaGetLastError();
+    }
+    if (o->ln_g) {
+        CU_TRY(cu_check((cudaError_t)cu_layer_norm(cw->dt, x, o->ln_g, o->ln_b, o->ln_scratch, m,
+                                                   w->k, c->st), "cu_layer_norm"));
+        x = o->ln_scratch;
+        ldx = w->k;
+    }
+    if (m <= CU_GEMV_MAX_ROWS && c->use_gemv && !o->kv_slot) {
+        cu_gemv_args a = { .dt = cw->dt, .x = x, .ldx = ldx, .m = m, .w = w->w, .b = w->b,
+                           .n = w->n, .k = w->k, .y = y, .ldy = ldy, .accumulate = o->accumulate,
+                           .out_f32 = o->out_f32, .gelu = o->gelu };
+        int e = cu_gemv(&a, c->st);
+        if (e == 0)
+            return HARK_OK;
+        if (e != (int)cudaErrorInvalidValue)
+            return cu_check((cudaError_t)e, "cu_gemv");
+        cudaGetLastError();
+    }
+    CU_TRY(gemm_lt(c, w, x, ldx, m, y, ldy, o->accumulate, o->out_f32));
+    if (o->gelu)
+        CU_TRY(cu_check((cudaError_t)cu_gelu(cw->dt, y, (long)m * ldy, c->st), "cu_gelu"));
+    if (o->kv_slot) {
+        const char *yc = y;
+        CU_TRY(cu_check((cudaError_t)cu_kv_write(cw->dt, yc + (size_t)cw->D * cw->esz,
+                                                 yc + (size_t)2 * cw->D * cw->esz, ldy, o->k_pool,
+                                                 o->v_pool, o->kv_slot, m, cw->D, c->st),
+                        "cu_kv_write"));
+    }
+    return HARK_OK;
+}
+
 void cu_plans_free(cu_ctx *c)
 {
     for (int i = 0; i < c->n_plans; i++) {
@@ -115,19 +161,4 @@ void cu_plans_free(cu_ctx *c)
         cublasLtMatrixLayoutDestroy(c->plans[i].c);
     }
     c->n_plans = 0;
-}
-
-hark_status cu_gemm_gelu(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, void *y,
-                         int ldy)
-{
-    if (m > 0 && m <= CU_GEMV_MAX_ROWS && c->use_gemv && ldy == w->n) {
-        int e = cu_gemv(c->w->dt, x, ldx, m, w->w, w->b, w->n, w->k, y, ldy, 0, 0, 1, c->st);
-        if (e == 0)
-            return HARK_OK;
-        if (e != (int)cudaErrorInvalidValue)
-            return cu_check((cudaError_t)e, "cu_gemv");
-        cudaGetLastError();
-    }
-    CU_TRY(cu_gemm(c, w, x, ldx, m, y, ldy, 0, 0));
-    return cu_check((cudaError_t)cu_gelu(c->w->dt, y, (long)m * ldy, c->st), "cu_gelu");
 }

@@ -1,24 +1,69 @@
 /*
  * gemv.cu — the decoder's matrix products at small batch: y[m][n] = x[m][k] W[n][k]^T (+ b)
  * (+ y), m <= 8. Memory-bound: each weight row is read once with 16-byte loads by one warp and
- * multiplied with all m activation rows (which stay in L1/L2), fp32 accumulation, bias and the
- * residual add in the epilogue. cuBLASLt's GEMM kernels at m = 1 read the weights at well under
- * the card's bandwidth; this is the path that decides single-stream latency.
+ * multiplied with all m activation rows, fp32 accumulation. What would otherwise be separate
+ * small kernels rides along (each is a launch and a pass over memory saved per layer):
+ *  - prologue: layer norm of the x rows (statistics once per block, normalised rows in shared
+ *    memory), ref: openai/whisper model.py ResidualAttentionBlock (pre-norm);
+ *  - epilogue: bias, exact GELU, the residual add, and the K/V columns of a fused QKV product
+ *    written straight into the paged cache.
+ * cuBLASLt's GEMM kernels at m = 1 read weights well under the card's bandwidth; this path
+ * decides single-stream latency.
  */
 #include "backend/cuda/common.cuh"
 
 #define GEMV_WARPS 8
 
-template <typename T, int M, bool OUTF32>
-__global__ void __launch_bounds__(GEMV_WARPS * 32)
-    gemv_kernel(const T *__restrict__ x, int ldx, int m, const T *__restrict__ w,
-                const T *__restrict__ b, int n, int k, void *y, int ldy, int accumulate,
-                int gelu)
+template <typename T, int M, bool OUTF32, bool LN>
+__global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(cu_gemv_args a)
 {
     constexpr int V = vec16<T>();
-    const int lane = threadIdx.x & 31;
-    const int warp = (int)((blockIdx.x * blockDim.x + threadIdx.x) >> 5);
-    const int nwarps = (int)((gridDim.x * blockDim.x) >> 5);
+    extern __shared__ float xs[]; /* LN: the normalised rows [m][k] */
+    const T *__restrict__ x = (const T *)a.x;
+    const T *__restrict__ w = (const T *)a.w;
+    const T *__restrict__ b = (const T *)a.b;
+    const int m = a.m, k = a.k, n = a.n;
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+
+    if (LN) {
+        __shared__ float stat[2][M];
+        if (wid < m) { /* one warp per row: two-pass mean and variance */
+            const T *xr = x + (size_t)wid * a.ldx;
+            float s = 0.0f;
+            for (int kk = lane * V; kk < k; kk += 32 * V) {
+                float v[V];
+                load_f<T, V>(xr + kk, v);
+#pragma unroll
+                for (int j = 0; j < V; j++)
+                    s += v[j];
+            }
+            const float mean = warp_sum(s) / (float)k;
+            float q = 0.0f;
+            for (int kk = lane * V; kk < k; kk += 32 * V) {
+                float v[V];
+                load_f<T, V>(xr + kk, v);
+#pragma unroll
+                for (int j = 0; j < V; j++)
+                    q += (v[j] - mean) * (v[j] - mean);
+            }
+            q = warp_sum(q);
+            if (lane == 0) {
+                stat[0][wid] = mean;
+                stat[1][wid] = rsqrtf(q / (float)k + 1e-5f);
+            }
+        }
+        __syncthreads();
+        const T *g = (const T *)a.ln_g, *bb = (const T *)a.ln_b;
+        for (int idx = threadIdx.x; idx < m * k; idx += blockDim.x) {
+            int i = idx / k, kk = idx - i * k;
+            float v = to_f(x[(size_t)i * a.ldx + kk]);
+            xs[idx] = (v - stat[0][i]) * stat[1][i] * to_f(g[kk]) + to_f(bb[kk]);
+        }
+        __syncthreads();
+    }
+
+    const int warp = (int)(blockIdx.x * GEMV_WARPS + wid);
+    const int nwarps = (int)(gridDim.x * GEMV_WARPS);
     for (int row = warp; row < n; row += nwarps) {
         const T *wr = w + (size_t)row * k;
         float acc[M];
@@ -33,7 +78,13 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
             for (int i = 0; i < M; i++) {
                 if (i < m) {
                     float xv[V];
-                    load_f<T, V>(x + (size_t)i * ldx + kk, xv);
+                    if (LN) {
+#pragma unroll
+                        for (int j = 0; j < V; j++)
+                            xv[j] = xs[i * k + kk + j];
+                    } else {
+                        load_f<T, V>(x + (size_t)i * a.ldx + kk, xv);
+                    }
 #pragma unroll
                     for (int j = 0; j < V; j++)
                         acc[i] = fmaf(wv[j], xv[j], acc[i]);
@@ -48,55 +99,65 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
         for (int i = 0; i < M; i++) {
             if (i < m && lane == i) {
                 float v = acc[i] + bias;
-                if (gelu)
+                if (a.gelu)
                     v = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
                 if (OUTF32) {
-                    float *yo = (float *)y + (size_t)i * ldy + row;
-                    *yo = accumulate ? *yo + v : v;
+                    float *yo = (float *)a.y + (size_t)i * a.ldy + row;
+                    *yo = a.accumulate ? *yo + v : v;
                 } else {
-                    T *yo = (T *)y + (size_t)i * ldy + row;
-                    *yo = from_f<T>(accumulate ? to_f(*yo) + v : v);
+                    T *yo = (T *)a.y + (size_t)i * a.ldy + row;
+                    if (a.accumulate)
+                        v += to_f(*yo);
+                    *yo = from_f<T>(v);
+                    if (a.kv_slot && row >= a.kv_d) {
+                        int32_t slot = a.kv_slot[i];
+                        if (slot >= 0) {
+                            T *pool = (T *)(row < 2 * a.kv_d ? a.k_pool : a.v_pool);
+                            int col = row < 2 * a.kv_d ? row - a.kv_d : row - 2 * a.kv_d;
+                            pool[(size_t)slot * a.kv_d + col] = from_f<T>(v);
+                        }
+                    }
                 }
             }
         }
     }
 }
 
-template <typename T, bool OUTF32>
-static int launch(const void *x, int ldx, int m, const void *w, const void *b, int n, int k,
-                  void *y, int ldy, int accumulate, int gelu, cudaStream_t s)
+template <typename T, bool OUTF32, bool LN>
+static int launch(const cu_gemv_args *a, cudaStream_t s)
 {
-    long blocks = ((long)n + GEMV_WARPS - 1) / GEMV_WARPS;
+    long blocks = ((long)a->n + GEMV_WARPS - 1) / GEMV_WARPS;
     if (blocks > 132L * 16)
         blocks = 132L * 16;
     dim3 grid((unsigned)blocks), block(GEMV_WARPS * 32);
-    const T *xt = (const T *)x, *wt = (const T *)w, *bt = (const T *)b;
-    if (m == 1)
-        gemv_kernel<T, 1, OUTF32><<<grid, block, 0, s>>>(xt, ldx, m, wt, bt, n, k, y, ldy, accumulate, gelu);
-    else if (m == 2)
-        gemv_kernel<T, 2, OUTF32><<<grid, block, 0, s>>>(xt, ldx, m, wt, bt, n, k, y, ldy, accumulate, gelu);
-    else if (m <= 4)
-        gemv_kernel<T, 4, OUTF32><<<grid, block, 0, s>>>(xt, ldx, m, wt, bt, n, k, y, ldy, accumulate, gelu);
+    size_t smem = LN ? (size_t)a->m * a->k * sizeof(float) : 0;
+    if (a->m == 1)
+        gemv_kernel<T, 1, OUTF32, LN><<<grid, block, smem, s>>>(*a);
+    else if (a->m == 2)
+        gemv_kernel<T, 2, OUTF32, LN><<<grid, block, smem, s>>>(*a);
+    else if (a->m <= 4)
+        gemv_kernel<T, 4, OUTF32, LN><<<grid, block, smem, s>>>(*a);
     else
-        gemv_kernel<T, 8, OUTF32><<<grid, block, 0, s>>>(xt, ldx, m, wt, bt, n, k, y, ldy, accumulate, gelu);
+        gemv_kernel<T, 8, OUTF32, LN><<<grid, block, smem, s>>>(*a);
     return (int)cudaGetLastError();
 }
 
-extern "C" int cu_gemv(hark_dtype dt, const void *x, int ldx, int m, const void *w, const void *b,
-                       int n, int k, void *y, int ldy, int accumulate, int out_f32, int gelu,
-                       cu_stream s)
+extern "C" int cu_gemv(const cu_gemv_args *a, cu_stream s)
 {
-    if (m <= 0 || n <= 0)
+    if (a->m <= 0 || a->n <= 0)
         return 0;
-    const unsigned es = dt == HARK_DTYPE_F32 ? 4u : 2u;
+    const unsigned es = a->dt == HARK_DTYPE_F32 ? 4u : 2u;
     const int vec = 16 / (int)es;
-    if (m > CU_GEMV_MAX_ROWS || k % vec != 0 || ldx % vec != 0 || !is_aligned(x, 16) ||
-        !is_aligned(w, 16))
+    const int ln = a->ln_g != NULL;
+    if (a->m > CU_GEMV_MAX_ROWS || a->k % vec != 0 || a->ldx % vec != 0 || !is_aligned(a->x, 16) ||
+        !is_aligned(a->w, 16) || (ln && (size_t)a->m * a->k * sizeof(float) > 48 * 1024) ||
+        (a->kv_slot && (a->out_f32 || a->n != 3 * a->kv_d)))
         return (int)cudaErrorInvalidValue;
     cudaStream_t st = (cudaStream_t)s;
-    HARK_CU_DISPATCH(dt, T, {
-        return out_f32 ? launch<T, true>(x, ldx, m, w, b, n, k, y, ldy, accumulate, gelu, st)
-                       : launch<T, false>(x, ldx, m, w, b, n, k, y, ldy, accumulate, gelu, st);
+    HARK_CU_DISPATCH(a->dt, T, {
+        if (a->out_f32)
+            return ln ? launch<T, true, true>(a, st) : launch<T, true, false>(a, st);
+        return ln ? launch<T, false, true>(a, st) : launch<T, false, false>(a, st);
     });
     return 0;
 }

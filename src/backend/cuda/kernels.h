@@ -74,14 +74,28 @@ int cu_cross_attention(hark_dtype dt, const void *q, int ldq, const void *ck, co
                        long win_stride, const int32_t *win, void *out, int rows, int c, int d,
                        int h, float scale, cu_stream s);
 
-/* Small-batch product y[m][n] = x[m][k] W[n][k]^T (+ b[n]) (+ y when accumulate), then exact
- * GELU when gelu, for
- * m <= CU_GEMV_MAX_ROWS; y is fp32 when out_f32, else dt. Needs k and ldx multiples of 16 bytes'
- * worth of elements and 16-byte aligned x and W; otherwise returns cudaErrorInvalidValue (the
- * caller then uses cuBLASLt). */
+/* Small-batch product y[m][n] = LN?(x)[m][k] W[n][k]^T (+ b[n]) (+ y when accumulate), then
+ * exact GELU when gelu, for m <= CU_GEMV_MAX_ROWS. y is fp32 when out_f32, else dt.
+ * ln_g/ln_b (NULL: none): layer-normalise each x row first (eps 1e-5; needs m*k*4 <= 48 KiB).
+ * kv_slot (NULL: none): a fused QKV product (n == 3 * kv_d); columns [kv_d, 2 kv_d) of row i
+ * also go to k_pool[kv_slot[i]][..] and [2 kv_d, 3 kv_d) to v_pool (slot < 0: skipped).
+ * Needs k and ldx multiples of 16 bytes' worth of elements and 16-byte aligned x and W;
+ * otherwise returns cudaErrorInvalidValue and the caller takes the general path. */
 #define CU_GEMV_MAX_ROWS 8
-int cu_gemv(hark_dtype dt, const void *x, int ldx, int m, const void *w, const void *b, int n,
-            int k, void *y, int ldy, int accumulate, int out_f32, int gelu, cu_stream s);
+typedef struct cu_gemv_args {
+    hark_dtype dt;
+    const void *x;
+    int ldx, m;
+    const void *w, *b;
+    int n, k;
+    void *y;
+    int ldy, accumulate, out_f32, gelu;
+    const void *ln_g, *ln_b;
+    void *k_pool, *v_pool;
+    const int32_t *kv_slot;
+    int kv_d;
+} cu_gemv_args;
+int cu_gemv(const cu_gemv_args *a, cu_stream s);
 
 /* out[r] = argmax over t < limit of logits[r][t] (fp32 logits [R][V]); ties: lowest id. */
 int cu_argmax(const float *logits, int v, int limit, int32_t *out, int rows, cu_stream s);
