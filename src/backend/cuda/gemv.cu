@@ -14,16 +14,36 @@
 
 #define GEMV_WARPS 8
 
+/* Weight chunks a lane has in flight at once: U 16-byte loads issued before any is used, so
+ * that a row of k <= U*32*V elements costs one memory round trip. */
+#define GEMV_U 8
+
 template <typename T, int M, bool OUTF32, bool LN>
 __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(cu_gemv_args a)
 {
     constexpr int V = vec16<T>();
-    extern __shared__ float xs[]; /* LN: the normalised rows [m][k] */
+    constexpr int GROUP = GEMV_U * 32 * V; /* elements of a row one group covers */
+    extern __shared__ float xs[];          /* LN: the normalised rows [m][k] */
     const T *__restrict__ x = (const T *)a.x;
     const T *__restrict__ w = (const T *)a.w;
     const T *__restrict__ b = (const T *)a.b;
     const int m = a.m, k = a.k, n = a.n;
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    const int row0 = (int)(blockIdx.x * GEMV_WARPS + wid);
+    const int nwarps = (int)(gridDim.x * GEMV_WARPS);
+
+    /* the first group of the first row is requested before the prologue, so the layer norm
+     * runs while those loads are in flight */
+    uint4 wq[GEMV_U];
+    if (row0 < n) {
+        const T *wr = w + (size_t)row0 * k;
+#pragma unroll
+        for (int u = 0; u < GEMV_U; u++) {
+            int kk = (u * 32 + lane) * V;
+            if (kk < k)
+                wq[u] = __ldg(reinterpret_cast<const uint4 *>(wr + kk));
+        }
+    }
 
     if (LN) {
         __shared__ float stat[2][M];
@@ -62,32 +82,46 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(cu_gemv_args a)
         __syncthreads();
     }
 
-    const int warp = (int)(blockIdx.x * GEMV_WARPS + wid);
-    const int nwarps = (int)(gridDim.x * GEMV_WARPS);
-    for (int row = warp; row < n; row += nwarps) {
+    for (int row = row0; row < n; row += nwarps) {
         const T *wr = w + (size_t)row * k;
         float acc[M];
 #pragma unroll
         for (int i = 0; i < M; i++)
             acc[i] = 0.0f;
-#pragma unroll 4
-        for (int kk = lane * V; kk < k; kk += 32 * V) {
-            float wv[V];
-            load_f<T, V>(wr + kk, wv);
+        for (int g0 = 0; g0 < k; g0 += GROUP) {
+            if (row != row0 || g0 != 0) {
 #pragma unroll
-            for (int i = 0; i < M; i++) {
-                if (i < m) {
-                    float xv[V];
-                    if (LN) {
+                for (int u = 0; u < GEMV_U; u++) {
+                    int kk = g0 + (u * 32 + lane) * V;
+                    if (kk < k)
+                        wq[u] = __ldg(reinterpret_cast<const uint4 *>(wr + kk));
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < GEMV_U; u++) {
+                int kk = g0 + (u * 32 + lane) * V;
+                if (kk >= k)
+                    break;
+                const T *we = reinterpret_cast<const T *>(&wq[u]);
+                float wv[V];
+#pragma unroll
+                for (int j = 0; j < V; j++)
+                    wv[j] = to_f(we[j]);
+#pragma unroll
+                for (int i = 0; i < M; i++) {
+                    if (i < m) {
+                        float xv[V];
+                        if (LN) {
+#pragma unroll
+                            for (int j = 0; j < V; j++)
+                                xv[j] = xs[i * k + kk + j];
+                        } else {
+                            load_f<T, V>(x + (size_t)i * a.ldx + kk, xv);
+                        }
 #pragma unroll
                         for (int j = 0; j < V; j++)
-                            xv[j] = xs[i * k + kk + j];
-                    } else {
-                        load_f<T, V>(x + (size_t)i * a.ldx + kk, xv);
+                            acc[i] = fmaf(wv[j], xv[j], acc[i]);
                     }
-#pragma unroll
-                    for (int j = 0; j < V; j++)
-                        acc[i] = fmaf(wv[j], xv[j], acc[i]);
                 }
             }
         }
