@@ -511,6 +511,10 @@ static void test_self_attention(hark_dtype dt, int rows, int h, int e_w, int blk
     cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(dtab), cudaFree(dlen), cudaFree(dout);
 }
 
+/* Development hook of src/backend/cuda/attention_decode.cu (not in kernels.h): forces the
+ * cross-attention kernel variant, cluster size and block size; zeros restore the policy. */
+void cu_cross_attention_tune(int variant, int cs, int threads);
+
 static void test_cross_attention(hark_dtype dt, int rows, int c, int h, int e_w)
 {
     const int n_win = 2;
@@ -521,9 +525,9 @@ static void test_cross_attention(hark_dtype dt, int rows, int c, int h, int e_w)
     fill_rand(q, nq, 3.0f, 0.0f);
     fill_rand(ck, nkv, 1.0f, 0.0f);
     fill_rand(cv, nkv, 1.0f, 0.0f);
-    int32_t win[8];
+    int32_t *win = xmalloc((size_t)rows * 4);
     const int wins[4] = {1, -1, 0, 1};
-    for (int r = 0; r < rows && r < 8; r++)
+    for (int r = 0; r < rows; r++)
         win[r] = wins[r % 4];
     void *dq = upload(dt, q, nq), *dk = upload(dt, ck, nkv), *dv = upload(dt, cv, nkv);
     void *dwin = upload_bytes(win, (size_t)rows * 4), *dout = poisoned(dt, (size_t)rows * d);
@@ -544,7 +548,7 @@ static void test_cross_attention(hark_dtype dt, int rows, int c, int h, int e_w)
     char what[80];
     snprintf(what, sizeof(what), "cross_attention R%d C%d H%d E%d", rows, c, h, e_w);
     compare(what, dt, got, ref, (size_t)rows * d, tol_of(dt));
-    free(q), free(ck), free(cv), free(got), free(ref), free(rows_of);
+    free(q), free(ck), free(cv), free(got), free(ref), free(rows_of), free(win);
     cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(dwin), cudaFree(dout);
 }
 
@@ -681,39 +685,77 @@ static float time_ms(cudaEvent_t a, cudaEvent_t b)
     return ms;
 }
 
+/* Times cu_cross_attention with large-v3 shapes (D 1280, H 20, C 1500, f16) at R rows of
+ * `share` rows per window, under the forced variant (variant, cs, threads); returns ms per call
+ * and sets *gbs to the unique K+V bytes per second. */
+static double bench_cross_one(cudaEvent_t e0, cudaEvent_t e1, int reps, int rows, int share,
+                              const int cfg[3], double *gbs)
+{
+    const int d = 1280, h = 20, c = 1500;
+    int n_win = (rows + share - 1) / share;
+    size_t nkv = (size_t)n_win * c * d;
+    void *q = dmalloc((size_t)rows * d * 2), *k = dmalloc(nkv * 2), *v = dmalloc(nkv * 2);
+    void *o = dmalloc((size_t)rows * d * 2);
+    cudaMemset(q, 0, (size_t)rows * d * 2);
+    cudaMemset(k, 0, nkv * 2);
+    cudaMemset(v, 0, nkv * 2);
+    int32_t *win = xmalloc((size_t)rows * 4);
+    for (int r = 0; r < rows; r++)
+        win[r] = r / share;
+    void *dw = upload_bytes(win, (size_t)rows * 4);
+    cu_cross_attention_tune(cfg[0], cfg[1], cfg[2]);
+    int err = cu_cross_attention(HARK_DTYPE_F16, q, d, k, v, (long)c * d, dw, o, rows, c, d, h,
+                                 0.125f, stream);
+    cudaEventRecord(e0, stream);
+    for (int r = 0; r < reps; r++)
+        cu_cross_attention(HARK_DTYPE_F16, q, d, k, v, (long)c * d, dw, o, rows, c, d, h, 0.125f,
+                           stream);
+    cudaEventRecord(e1, stream);
+    double ms = err ? -1.0 : time_ms(e0, e1) / reps;
+    cu_cross_attention_tune(0, 0, 0);
+    *gbs = err ? 0.0 : 2.0 * nkv * 2 / (ms * 1e6);
+    free(win);
+    cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(o), cudaFree(dw);
+    return ms;
+}
+
+/* The cross-attention table: every variant at R = 1, 4, 8, 32, 128, 256 (one window per row), and
+ * R = 128 with 5 rows per window (beam search: L2 reuse). */
+static void bench_cross(cudaEvent_t e0, cudaEvent_t e1, int reps)
+{
+    enum { NCFG = 11, NR = 7 };
+    static const int cfgs[NCFG][3] = {{0, 0, 0},   {1, 0, 0},   {1, 2, 256}, {1, 4, 256},
+                                      {1, 8, 256}, {1, 1, 256}, {2, 0, 64},  {2, 0, 128},
+                                      {3, 0, 64},  {3, 0, 128}, {3, 0, 256}};
+    static const int rows_list[NR] = {1, 4, 8, 32, 128, 256, 128};
+    static const int share_list[NR] = {1, 1, 1, 1, 1, 1, 5};
+    double gb[NCFG][NR], ms[NCFG][NR];
+    for (int i = 0; i < NCFG; i++)
+        for (int j = 0; j < NR; j++)
+            ms[i][j] = bench_cross_one(e0, e1, reps, rows_list[j], share_list[j], cfgs[i],
+                                       &gb[i][j]);
+    printf("bench cross_attention f16 C1500 D1280 H20: ms (GB/s of unique K+V bytes)\n");
+    printf("variant,cs,threads |");
+    for (int j = 0; j < NR; j++)
+        printf("  R%d%s      ", rows_list[j], share_list[j] > 1 ? "/5" : "  ");
+    printf("\n");
+    for (int i = 0; i < NCFG; i++) {
+        printf("%d,%d,%-3d %s|", cfgs[i][0], cfgs[i][1], cfgs[i][2],
+               i == 0 ? "default" : "       ");
+        for (int j = 0; j < NR; j++)
+            printf(" %6.3f (%4.0f)", ms[i][j], gb[i][j]);
+        printf("\n");
+    }
+}
+
 static void bench(void)
 {
     cudaEvent_t e0, e1;
     cudaEventCreate(&e0);
     cudaEventCreate(&e1);
     const int reps = 20;
-    /* cross-attention, large-v3 shapes: D 1280, H 20, C 1500, one window per row */
-    const int d = 1280, h = 20, c = 1500;
-    const int rows_list[4] = {1, 4, 16, 128};
-    for (int i = 0; i < 4; i++) {
-        int rows = rows_list[i];
-        size_t nkv = (size_t)rows * c * d;
-        void *q = dmalloc((size_t)rows * d * 2), *k = dmalloc(nkv * 2), *v = dmalloc(nkv * 2);
-        void *o = dmalloc((size_t)rows * d * 2);
-        cudaMemset(q, 0, (size_t)rows * d * 2);
-        cudaMemset(k, 0, nkv * 2);
-        cudaMemset(v, 0, nkv * 2);
-        int32_t win[128];
-        for (int r = 0; r < rows; r++)
-            win[r] = r;
-        void *dw = upload_bytes(win, (size_t)rows * 4);
-        cu_cross_attention(HARK_DTYPE_F16, q, d, k, v, (long)c * d, dw, o, rows, c, d, h, 0.125f,
-                           stream);
-        cudaEventRecord(e0, stream);
-        for (int r = 0; r < reps; r++)
-            cu_cross_attention(HARK_DTYPE_F16, q, d, k, v, (long)c * d, dw, o, rows, c, d, h,
-                               0.125f, stream);
-        cudaEventRecord(e1, stream);
-        double ms = time_ms(e0, e1) / reps;
-        printf("bench cross_attention f16 R%d C%d D%d H%d: %.3f ms, %.0f GB/s (K+V bytes)\n", rows,
-               c, d, h, ms, 2.0 * nkv * 2 / (ms * 1e6));
-        cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(o), cudaFree(dw);
-    }
+    const int d = 1280, h = 20;
+    bench_cross(e0, e1, reps);
     { /* self-attention: 128 rows at len 448, blocks of 16 */
         int rows = 128, blk = 16, mb = 28, len = 448;
         size_t npool = (size_t)rows * mb * blk * d;
@@ -817,6 +859,24 @@ int main(int argc, char **argv)
         test_cross_attention(dt, 2, 3, 2, 4);      /* cluster blocks with empty slices */
         test_cross_attention(dt, 8, 100, 20, 64);  /* one block of 512 per head */
         test_cross_attention(dt, 8, 50, 80, 4);    /* one block of 256 per head */
+        test_cross_attention(dt, 40, 300, 20, 64);  /* many (row, head) pairs */
+        test_cross_attention(dt, 33, 1500, 8, 64);
+        test_cross_attention(dt, 30, 77, 8, 16);
+        test_cross_attention(dt, 27, 50, 4, 128);
+        test_cross_attention(dt, 35, 33, 12, 4);
+        /* every kernel variant, forced, on small and large grids (variant 1 with a cluster) */
+        const int forced[5][3] = {{1, 0, 0}, {1, 3, 128}, {2, 0, 0}, {2, 0, 64}, {3, 0, 256}};
+        for (int f = 0; f < 5; f++) {
+            cu_cross_attention_tune(forced[f][0], forced[f][1], forced[f][2]);
+            test_cross_attention(dt, 5, 1500, 4, 64);
+            test_cross_attention(dt, 3, 37, 2, 4);
+            test_cross_attention(dt, 2, 3, 2, 4);
+            test_cross_attention(dt, 40, 300, 20, 64);
+            test_cross_attention(dt, 30, 77, 8, 16);
+            test_cross_attention(dt, 27, 50, 4, 128);
+            test_cross_attention(dt, 35, 33, 12, 4);
+        }
+        cu_cross_attention_tune(0, 0, 0);
     }
     test_argmax(5, 51866, 51866);
     test_argmax(7, 51866, 50257);

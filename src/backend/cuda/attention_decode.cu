@@ -12,6 +12,10 @@
  * When there are too few (row, head) pairs to fill the GPU (one or a few decoded rows), the
  * cross-attention splits C over a thread-block cluster of up to 8 blocks (sm_90) and merges the
  * blocks' partials through distributed shared memory: flash-decoding without scratch memory.
+ * With many (row, head) pairs the cross-attention instead streams through a per-thread ring of
+ * ST stages in shared memory filled by cp.async (each thread copies exactly the 16-byte chunks it
+ * will read, so no barrier is needed): ST - 1 steps of K/V stay in flight while a step is
+ * computed, instead of the U positions the direct loads allow. Lab notes: dev/cuda/CROSS.md.
  * ref: FlashAttention's online softmax (Milakov & Gimelshein 2018) and flash-decoding's
  * partial-softmax merge.
  *
@@ -26,6 +30,80 @@
 namespace cg = cooperative_groups;
 
 enum { ATT_MAX_WARPS = 32 };
+
+/* Asynchronous copy of CB (8 or 16) bytes global -> shared, then commit / wait on groups. */
+template <int CB> __device__ __forceinline__ void cp_async(void *dst, const void *src)
+{
+    unsigned sa = (unsigned)__cvta_generic_to_shared(dst);
+    if constexpr (CB == 16)
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sa), "l"(src) : "memory");
+    else
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(sa), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit()
+{
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+template <int N> __device__ __forceinline__ void cp_async_wait()
+{
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+/* N elements of T in shared memory (raw, 8- or 16-byte aligned) to fp32 registers. */
+template <typename T, int N>
+__device__ __forceinline__ void shared_to_f(const void *p, float (&out)[N])
+{
+    constexpr int BYTES = N * (int)sizeof(T);
+    if constexpr (BYTES == 16) {
+        uint4 u = *reinterpret_cast<const uint4 *>(p);
+        const T *e = reinterpret_cast<const T *>(&u);
+#pragma unroll
+        for (int i = 0; i < N; i++)
+            out[i] = to_f(e[i]);
+    } else {
+        uint2 u = *reinterpret_cast<const uint2 *>(p);
+        const T *e = reinterpret_cast<const T *>(&u);
+#pragma unroll
+        for (int i = 0; i < N; i++)
+            out[i] = to_f(e[i]);
+    }
+}
+
+/* One online-softmax step of a lane group over U positions base + u * P (+ its group): scores
+ * from kf, masked at p1, folded into (m, s, acc) with values vf. */
+template <int VEC, int U, int G, int P>
+__device__ __forceinline__ void online_step(const float (&qv)[VEC], const float (&kf)[U][VEC],
+                                            const float (&vf)[U][VEC], int base, int grp, int p1,
+                                            float &m, float &s, float (&acc)[VEC])
+{
+    float sc[U], mx = m;
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        float dot = 0.0f;
+#pragma unroll
+        for (int e = 0; e < VEC; e++)
+            dot += qv[e] * kf[u][e];
+#pragma unroll
+        for (int off = G / 2; off > 0; off >>= 1)
+            dot += __shfl_xor_sync(0xffffffffu, dot, off);
+        sc[u] = base + u * P + grp < p1 ? dot : -INFINITY;
+        mx = fmaxf(mx, sc[u]);
+    }
+    float corr = m == -INFINITY ? 0.0f : exp2f(m - mx);
+    s *= corr;
+#pragma unroll
+    for (int e = 0; e < VEC; e++)
+        acc[e] *= corr;
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        float pe = sc[u] == -INFINITY ? 0.0f : exp2f(sc[u] - mx);
+        s += pe;
+#pragma unroll
+        for (int e = 0; e < VEC; e++)
+            acc[e] += pe * vf[u][e];
+    }
+    m = mx;
+}
 
 /* Merges partial softmax (om, os, oacc) into (m, s, acc); m = -inf means empty. */
 template <int VEC>
@@ -42,12 +120,14 @@ __device__ __forceinline__ void softmax_merge(float &m, float &s, float (&acc)[V
     m = mx;
 }
 
-/* CLUSTER: the blocks of a cluster share one (row, head), block rank i taking the i-th slice of
+/* ST > 0 (cross-attention only, not with PAGED): K/V go through a ring of ST stages of
+ * U * 2 * blockDim.x chunks of VEC elements in dynamic shared memory (see the file comment).
+ * CLUSTER: the blocks of a cluster share one (row, head), block rank i taking the i-th slice of
  * the positions; rank 0 merges and writes. Otherwise one block per (row, head).
  * PAGED: keys of row r at position p are pool row block_table[r*mb + p/blk]*blk + p%blk, and
  * len[r] positions. Otherwise: rows 0..c-1 of the window win[r] (c positions, or none when
  * win[r] < 0). q_scale = scale * log2(e). Block: (row, head) = (blockIdx.x / h, blockIdx.x % h). */
-template <typename T, int E, int U, bool PAGED, bool CLUSTER>
+template <typename T, int E, int U, int ST, bool PAGED, bool CLUSTER>
 __global__ void __launch_bounds__(512)
     attn_decode_kernel(const T *__restrict__ q, int ldq, const T *__restrict__ kbase,
                        const T *__restrict__ vbase, long win_stride, const int32_t *__restrict__ win,
@@ -59,6 +139,7 @@ __global__ void __launch_bounds__(512)
     constexpr int G = E / VEC; /* lanes per key position */
     constexpr int P = 32 / G;  /* positions per warp and unroll step */
     static_assert(E % VEC == 0 && G <= 32 && 32 % G == 0, "head width");
+    static_assert(ST == 0 || !PAGED, "the ring is for contiguous windows");
 
     __shared__ float sm_m[ATT_MAX_WARPS], sm_s[ATT_MAX_WARPS];
     __shared__ float sm_acc[ATT_MAX_WARPS][E];
@@ -106,52 +187,73 @@ __global__ void __launch_bounds__(512)
 
     int chunk = (n + n_rank - 1) / n_rank, p0 = min(n, rank * chunk), p1 = min(n, p0 + chunk);
     const int step = nwarps * P * U;
-    for (int base = p0 + warp * P * U; base - warp * P * U - p0 < p1 - p0; base += step) {
-        float kf[U][VEC], vf[U][VEC], sc[U];
+    if constexpr (ST > 0) {
+        /* ring [ST][U][2][blockDim.x] chunks of CB bytes; thread tid owns column tid */
+        constexpr int CB = VEC * (int)sizeof(T);
+        extern __shared__ __align__(16) unsigned char ring[];
+        const int nt = blockDim.x, tid = threadIdx.x;
+        const int n_it = (p1 - p0 + step - 1) / step, first = p0 + warp * P * U + grp;
+        auto issue = [&](int it) {
+            if (it < n_it) {
+                unsigned char *slot = ring + (size_t)(it % ST) * U * 2 * nt * CB;
 #pragma unroll
-        for (int u = 0; u < U; u++) {
-            int p = base + u * P + grp;
-            if (p < p1) {
-                size_t row;
-                if constexpr (PAGED)
-                    row = (size_t)table[p / blk] * blk + p % blk;
-                else
-                    row = (size_t)p;
-                load_f<T, VEC>(kb + row * d + gl * VEC, kf[u]);
-                load_f<T, VEC>(vb + row * d + gl * VEC, vf[u]);
-            } else {
-#pragma unroll
-                for (int e = 0; e < VEC; e++)
-                    kf[u][e] = vf[u][e] = 0.0f;
+                for (int u = 0; u < U; u++) {
+                    int p = first + it * step + u * P;
+                    if (p < p1) {
+                        cp_async<CB>(slot + ((2 * u) * nt + tid) * CB,
+                                     kb + (size_t)p * d + gl * VEC);
+                        cp_async<CB>(slot + ((2 * u + 1) * nt + tid) * CB,
+                                     vb + (size_t)p * d + gl * VEC);
+                    }
+                }
             }
+            cp_async_commit();
+        };
+#pragma unroll
+        for (int i = 0; i < ST; i++)
+            issue(i);
+        for (int it = 0; it < n_it; it++) {
+            cp_async_wait<ST - 1>(); /* stage it has landed (this thread's own chunks) */
+            const unsigned char *slot = ring + (size_t)(it % ST) * U * 2 * nt * CB;
+            int base = p0 + warp * P * U + it * step;
+            float kf[U][VEC], vf[U][VEC];
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                if (base + u * P + grp < p1) {
+                    shared_to_f<T, VEC>(slot + ((2 * u) * nt + tid) * CB, kf[u]);
+                    shared_to_f<T, VEC>(slot + ((2 * u + 1) * nt + tid) * CB, vf[u]);
+                } else {
+#pragma unroll
+                    for (int e = 0; e < VEC; e++)
+                        kf[u][e] = vf[u][e] = 0.0f;
+                }
+            }
+            online_step<VEC, U, G, P>(qv, kf, vf, base, grp, p1, m, s, acc);
+            issue(it + ST); /* into the slot just read: its values are in registers now */
         }
-        float mx = m;
+        cp_async_wait<0>();
+    } else {
+        for (int base = p0 + warp * P * U; base - warp * P * U - p0 < p1 - p0; base += step) {
+            float kf[U][VEC], vf[U][VEC];
 #pragma unroll
-        for (int u = 0; u < U; u++) {
-            float dot = 0.0f;
+            for (int u = 0; u < U; u++) {
+                int p = base + u * P + grp;
+                if (p < p1) {
+                    size_t row;
+                    if constexpr (PAGED)
+                        row = (size_t)table[p / blk] * blk + p % blk;
+                    else
+                        row = (size_t)p;
+                    load_f<T, VEC>(kb + row * d + gl * VEC, kf[u]);
+                    load_f<T, VEC>(vb + row * d + gl * VEC, vf[u]);
+                } else {
 #pragma unroll
-            for (int e = 0; e < VEC; e++)
-                dot += qv[e] * kf[u][e];
-#pragma unroll
-            for (int off = G / 2; off > 0; off >>= 1)
-                dot += __shfl_xor_sync(0xffffffffu, dot, off);
-            sc[u] = base + u * P + grp < p1 ? dot : -INFINITY;
-            mx = fmaxf(mx, sc[u]);
+                    for (int e = 0; e < VEC; e++)
+                        kf[u][e] = vf[u][e] = 0.0f;
+                }
+            }
+            online_step<VEC, U, G, P>(qv, kf, vf, base, grp, p1, m, s, acc);
         }
-        float corr = m == -INFINITY ? 0.0f : exp2f(m - mx);
-        s *= corr;
-#pragma unroll
-        for (int e = 0; e < VEC; e++)
-            acc[e] *= corr;
-#pragma unroll
-        for (int u = 0; u < U; u++) {
-            float pe = sc[u] == -INFINITY ? 0.0f : exp2f(sc[u] - mx);
-            s += pe;
-#pragma unroll
-            for (int e = 0; e < VEC; e++)
-                acc[e] += pe * vf[u][e];
-        }
-        m = mx;
     }
 
     /* merge the P groups of the warp: lanes gl, gl + G, ... hold the same element slice */
@@ -217,9 +319,17 @@ __global__ void __launch_bounds__(512)
     }
 }
 
+/* The vector width the kernel uses for head width e and element size `size`. */
+static int attn_vec(int e, int size)
+{
+    int v = 16 / size;
+    return v < e ? v : e;
+}
+
 /* Launches the kernel for head width E (E in 4, 8, 16, 32, 64, 128): `grid` (row, head) pairs,
- * each a cluster of `cs` blocks when cs > 1. */
-template <typename T, int U, bool PAGED>
+ * each a cluster of `cs` blocks when cs > 1 (only with ST = 0). With ST > 0 the ring takes
+ * ST * U * 2 * threads * 16 bytes (or 8 when E * sizeof(T) is 8) of dynamic shared memory. */
+template <typename T, int U, int ST, bool PAGED>
 static int attn_decode_launch(int e, unsigned grid, int cs, int threads, cudaStream_t st,
                               const T *q,
                               int ldq, const T *k, const T *v, long win_stride, const int32_t *win,
@@ -237,13 +347,25 @@ static int attn_decode_launch(int e, unsigned grid, int cs, int threads, cudaStr
     cfg.stream = st;
     cfg.attrs = attr;
     cfg.numAttrs = 1;
+    int cb = attn_vec(e, (int)sizeof(T)) * (int)sizeof(T);
+    size_t ring = ST > 0 ? (size_t)ST * U * 2 * threads * cb : 0;
 #define ATT_CASE(EW)                                                                            \
     case EW:                                                                                    \
-        if (cs > 1)                                                                             \
-            return (int)cudaLaunchKernelEx(&cfg, attn_decode_kernel<T, EW, U, PAGED, true>, q,  \
-                                           ldq, k, v, win_stride, win, bt, mb, blk, len, out, c, \
-                                           d, h, q_scale);                                      \
-        attn_decode_kernel<T, EW, U, PAGED, false><<<grid, threads, 0, st>>>(                   \
+        if constexpr (ST == 0) {                                                                \
+            if (cs > 1)                                                                         \
+                return (int)cudaLaunchKernelEx(&cfg, attn_decode_kernel<T, EW, U, 0, PAGED, true>, \
+                                               q, ldq, k, v, win_stride, win, bt, mb, blk, len,  \
+                                               out, c, d, h, q_scale);                          \
+        } else {                                                                                \
+            if (cs > 1)                                                                         \
+                return (int)cudaErrorInvalidValue;                                              \
+            cudaError_t err = cudaFuncSetAttribute(attn_decode_kernel<T, EW, U, ST, PAGED, false>, \
+                                                   cudaFuncAttributeMaxDynamicSharedMemorySize,  \
+                                                   (int)ring);                                  \
+            if (err != cudaSuccess)                                                             \
+                return (int)err;                                                                \
+        }                                                                                       \
+        attn_decode_kernel<T, EW, U, ST, PAGED, false><<<grid, threads, ring, st>>>(            \
             q, ldq, k, v, win_stride, win, bt, mb, blk, len, out, c, d, h, q_scale);            \
         break;
     switch (e) {
@@ -258,13 +380,6 @@ static int attn_decode_launch(int e, unsigned grid, int cs, int threads, cudaStr
     }
 #undef ATT_CASE
     return (int)cudaGetLastError();
-}
-
-/* The vector width the kernel uses for head width e and element size `size`. */
-static int attn_vec(int e, int size)
-{
-    int v = 16 / size;
-    return v < e ? v : e;
 }
 
 /* Checks the shapes and alignments the kernel relies on. */
@@ -299,11 +414,26 @@ extern "C" int cu_self_attention_paged(hark_dtype dt, const void *q, int ldq, co
     unsigned grid = (unsigned)(rows * h);
     int threads = grid < 2 * 132 ? 256 : 128;
     HARK_CU_DISPATCH(dt, T,
-                     return attn_decode_launch<T, 2, true>(
+                     return attn_decode_launch<T, 2, 0, true>(
                          d / h, grid, 1, threads, s, (const T *)q, ldq, (const T *)k_pool,
                          (const T *)v_pool, 0, nullptr, block_table, mb, blk, len, (T *)out, 0,
                          d, h, scale * LOG2E));
     return 0;
+}
+
+/* Launch overrides of cu_cross_attention_tune; zeros mean the policy below. */
+static int g_cross_variant, g_cross_cs, g_cross_threads;
+
+/* Development hook for the benchmark of tests/cuda/test_kernels.c and dev/cuda/CROSS.md:
+ * forces cu_cross_attention's kernel (variant 1: direct loads, 2: ring of 4 stages of U = 4,
+ * 3: ring of 8 stages of U = 2; 0: the default policy), cluster size cs (variant 1 only; 0: the
+ * policy) and block size threads (0: the policy). Not thread-safe: production code never
+ * calls it. */
+extern "C" void cu_cross_attention_tune(int variant, int cs, int threads)
+{
+    g_cross_variant = variant;
+    g_cross_cs = cs;
+    g_cross_threads = threads;
 }
 
 /* Decoder cross-attention over a window's C cached positions; see kernels.h. Same E and
@@ -320,14 +450,44 @@ extern "C" int cu_cross_attention(hark_dtype dt, const void *q, int ldq, const v
     if ((long)rows * h > 0x7fffffffL)
         return (int)cudaErrorInvalidValue;
     unsigned grid = (unsigned)(rows * h);
-    /* few (row, head) pairs: split C over a cluster of blocks (up to 8), or wider blocks */
+    /* few (row, head) pairs: split C over a cluster of blocks (up to 8), direct loads */
     int cs = (int)(2 * 132 / grid);
     cs = cs > 8 ? 8 : cs < 2 ? 1 : cs;
-    int threads = cs > 1 ? 256 : grid < 4 * 132 ? 512 : 256;
-    HARK_CU_DISPATCH(dt, T,
-                     return attn_decode_launch<T, 4, false>(
-                         d / h, grid, cs, threads, s, (const T *)q, ldq, (const T *)ck, (const T *)cv,
-                         win_stride, win, nullptr, 1, 1, nullptr, (T *)out, c, d, h,
-                         scale * LOG2E));
+    int threads = cs > 1 ? 256 : 128;
+    /* enough pairs (R >= 7 at large-v3's H = 20): the ring of 4 stages, 3 blocks of 128 per SM,
+     * 1.5x the direct loads from R = 8 to 256 on an H200 (dev/cuda/CROSS.md) */
+    int variant = cs > 1 ? 1 : 2;
+    if (g_cross_variant > 0) {
+        variant = g_cross_variant;
+        if (variant > 1) {
+            cs = 1;
+            threads = 128;
+        } else if (cs == 1) { /* the direct loads' own block sizes */
+            threads = grid < 4 * 132 ? 512 : 256;
+        }
+    }
+    if (g_cross_cs > 0 && variant == 1)
+        cs = g_cross_cs;
+    if (g_cross_threads > 0)
+        threads = g_cross_threads;
+    if (cs > 1 && threads > 256)
+        threads = 256;
+    if (variant > 1 && threads > 256) /* the ring is U * 2 * ST * 16 bytes a thread */
+        threads = 256;
+    HARK_CU_DISPATCH(dt, T, {
+        const T *tq = (const T *)q, *tk = (const T *)ck, *tv = (const T *)cv;
+        float qs = scale * LOG2E;
+        if (variant == 2)
+            return attn_decode_launch<T, 4, 4, false>(d / h, grid, 1, threads, s, tq, ldq, tk, tv,
+                                                      win_stride, win, nullptr, 1, 1, nullptr,
+                                                      (T *)out, c, d, h, qs);
+        if (variant == 3)
+            return attn_decode_launch<T, 2, 8, false>(d / h, grid, 1, threads, s, tq, ldq, tk, tv,
+                                                      win_stride, win, nullptr, 1, 1, nullptr,
+                                                      (T *)out, c, d, h, qs);
+        return attn_decode_launch<T, 4, 0, false>(d / h, grid, cs, threads, s, tq, ldq, tk, tv,
+                                                  win_stride, win, nullptr, 1, 1, nullptr,
+                                                  (T *)out, c, d, h, qs);
+    });
     return 0;
 }
