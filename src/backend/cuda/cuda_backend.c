@@ -370,7 +370,9 @@ static hark_status ctx_new(const hark_model *model, const void *bw, const hark_s
     const char *g = getenv("HARK_CUDA_GRAPHS");
     c->use_graphs = !(g && strcmp(g, "0") == 0);
     const char *gv = getenv("HARK_CUDA_GEMV");
-    c->use_gemv = !(gv && strcmp(gv, "0") == 0);
+    c->gemv_max_rows = gv ? atoi(gv) : 2;
+    if (c->gemv_max_rows < 0 || c->gemv_max_rows > CU_GEMV_MAX_ROWS)
+        c->gemv_max_rows = 2;
     c->ws_size = 32u << 20;
     hark_status st = cu_check(cudaSetDevice(c->dev), "cudaSetDevice");
     if (st == HARK_OK)

@@ -109,7 +109,7 @@ hark_status cu_linear(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m,
     if (m <= 0)
         return HARK_OK;
     const cu_weights *cw = c->w;
-    if (m <= CU_GEMV_MAX_ROWS && c->use_gemv) {
+    if (m <= c->gemv_max_rows) {
         cu_gemv_args a = { .dt = cw->dt, .x = x, .ldx = ldx, .m = m, .w = w->w, .b = w->b,
                            .n = w->n, .k = w->k, .y = y, .ldy = ldy, .accumulate = o->accumulate,
                            .out_f32 = o->out_f32, .gelu = o->gelu, .ln_g = o->ln_g,
@@ -128,7 +128,7 @@ hark_status cu_linear(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m,
         x = o->ln_scratch;
         ldx = w->k;
     }
-    if (m <= CU_GEMV_MAX_ROWS && c->use_gemv && !o->kv_slot) {
+    if (m <= c->gemv_max_rows && !o->kv_slot) {
         cu_gemv_args a = { .dt = cw->dt, .x = x, .ldx = ldx, .m = m, .w = w->w, .b = w->b,
                            .n = w->n, .k = w->k, .y = y, .ldy = ldy, .accumulate = o->accumulate,
                            .out_f32 = o->out_f32, .gelu = o->gelu };
