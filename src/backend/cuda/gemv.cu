@@ -136,6 +136,12 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(cu_gemv_args a)
     gemv_tile<T> ta, tb;
     if (ntiles > 0)
         gemv_load<T>(ta, w, k, G, row0, nwarps, 0, lane);
+    /* Launched with programmatic dependent launch, this grid may start while the previous
+     * kernel finishes: the weights (immutable) are already on their way; the activations are
+     * read only after the previous grid's results are visible. */
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
 
     if (LN) {
         __shared__ float stat[2][M];
@@ -200,15 +206,21 @@ static int launch(const cu_gemv_args *a, cudaStream_t s)
         blocks = 132L * 16;
     dim3 grid((unsigned)blocks), block(GEMV_WARPS * 32);
     size_t smem = LN ? (size_t)a->m * a->k * sizeof(float) : 0;
-    if (a->m == 1)
-        gemv_kernel<T, 1, OUTF32, LN><<<grid, block, smem, s>>>(*a);
-    else if (a->m == 2)
-        gemv_kernel<T, 2, OUTF32, LN><<<grid, block, smem, s>>>(*a);
-    else if (a->m <= 4)
-        gemv_kernel<T, 4, OUTF32, LN><<<grid, block, smem, s>>>(*a);
-    else
-        gemv_kernel<T, 8, OUTF32, LN><<<grid, block, smem, s>>>(*a);
-    return (int)cudaGetLastError();
+    void (*kern)(cu_gemv_args) = a->m == 1   ? gemv_kernel<T, 1, OUTF32, LN>
+                                 : a->m == 2 ? gemv_kernel<T, 2, OUTF32, LN>
+                                 : a->m <= 4 ? gemv_kernel<T, 4, OUTF32, LN>
+                                             : gemv_kernel<T, 8, OUTF32, LN>;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = s;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = a->pdl ? 1 : 0;
+    return (int)cudaLaunchKernelEx(&cfg, kern, *a);
 }
 
 extern "C" int cu_gemv(const cu_gemv_args *a, cu_stream s)
