@@ -162,7 +162,7 @@ hark_status hark_wav_decode(const void *data, size_t size, float **pcm, size_t *
         return hark_fail(HARK_ERR_UNSUPPORTED, "RIFF file of type '%.4s' is not WAVE", b + 8);
     int rf64 = memcmp(b, "RF64", 4) == 0;
 
-    wav_format fmt;
+    wav_format fmt = { 0 };
     int have_fmt = 0, have_data = 0;
     uint64_t ds64_data_size = UINT64_MAX; /* no ds64: the data runs to the end */
     size_t data_off = 0, data_len = 0, pos = 12;
