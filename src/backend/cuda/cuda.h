@@ -114,7 +114,6 @@ typedef struct cu_ctx {
                                       block table [rows_cap][MB], then argmax [rows_cap] */
     cudaGraphExec_t graphs[CU_MAX_GRAPHS]; /* index log2(R) */
     int use_graphs;
-    int use_pdl;       /* small-batch products start under the previous kernel (HARK_CUDA_PDL=0: off) */
     int gemv_max_rows; /* products of at most this many rows go through cu_gemv (default 2:
                           measured on H200, cuBLASLt wins from ~8 rows; HARK_CUDA_GEMV=N sets it,
                           0 turns it off) */

@@ -369,8 +369,6 @@ static hark_status ctx_new(const hark_model *model, const void *bw, const hark_s
     c->mb = (w->T + CU_BLOCK - 1) / CU_BLOCK;
     const char *g = getenv("HARK_CUDA_GRAPHS");
     c->use_graphs = !(g && strcmp(g, "0") == 0);
-    const char *pd = getenv("HARK_CUDA_PDL");
-    c->use_pdl = !(pd && strcmp(pd, "0") == 0);
     const char *gv = getenv("HARK_CUDA_GEMV");
     c->gemv_max_rows = gv ? atoi(gv) : 2;
     if (c->gemv_max_rows < 0 || c->gemv_max_rows > CU_GEMV_MAX_ROWS)

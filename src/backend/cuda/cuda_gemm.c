@@ -114,7 +114,7 @@ hark_status cu_linear(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m,
                            .n = w->n, .k = w->k, .y = y, .ldy = ldy, .accumulate = o->accumulate,
                            .out_f32 = o->out_f32, .gelu = o->gelu, .ln_g = o->ln_g,
                            .ln_b = o->ln_b, .k_pool = o->k_pool, .v_pool = o->v_pool,
-                           .kv_slot = o->kv_slot, .kv_d = cw->D, .pdl = c->use_pdl };
+                           .kv_slot = o->kv_slot, .kv_d = cw->D };
         int e = cu_gemv(&a, c->st);
         if (e == 0)
             return HARK_OK;
@@ -131,7 +131,7 @@ hark_status cu_linear(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m,
     if (m <= c->gemv_max_rows && !o->kv_slot) {
         cu_gemv_args a = { .dt = cw->dt, .x = x, .ldx = ldx, .m = m, .w = w->w, .b = w->b,
                            .n = w->n, .k = w->k, .y = y, .ldy = ldy, .accumulate = o->accumulate,
-                           .out_f32 = o->out_f32, .gelu = o->gelu, .pdl = c->use_pdl };
+                           .out_f32 = o->out_f32, .gelu = o->gelu };
         int e = cu_gemv(&a, c->st);
         if (e == 0)
             return HARK_OK;

@@ -14,134 +14,16 @@
 
 #define GEMV_WARPS 8
 
-/* Weight chunks a lane has in flight at once: a tile is U 16-byte loads per lane (a row of
- * k <= U*32*V elements is one tile), and the next tile's loads are issued before the current
- * one is used (software pipelining over the warp's rows), so memory latency is paid once. */
-#define GEMV_U 8
-
-template <typename T> struct gemv_tile {
-    uint4 q[GEMV_U];
-};
-
-/* Loads tile t of this warp: row row0 + (t / G) * nwarps, columns from (t % G) * GROUP. */
-template <typename T>
-__device__ __forceinline__ void gemv_load(gemv_tile<T> &tl, const T *__restrict__ w, int k,
-                                          int G, int row0, int nwarps, int t, int lane)
-{
-    constexpr int V = vec16<T>();
-    constexpr int GROUP = GEMV_U * 32 * V;
-    const int row = row0 + (t / G) * nwarps, g0 = (t % G) * GROUP;
-    const T *wr = w + (size_t)row * k;
-#pragma unroll
-    for (int u = 0; u < GEMV_U; u++) {
-        int kk = g0 + (u * 32 + lane) * V;
-        if (kk < k)
-            tl.q[u] = __ldg(reinterpret_cast<const uint4 *>(wr + kk));
-    }
-}
-
-template <typename T, int M, bool OUTF32, bool LN>
-__device__ __forceinline__ void gemv_use(const gemv_tile<T> &tl, const cu_gemv_args &a,
-                                         const float *xs, float (&acc)[M], int G, int row0,
-                                         int nwarps, int t, int lane)
-{
-    constexpr int V = vec16<T>();
-    constexpr int GROUP = GEMV_U * 32 * V;
-    const T *__restrict__ x = (const T *)a.x;
-    const int m = a.m, k = a.k;
-    const int row = row0 + (t / G) * nwarps, g0 = (t % G) * GROUP;
-#pragma unroll
-    for (int u = 0; u < GEMV_U; u++) {
-        int kk = g0 + (u * 32 + lane) * V;
-        if (kk >= k)
-            break;
-        const T *we = reinterpret_cast<const T *>(&tl.q[u]);
-        float wv[V];
-#pragma unroll
-        for (int j = 0; j < V; j++)
-            wv[j] = to_f(we[j]);
-#pragma unroll
-        for (int i = 0; i < M; i++) {
-            if (i < m) {
-                float xv[V];
-                if (LN) {
-#pragma unroll
-                    for (int j = 0; j < V; j++)
-                        xv[j] = xs[i * k + kk + j];
-                } else {
-                    load_f<T, V>(x + (size_t)i * a.ldx + kk, xv);
-                }
-#pragma unroll
-                for (int j = 0; j < V; j++)
-                    acc[i] = fmaf(wv[j], xv[j], acc[i]);
-            }
-        }
-    }
-    if (t % G != G - 1)
-        return;
-    /* the row is complete: reduce, epilogue, reset */
-#pragma unroll
-    for (int i = 0; i < M; i++)
-        acc[i] = warp_sum(acc[i]);
-    const T *b = (const T *)a.b;
-    const float bias = b ? to_f(b[row]) : 0.0f;
-#pragma unroll
-    for (int i = 0; i < M; i++) {
-        if (i < m && lane == i) {
-            float v = acc[i] + bias;
-            if (a.gelu)
-                v = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
-            if (OUTF32) {
-                float *yo = (float *)a.y + (size_t)i * a.ldy + row;
-                *yo = a.accumulate ? *yo + v : v;
-            } else {
-                T *yo = (T *)a.y + (size_t)i * a.ldy + row;
-                if (a.accumulate)
-                    v += to_f(*yo);
-                *yo = from_f<T>(v);
-                if (a.kv_slot && row >= a.kv_d) {
-                    int32_t slot = a.kv_slot[i];
-                    if (slot >= 0) {
-                        T *pool = (T *)(row < 2 * a.kv_d ? a.k_pool : a.v_pool);
-                        int col = row < 2 * a.kv_d ? row - a.kv_d : row - 2 * a.kv_d;
-                        pool[(size_t)slot * a.kv_d + col] = from_f<T>(v);
-                    }
-                }
-            }
-        }
-    }
-#pragma unroll
-    for (int i = 0; i < M; i++)
-        acc[i] = 0.0f;
-}
-
 template <typename T, int M, bool OUTF32, bool LN>
 __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(cu_gemv_args a)
 {
     constexpr int V = vec16<T>();
-    constexpr int GROUP = GEMV_U * 32 * V;
     extern __shared__ float xs[]; /* LN: the normalised rows [m][k] */
     const T *__restrict__ x = (const T *)a.x;
     const T *__restrict__ w = (const T *)a.w;
+    const T *__restrict__ b = (const T *)a.b;
     const int m = a.m, k = a.k, n = a.n;
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
-    const int row0 = (int)(blockIdx.x * GEMV_WARPS + wid);
-    const int nwarps = (int)(gridDim.x * GEMV_WARPS);
-    const int G = (k + GROUP - 1) / GROUP;
-    const int rows = row0 < n ? (n - 1 - row0) / nwarps + 1 : 0;
-    const int ntiles = rows * G;
-
-    /* the first tile is requested before the prologue, so the layer norm runs while those
-     * loads are in flight */
-    gemv_tile<T> ta, tb;
-    if (ntiles > 0)
-        gemv_load<T>(ta, w, k, G, row0, nwarps, 0, lane);
-    /* Launched with programmatic dependent launch, this grid may start while the previous
-     * kernel finishes: the weights (immutable) are already on their way; the activations are
-     * read only after the previous grid's results are visible. */
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
 
     if (LN) {
         __shared__ float stat[2][M];
@@ -180,18 +62,63 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(cu_gemv_args a)
         __syncthreads();
     }
 
-    float acc[M];
+    const int warp = (int)(blockIdx.x * GEMV_WARPS + wid);
+    const int nwarps = (int)(gridDim.x * GEMV_WARPS);
+    for (int row = warp; row < n; row += nwarps) {
+        const T *wr = w + (size_t)row * k;
+        float acc[M];
 #pragma unroll
-    for (int i = 0; i < M; i++)
-        acc[i] = 0.0f;
-    for (int t = 0; t < ntiles; t += 2) {
-        if (t + 1 < ntiles)
-            gemv_load<T>(tb, w, k, G, row0, nwarps, t + 1, lane);
-        gemv_use<T, M, OUTF32, LN>(ta, a, xs, acc, G, row0, nwarps, t, lane);
-        if (t + 1 < ntiles) {
-            if (t + 2 < ntiles)
-                gemv_load<T>(ta, w, k, G, row0, nwarps, t + 2, lane);
-            gemv_use<T, M, OUTF32, LN>(tb, a, xs, acc, G, row0, nwarps, t + 1, lane);
+        for (int i = 0; i < M; i++)
+            acc[i] = 0.0f;
+#pragma unroll 4
+        for (int kk = lane * V; kk < k; kk += 32 * V) {
+            float wv[V];
+            load_f<T, V>(wr + kk, wv);
+#pragma unroll
+            for (int i = 0; i < M; i++) {
+                if (i < m) {
+                    float xv[V];
+                    if (LN) {
+#pragma unroll
+                        for (int j = 0; j < V; j++)
+                            xv[j] = xs[i * k + kk + j];
+                    } else {
+                        load_f<T, V>(x + (size_t)i * a.ldx + kk, xv);
+                    }
+#pragma unroll
+                    for (int j = 0; j < V; j++)
+                        acc[i] = fmaf(wv[j], xv[j], acc[i]);
+                }
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < M; i++)
+            acc[i] = warp_sum(acc[i]);
+        const float bias = b ? to_f(b[row]) : 0.0f;
+#pragma unroll
+        for (int i = 0; i < M; i++) {
+            if (i < m && lane == i) {
+                float v = acc[i] + bias;
+                if (a.gelu)
+                    v = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+                if (OUTF32) {
+                    float *yo = (float *)a.y + (size_t)i * a.ldy + row;
+                    *yo = a.accumulate ? *yo + v : v;
+                } else {
+                    T *yo = (T *)a.y + (size_t)i * a.ldy + row;
+                    if (a.accumulate)
+                        v += to_f(*yo);
+                    *yo = from_f<T>(v);
+                    if (a.kv_slot && row >= a.kv_d) {
+                        int32_t slot = a.kv_slot[i];
+                        if (slot >= 0) {
+                            T *pool = (T *)(row < 2 * a.kv_d ? a.k_pool : a.v_pool);
+                            int col = row < 2 * a.kv_d ? row - a.kv_d : row - 2 * a.kv_d;
+                            pool[(size_t)slot * a.kv_d + col] = from_f<T>(v);
+                        }
+                    }
+                }
+            }
         }
     }
 }
@@ -199,28 +126,25 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(cu_gemv_args a)
 template <typename T, bool OUTF32, bool LN>
 static int launch(const cu_gemv_args *a, cudaStream_t s)
 {
-    /* a warp per row up to 16 blocks per SM (measured on H200: capping the grid at two
-     * resident blocks per SM to pay the layer-norm prologue once per block was slower) */
+    /* a warp per row, up to 16 blocks per SM. Measured on an H200 (large-v3, one row): a
+     * version with a whole tile of loads in flight and software pipelining over rows, with or
+     * without the grid capped at two blocks per SM, and with programmatic dependent launch,
+     * was no faster (1.87 ms a step here against 1.9-2.1 ms): at 3-13 MB per product the
+     * launch and ramp dominate. */
     long blocks = ((long)a->n + GEMV_WARPS - 1) / GEMV_WARPS;
     if (blocks > 132L * 16)
         blocks = 132L * 16;
     dim3 grid((unsigned)blocks), block(GEMV_WARPS * 32);
     size_t smem = LN ? (size_t)a->m * a->k * sizeof(float) : 0;
-    void (*kern)(cu_gemv_args) = a->m == 1   ? gemv_kernel<T, 1, OUTF32, LN>
-                                 : a->m == 2 ? gemv_kernel<T, 2, OUTF32, LN>
-                                 : a->m <= 4 ? gemv_kernel<T, 4, OUTF32, LN>
-                                             : gemv_kernel<T, 8, OUTF32, LN>;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = grid;
-    cfg.blockDim = block;
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = s;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = a->pdl ? 1 : 0;
-    return (int)cudaLaunchKernelEx(&cfg, kern, *a);
+    if (a->m == 1)
+        gemv_kernel<T, 1, OUTF32, LN><<<grid, block, smem, s>>>(*a);
+    else if (a->m == 2)
+        gemv_kernel<T, 2, OUTF32, LN><<<grid, block, smem, s>>>(*a);
+    else if (a->m <= 4)
+        gemv_kernel<T, 4, OUTF32, LN><<<grid, block, smem, s>>>(*a);
+    else
+        gemv_kernel<T, 8, OUTF32, LN><<<grid, block, smem, s>>>(*a);
+    return (int)cudaGetLastError();
 }
 
 extern "C" int cu_gemv(const cu_gemv_args *a, cu_stream s)

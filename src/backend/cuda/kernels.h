@@ -94,7 +94,6 @@ typedef struct cu_gemv_args {
     void *k_pool, *v_pool;
     const int32_t *kv_slot;
     int kv_d;
-    int pdl; /* launch with programmatic dependent launch (overlaps the previous kernel's tail) */
 } cu_gemv_args;
 int cu_gemv(const cu_gemv_args *a, cu_stream s);
 
