@@ -196,8 +196,7 @@ int cmd_bench(int argc, char **argv)
         } else if (!strcmp(a, "--device") && v) {
             device = v, i++;
         } else if (!strcmp(a, "--dtype") && v) {
-            dtype = !strcmp(v, "f16") ? HARK_DTYPE_F16 : !strcmp(v, "bf16") ? HARK_DTYPE_BF16
-                  : !strcmp(v, "f32") ? HARK_DTYPE_F32 : -2;
+            dtype = cli_parse_dtype(v);
             i++;
         } else {
             fprintf(stderr, "hark bench: unknown or incomplete option '%s'\n", a);
@@ -225,15 +224,10 @@ int cmd_bench(int argc, char **argv)
         }
         model_path = tmp_path;
     }
-    hark_model_params mp = hark_model_default_params();
-    mp.n_threads = (int)threads;
-    mp.dtype = dtype;
-    if (device)
-        mp.device = device;
-    hark_model *m = NULL;
-    hark_status st = hark_model_load(model_path, &mp, &m);
-    if (st != HARK_OK)
-        return cli_error("cannot load model", st);
+    hark_model *m = cli_load_model(model_path, (int)threads, device, dtype);
+    if (!m)
+        return 1;
+    hark_status st;
     long maxB = 0;
     for (int i = 0; i < n_batches; i++)
         maxB = batches[i] > maxB ? batches[i] : maxB;
@@ -302,8 +296,7 @@ int cmd_forward(int argc, char **argv)
         else if (!strcmp(argv[i], "--dtype"))
             dtype_s = argv[i + 1];
     }
-    int dtype = !dtype_s ? -1 : !strcmp(dtype_s, "f16") ? HARK_DTYPE_F16
-              : !strcmp(dtype_s, "bf16") ? HARK_DTYPE_BF16 : !strcmp(dtype_s, "f32") ? HARK_DTYPE_F32 : -2;
+    int dtype = cli_parse_dtype(dtype_s);
     if (!model_path || !audio_path || !tokens_s || !out_path || threads < 0 || dtype < -1) {
         fprintf(stderr, "usage: hark forward -m MODEL --audio FILE --tokens ID,ID,... --out FILE [--threads N]\n"
                         "                    [--device cpu|cuda:N] [--dtype f16|bf16|f32]\n"
@@ -323,15 +316,9 @@ int cmd_forward(int argc, char **argv)
         n++;
         p = *end == ',' ? end + 1 : end;
     }
-    hark_model_params mp = hark_model_default_params();
-    mp.n_threads = (int)threads;
-    mp.dtype = dtype;
-    if (device)
-        mp.device = device;
-    hark_model *m = NULL;
-    hark_status lst = hark_model_load(model_path, &mp, &m);
-    if (lst != HARK_OK)
-        return cli_error("cannot load model", lst);
+    hark_model *m = cli_load_model(model_path, (int)threads, device, dtype);
+    if (!m)
+        return 1;
     hark_model_dims d = hark_model_get_dims(m);
     float *pcm = NULL, *mel = NULL, *logits = NULL;
     size_t np = 0;

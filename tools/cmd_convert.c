@@ -17,14 +17,10 @@ static void convert_usage(FILE *f)
 
 static int parse_type(const char *s, hark_dtype *dt)
 {
-    if (!strcmp(s, "f16") || !strcmp(s, "fp16") || !strcmp(s, "float16"))
-        *dt = HARK_DTYPE_F16;
-    else if (!strcmp(s, "bf16") || !strcmp(s, "bfloat16"))
-        *dt = HARK_DTYPE_BF16;
-    else if (!strcmp(s, "f32") || !strcmp(s, "fp32") || !strcmp(s, "float32"))
-        *dt = HARK_DTYPE_F32;
-    else
+    int t = cli_parse_dtype(s);
+    if (t < 0)
         return -1;
+    *dt = (hark_dtype)t;
     return 0;
 }
 
@@ -86,7 +82,7 @@ int cmd_info(int argc, char **argv)
         fprintf(argc == 2 ? stdout : stderr, "usage: hark info MODEL\n");
         return argc == 2 ? 0 : 2;
     }
-    hark_model *m = cli_load_model(argv[1], 1, NULL);
+    hark_model *m = cli_load_model(argv[1], 1, NULL, -1);
     if (!m)
         return 1;
     hark_model_dims d = hark_model_get_dims(m);

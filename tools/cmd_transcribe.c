@@ -48,7 +48,7 @@ int cmd_transcribe(int argc, char **argv)
         transcribe_usage(stderr);
         return 2;
     }
-    hark_model *model = cli_load_model(model_path, n_threads, device);
+    hark_model *model = cli_load_model(model_path, n_threads, device, -1);
     if (!model)
         return 1;
     if (hark_model_is_random(model))

@@ -41,10 +41,24 @@ long cli_long(const char *s)
     return *end || v < 0 ? -1 : v;
 }
 
-hark_model *cli_load_model(const char *path, int n_threads, const char *device)
+int cli_parse_dtype(const char *s)
+{
+    if (!s)
+        return -1;
+    if (!strcmp(s, "f16") || !strcmp(s, "fp16") || !strcmp(s, "float16"))
+        return HARK_DTYPE_F16;
+    if (!strcmp(s, "bf16") || !strcmp(s, "bfloat16"))
+        return HARK_DTYPE_BF16;
+    if (!strcmp(s, "f32") || !strcmp(s, "fp32") || !strcmp(s, "float32"))
+        return HARK_DTYPE_F32;
+    return -2;
+}
+
+hark_model *cli_load_model(const char *path, int n_threads, const char *device, int dtype)
 {
     hark_model_params mp = hark_model_default_params();
     mp.n_threads = n_threads;
+    mp.dtype = dtype;
     if (device)
         mp.device = device;
     hark_model *m = NULL;

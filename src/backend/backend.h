@@ -52,6 +52,16 @@ typedef struct hark_backend {
     void (*stats)(void *ctx, hark_stats *out);
 } hark_backend;
 
+/* What a backend context accepts in one decode call. */
+typedef struct hark_entry_limits {
+    int max_rows, max_seqs, max_windows, n_vocab, n_text_ctx;
+} hark_entry_limits;
+
+/* entries.c: checks slots, tokens and positions of a decode call (and, unless have_logits, that
+ * no entry wants logits); errors are prefixed with `who`. Backends call it first. */
+hark_status hark_check_entries(const char *who, const hark_decode_entry *e, int n,
+                               const hark_entry_limits *lim, int have_logits);
+
 extern const hark_backend hark_backend_cpu;
 #ifdef HARK_WITH_CUDA
 extern const hark_backend hark_backend_cuda;

@@ -21,38 +21,10 @@
 static hark_status check_entries(const cpu_ctx *c, const hark_decode_entry *e, int n,
                                  const float *logits)
 {
-    const cpu_weights *w = c->w;
-    if (n < 0 || (n > 0 && !e))
-        return hark_fail(HARK_ERR_INVALID_ARG, "cpu decode: bad arguments (n %d)", n);
-    if (n > c->max_rows)
-        return hark_fail(HARK_ERR_CAPACITY, "cpu decode: %d entries, at most %d per call", n,
-                         c->max_rows);
-    for (int i = 0; i < n; i++) {
-        const hark_decode_entry *x = &e[i];
-        if (x->seq < 0 || x->seq >= c->max_seqs)
-            return hark_fail(HARK_ERR_INVALID_ARG, "cpu decode: entry %d: sequence slot %d of %d",
-                             i, x->seq, c->max_seqs);
-        if (x->window < 0 || x->window >= c->max_windows)
-            return hark_fail(HARK_ERR_INVALID_ARG, "cpu decode: entry %d: window slot %d of %d",
-                             i, x->window, c->max_windows);
-        if (x->token < 0 || x->token >= w->n_vocab)
-            return hark_fail(HARK_ERR_INVALID_ARG, "cpu decode: entry %d: token %d of %d", i,
-                             x->token, w->n_vocab);
-        if (x->pos < 0)
-            return hark_fail(HARK_ERR_INVALID_ARG, "cpu decode: entry %d: position %d", i,
-                             x->pos);
-        if (x->pos >= w->n_ctx_text)
-            return hark_fail(HARK_ERR_CAPACITY, "cpu decode: entry %d: position %d past the "
-                             "text context %d", i, x->pos, w->n_ctx_text);
-        if (x->want_logits && !logits)
-            return hark_fail(HARK_ERR_INVALID_ARG, "cpu decode: entry %d wants logits, no buffer",
-                             i);
-        for (int j = 0; j < i; j++)
-            if (e[j].seq == x->seq && e[j].pos == x->pos)
-                return hark_fail(HARK_ERR_INVALID_ARG, "cpu decode: entries %d and %d both write "
-                                 "position %d of sequence %d", j, i, x->pos, x->seq);
-    }
-    return HARK_OK;
+    const hark_entry_limits lim = { .max_rows = c->max_rows, .max_seqs = c->max_seqs,
+                                    .max_windows = c->max_windows, .n_vocab = c->w->n_vocab,
+                                    .n_text_ctx = c->w->n_ctx_text };
+    return hark_check_entries("cpu decode", e, n, &lim, logits != NULL);
 }
 
 /* x[i] = tok_emb[token_i] + dec_pos[pos_i] for every entry. */

@@ -38,36 +38,12 @@ static hark_status blocks_reserve(cu_ctx *c, int seq, int pos)
 
 static hark_status check_entries(const cu_ctx *c, const hark_decode_entry *e, int n)
 {
-    const cu_weights *w = c->w;
-    if (n < 1 || !e)
+    const hark_entry_limits lim = { .max_rows = c->max_rows, .max_seqs = c->max_seqs,
+                                    .max_windows = c->max_windows, .n_vocab = c->w->V,
+                                    .n_text_ctx = c->w->T };
+    if (n < 1)
         return hark_fail(HARK_ERR_INVALID_ARG, "cuda decode: bad arguments (n %d)", n);
-    if (n > c->max_rows)
-        return hark_fail(HARK_ERR_CAPACITY, "cuda decode: %d entries, at most %d per call", n,
-                         c->max_rows);
-    for (int i = 0; i < n; i++) {
-        const hark_decode_entry *x = &e[i];
-        if (x->seq < 0 || x->seq >= c->max_seqs)
-            return hark_fail(HARK_ERR_INVALID_ARG, "cuda decode: entry %d: sequence slot %d of %d",
-                             i, x->seq, c->max_seqs);
-        if (x->window < 0 || x->window >= c->max_windows)
-            return hark_fail(HARK_ERR_INVALID_ARG, "cuda decode: entry %d: window slot %d of %d",
-                             i, x->window, c->max_windows);
-        if (x->token < 0 || x->token >= w->V)
-            return hark_fail(HARK_ERR_INVALID_ARG, "cuda decode: entry %d: token %d of %d", i,
-                             x->token, w->V);
-        if (x->pos < 0)
-            return hark_fail(HARK_ERR_INVALID_ARG, "cuda decode: entry %d: position %d", i, x->pos);
-        if (x->pos >= w->T)
-            return hark_fail(HARK_ERR_CAPACITY, "cuda decode: entry %d: position %d past the text "
-                             "context %d", i, x->pos, w->T);
-    }
-    if (n <= 4096)
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < i; j++)
-                if (e[j].seq == e[i].seq && e[j].pos == e[i].pos)
-                    return hark_fail(HARK_ERR_INVALID_ARG, "cuda decode: entries %d and %d both "
-                                     "write position %d of sequence %d", j, i, e[i].pos, e[i].seq);
-    return HARK_OK;
+    return hark_check_entries("cuda decode", e, n, &lim, 1);
 }
 
 /* Fills and uploads the metadata of n entries padded to R rows. */
