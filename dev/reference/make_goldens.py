@@ -313,6 +313,91 @@ def job_fullsize(a):
     sys.exit(0 if ok else 1)
 
 
+# ------------------------------------------------------------------ decoding semantics --------
+def non_speech_tokens(enc, sp):
+    """openai/whisper tokenizer.py non_speech_tokens, re-derived from its documented rule: the
+    symbols below, with and without a leading space, kept when they encode to one token (or a
+    first token for the listed multi-byte ones), plus " -" and " '"."""
+    symbols = list('"#()*+/:;<=>@[\\]^_`{|}~「」『』')
+    symbols += "<< >> <<< >>> -- --- -( -[ (' (\" (( )) ((( ))) [[ ]] {{ }} ♪♪ ♪♪♪".split()
+    miscellaneous = set("♩♪♫♬♭♮♯")
+    result = {enc.encode_ordinary(" -")[0], enc.encode_ordinary(" '")[0]}
+    for symbol in symbols + list(miscellaneous):
+        for tokens in [enc.encode_ordinary(symbol), enc.encode_ordinary(" " + symbol)]:
+            if len(tokens) == 1 or symbol in miscellaneous:
+                result.add(tokens[0])
+    return sorted(result)
+
+
+def generation_config(n_vocab, enc):
+    from transformers import GenerationConfig
+    sp = specials(n_vocab)
+    langs = LANGS[:sp["n_lang"]]
+    suppress = non_speech_tokens(enc, sp)
+    return GenerationConfig(
+        decoder_start_token_id=sp["sot"], eos_token_id=sp["eot"], pad_token_id=sp["eot"],
+        bos_token_id=sp["eot"], is_multilingual=n_vocab >= 51865,
+        lang_to_id={f"<|{l}|>": sp["lang0"] + i for i, l in enumerate(langs)},
+        task_to_id={"translate": sp["translate"], "transcribe": sp["transcribe"]},
+        no_timestamps_token_id=sp["no_timestamps"], prev_sot_token_id=sp["sot_prev"],
+        max_initial_timestamp_index=50, max_length=448,
+        begin_suppress_tokens=[enc.encode_ordinary(" ")[0], sp["eot"]], suppress_tokens=suppress,
+        alignment_heads=[[1, 0], [1, 1]]), suppress
+
+
+def job_decode(a):
+    """Goldens of transformers' generate (the openai/whisper algorithm) on reduced random
+    models: language detection, greedy with timestamps, beam search 5, translate, long-form."""
+    import torch
+    from transformers import WhisperFeatureExtractor
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    out = {"seed": a.seed}
+    jfk = read_wav16(os.path.join(ROOT, "samples/jfk.wav"))
+    longa = np.concatenate([jfk, np.zeros(8000, np.float32), jfk[::-1].copy(), jfk])  # 33.5 s
+    np.save(os.path.join(a.out, "decode_long_audio_len.npy"), np.array([len(longa)], np.int32))
+    for arch in ("tiny-test", "v3-test"):
+        m, sp = hf_model(arch, a.seed, "float32")
+        enc = tiktoken_enc("multilingual")
+        m.generation_config, suppress = generation_config(ARCHS[arch][1], enc)
+        fe = WhisperFeatureExtractor(feature_size=ARCHS[arch][0])
+        f = fe(jfk, sampling_rate=16000, return_tensors="pt").input_features
+        r = {"suppress_tokens": suppress}
+        with torch.no_grad():
+            enc_out = m.model.encoder(f).last_hidden_state
+            from transformers.modeling_outputs import BaseModelOutput
+            lg = m(encoder_outputs=BaseModelOutput(last_hidden_state=enc_out),
+                   decoder_input_ids=torch.tensor([[sp["sot"]]])).logits[0, -1].double()
+            lang_ids = list(range(sp["lang0"], sp["lang0"] + sp["n_lang"]))
+            mask = torch.full_like(lg, float("-inf"))
+            mask[lang_ids] = 0
+            probs = torch.softmax(lg + mask, -1)[lang_ids]
+            r["language_probs"] = [float(p) for p in probs]
+            r["language"] = LANGS[int(torch.argmax(probs))]
+            g = m.generate(f, language="en", task="transcribe", return_timestamps=True, max_new_tokens=100)
+            r["greedy_timestamps"] = g[0].tolist()
+            g = m.generate(f, language="en", task="transcribe", return_timestamps=False, max_new_tokens=60)
+            r["greedy_notimestamps"] = g[0].tolist()
+            g = m.generate(f, language="en", task="translate", return_timestamps=True, max_new_tokens=60)
+            r["translate_timestamps"] = g[0].tolist()
+            g = m.generate(f, language="en", task="transcribe", return_timestamps=True, num_beams=5,
+                           max_new_tokens=60)
+            r["beam5_timestamps"] = g[0].tolist()
+            fl = fe(longa, sampling_rate=16000, return_tensors="pt", truncation=False, padding="longest",
+                    return_attention_mask=True)
+            o = m.generate(fl.input_features, attention_mask=fl.attention_mask, language="en",
+                           task="transcribe", return_timestamps=True, return_segments=True,
+                           temperature=0.0, condition_on_prev_tokens=False)
+            segs = o["segments"][0]
+            r["longform_segments"] = [{"start": float(s["start"]), "end": float(s["end"]),
+                                       "tokens": [int(t) for t in s["tokens"]]} for s in segs]
+            r["longform_sequence"] = o["sequences"][0].tolist()
+        out[arch] = r
+        print(arch, "language", r["language"], "greedy", r["greedy_timestamps"][:10], "segments",
+              len(r["longform_segments"]), flush=True)
+    with open(os.path.join(a.out, "decode_golden.json"), "w") as fh:
+        json.dump(out, fh, indent=0)
+
+
 def main():
     p = argparse.ArgumentParser()
     s = p.add_subparsers(dest="job", required=True)
@@ -321,8 +406,10 @@ def main():
     f = s.add_parser("fullsize"); f.add_argument("--arch", required=True); f.add_argument("--hark", required=True)
     f.add_argument("--work", default="/tmp/fs"); f.add_argument("--seed", type=int, default=1)
     f.add_argument("--cuda", action="store_true", help="also hark's CUDA backend (f32, f16, bf16)")
+    d = s.add_parser("decode"); d.add_argument("--out", default=os.path.join(ROOT, "tests/data"))
+    d.add_argument("--seed", type=int, default=1)
     a = p.parse_args()
-    job_goldens(a) if a.job == "goldens" else job_fullsize(a)
+    {"goldens": job_goldens, "fullsize": job_fullsize, "decode": job_decode}[a.job](a)
 
 
 if __name__ == "__main__":
