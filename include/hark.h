@@ -227,6 +227,14 @@ typedef struct hark_stats {
 
 hark_status hark_state_stats(hark_state *state, hark_stats *out);
 
+/* Language identification from the first window of pcm (16 kHz mono, up to 30 s used): the
+ * decoder's distribution over the language tokens after <|startoftranscript|>.
+ * probs (may be NULL) receives n_languages probabilities in hark_language_code order; *best
+ * (may be NULL) the index of the most likely one. HARK_ERR_UNSUPPORTED for English-only models.
+ * ref: openai/whisper decoding.py detect_language. */
+hark_status hark_detect_language(hark_state *state, const float *pcm, size_t n_samples,
+                                 float *probs, int *best);
+
 /* ---------------------------------------------------------------- transcription -------------- */
 
 typedef struct hark_full_params {
