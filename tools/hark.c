@@ -20,7 +20,12 @@ static void usage(FILE *f)
             "  bench (-m MODEL | --arch ARCH)  time mel, encoder and decoder steps\n"
             "  forward -m MODEL --audio FILE --tokens IDS --out FILE\n"
             "                                  write teacher-forced logits (float32) for parity checks\n"
-            "  info MODEL                      print a model's architecture\n\n"
+            "  info MODEL                      print a model's architecture\n"
+#ifdef HARK_WITH_DOWNLOAD
+            "  download NAME                   fetch an official model (tiny.en ... large-v3-turbo, turbo)\n"
+            "                                  into the cache, convert it, print its path\n"
+#endif
+            "\n"
             "'hark <command> --help' tells more.\n",
             HARK_VERSION);
 }
@@ -91,6 +96,9 @@ int main(int argc, char **argv)
     } cmds[] = {
         { "transcribe", cmd_transcribe }, { "convert", cmd_convert }, { "bench", cmd_bench },
         { "forward", cmd_forward },       { "info", cmd_info },
+#ifdef HARK_WITH_DOWNLOAD
+        { "download", cmd_download },
+#endif
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
         if (!strcmp(cmd, cmds[i].name))
