@@ -333,7 +333,10 @@ def generation_config(n_vocab, enc):
     from transformers import GenerationConfig
     sp = specials(n_vocab)
     langs = LANGS[:sp["n_lang"]]
-    suppress = non_speech_tokens(enc, sp)
+    # openai/whisper decoding.py _get_suppress_tokens for suppress_tokens="-1": the non-speech
+    # set plus the task/control specials (real HF generation configs carry the same list)
+    suppress = sorted(set(non_speech_tokens(enc, sp) + [sp["translate"], sp["transcribe"], sp["sot"],
+                                                         sp["sot_prev"], sp["sot_lm"], sp["no_speech"]]))
     return GenerationConfig(
         decoder_start_token_id=sp["sot"], eos_token_id=sp["eot"], pad_token_id=sp["eot"],
         bos_token_id=sp["eot"], is_multilingual=n_vocab >= 51865,
