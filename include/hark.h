@@ -138,6 +138,13 @@ hark_status hark_audio_decode(const void *data, size_t size, float **pcm, size_t
  * mel, log10 of max(x, 1e-10), max(x, max - 8), (x + 4) / 4). */
 hark_status hark_log_mel(const float *pcm, size_t n_samples, int n_mels, float *out);
 
+/* The log-mel of a whole recording, as openai/whisper's log_mel_spectrogram(audio, padding):
+ * the signal is pcm then pad_samples zeros; frames = (n_samples + pad_samples) / 160; the
+ * dynamic-range clamp uses the maximum of the whole spectrogram. *out [n_mels][*n_frames] is
+ * malloc'd (free with hark_free). */
+hark_status hark_log_mel_full(const float *pcm, size_t n_samples, size_t pad_samples, int n_mels,
+                              float **out, size_t *n_frames);
+
 void hark_free(void *ptr);
 
 /* ---------------------------------------------------------------- tokenizer ------------------ */
@@ -237,19 +244,44 @@ hark_status hark_detect_language(hark_state *state, const float *pcm, size_t n_s
 
 /* ---------------------------------------------------------------- transcription -------------- */
 
+/* Progress of hark_transcribe: fraction done in [0, 1]; return non-zero to cancel. */
+typedef int (*hark_progress_fn)(double done, void *user);
+
+/* Transcription options; defaults (hark_full_default_params) are openai/whisper transcribe()'s.
+ * ref: openai/whisper transcribe.py transcribe, decoding.py DecodingOptions. */
 typedef struct hark_full_params {
-    const char *language; /* "en", ...; NULL or "auto" means English for now */
-    int translate;        /* task translate instead of transcribe */
-    int max_tokens;       /* tokens decoded per window (default 224: n_text_ctx / 2) */
-    int suppress_eot;     /* benchmark mode: never end, always decode max_tokens */
+    const char *language;    /* "en", ...; NULL or "auto": detected from the first window */
+    int translate;           /* task translate instead of transcribe */
+    int timestamps;          /* timestamp tokens (default 1); 0 = <|notimestamps|> */
+    float temperature;       /* the first temperature (default 0) */
+    float temperature_increment; /* fallback step (default 0.2; <= 0: no fallback) */
+    int beam_size;           /* at temperature 0: 0 or 1 greedy (default), > 1 beam search */
+    float patience;          /* beam search patience (default 1.0) */
+    float length_penalty;    /* < 0: None (default), else the Google NMT penalty exponent */
+    int best_of;             /* candidates sampled at t > 0 (default 5) */
+    float compression_ratio_threshold; /* default 2.4; <= 0: none */
+    float logprob_threshold;           /* default -1.0; NAN: none */
+    float no_speech_threshold;         /* default 0.6; NAN: none */
+    int condition_on_previous_text;    /* default 1 */
+    const char *initial_prompt;        /* text before the first window (NULL: none) */
+    float max_initial_timestamp;       /* seconds (default 1.0) */
+    int max_tokens;          /* tokens sampled per window (default 0: n_text_ctx / 2) */
+    int suppress_eot;        /* benchmark mode: never end, always decode max_tokens */
+    uint64_t seed;           /* sampling at t > 0 */
+    hark_progress_fn progress;
+    void *progress_user;
 } hark_full_params;
 
 hark_full_params hark_full_default_params(void);
 
-/* Transcribes pcm (16 kHz mono) window by window with greedy decoding and <|notimestamps|>.
+/* Transcribes pcm (16 kHz mono) with openai/whisper's algorithm: 30 s windows, seeking on the
+ * timestamp tokens, temperature fallback, the no-speech rule, prompts from previous text.
  * Results stay in the state until the next call. */
 hark_status hark_transcribe(hark_state *state, const float *pcm, size_t n_samples,
                             const hark_full_params *params);
+
+/* The language used by the last hark_transcribe ("en") — detected or given. */
+const char *hark_result_language(const hark_state *state);
 
 int hark_n_segments(const hark_state *state);
 /* UTF-8 text of a segment, owned by the state. */
@@ -257,8 +289,16 @@ const char *hark_segment_text(const hark_state *state, int i);
 /* Start and end of a segment in seconds. */
 double hark_segment_t0(const hark_state *state, int i);
 double hark_segment_t1(const hark_state *state, int i);
-/* Token ids of a segment, owned by the state. */
+/* Token ids of a segment (text and timestamp tokens), owned by the state. */
 int hark_segment_tokens(const hark_state *state, int i, const int32_t **tokens);
+
+/* The decoding statistics of a segment, as openai/whisper reports them. */
+typedef struct hark_segment_info {
+    int id, seek;            /* seek: the window's start in mel frames (10 ms) */
+    float temperature, avg_logprob, compression_ratio, no_speech_prob;
+} hark_segment_info;
+
+hark_status hark_segment_get_info(const hark_state *state, int i, hark_segment_info *out);
 
 #ifdef __cplusplus
 }

@@ -123,15 +123,15 @@ static void build_tables(void)
     hark_mel_filters(128, &filters_128[0][0]);
 }
 
-/* Sample i of the reflect-padded window: the window is s[0..480000) = pcm[0..n) then zeros, and
- * indices before 0 or past the end mirror about the first and last sample (numpy "reflect"). */
-static float padded_sample(const float *pcm, size_t n, long i)
+/* Sample i of the reflect-padded signal s[0..len) = pcm[0..n) then zeros: indices before 0 or
+ * past the end mirror about the first and last sample (numpy "reflect"). */
+static float padded_sample(const float *pcm, size_t n, long len, long i)
 {
     if (i < 0)
         i = -i;
-    if (i >= HARK_N_SAMPLES)
-        i = 2 * (HARK_N_SAMPLES - 1) - i;
-    return (size_t)i < n ? pcm[i] : 0.0f;
+    if (i >= len)
+        i = 2 * (len - 1) - i;
+    return i >= 0 && (size_t)i < n ? pcm[i] : 0.0f;
 }
 
 /* Folds one frame x[400] into row[400] = [ue | uo | ve | vo]: the even and odd positions of u
@@ -157,19 +157,19 @@ static void fold_one(const float *restrict x, float *restrict row)
         vo[i] = v[2 * i + 1];
 }
 
-/* Folds frames t0..t0+nf of the window into rows[F][400] = [ue | uo | ve | vo] (see the file
- * comment: the even and odd positions of u and v). */
-static void fold_frames(const float *pcm, size_t n, int t0, int nf, float *rows)
+/* Folds frames t0..t0+nf of the signal (length len: pcm then zeros) into rows[F][400] =
+ * [ue | uo | ve | vo] (see the file comment: the even and odd positions of u and v). */
+static void fold_frames(const float *pcm, size_t n, long len, long t0, int nf, float *rows)
 {
     float tmp[HARK_N_FFT];
     for (int f = 0; f < nf; f++) {
-        long start = (long)(t0 + f) * HARK_HOP_LENGTH - MEL_HALF;
+        long start = (t0 + f) * HARK_HOP_LENGTH - MEL_HALF;
         const float *x = tmp;
         if (start >= 0 && (size_t)start + HARK_N_FFT <= n) {
             x = pcm + start;
         } else {
             for (int j = 0; j < HARK_N_FFT; j++)
-                tmp[j] = padded_sample(pcm, n, start + j);
+                tmp[j] = padded_sample(pcm, n, len, start + j);
         }
         fold_one(x, rows + (size_t)f * MEL_ROW);
     }
@@ -219,14 +219,14 @@ static inline float log10_bits(uint32_t bits)
  * (x + 4) / 4 scaling, over the whole window out[M][T]. The floor and the running maximum are
  * taken on the bit patterns, which order non-negative floats like their values (mel energies
  * are sums of non-negative products; the sign bit is cleared for a stray -0). */
-static void log_compress(float *restrict out, int n_mels)
+static void log_compress(float *restrict out, int n_mels, long n_frames)
 {
     const float tiny = 1e-10f;
     uint32_t floor_bits, max_bits = 0;
     memcpy(&floor_bits, &tiny, sizeof(floor_bits));
     for (int m = 0; m < n_mels; m++) {
-        float *restrict row = out + (size_t)m * HARK_N_FRAMES;
-        for (int t = 0; t < HARK_N_FRAMES; t++) {
+        float *restrict row = out + (size_t)m * n_frames;
+        for (long t = 0; t < n_frames; t++) {
             uint32_t bits;
             memcpy(&bits, &row[t], sizeof(bits));
             bits &= 0x7FFFFFFFu;
@@ -236,23 +236,17 @@ static void log_compress(float *restrict out, int n_mels)
         }
     }
     float floor = log10_bits(max_bits) - 8.0f;
-    for (size_t i = 0; i < (size_t)n_mels * HARK_N_FRAMES; i++)
+    for (size_t i = 0; i < (size_t)n_mels * (size_t)n_frames; i++)
         out[i] = ((out[i] > floor ? out[i] : floor) + 4.0f) * 0.25f;
 }
 
-/* Writes the log-mel out[n_mels][3000] of the window pcm[0 .. min(n_samples, 480000)), zero
- * padded to 30 s (see the file comment). HARK_ERR_INVALID_ARG unless n_mels is 80 or 128;
- * HARK_ERR_NOMEM if its 400 KB of scratch cannot be allocated. Thread-safe. */
-hark_status hark_log_mel(const float *pcm, size_t n_samples, int n_mels, float *out)
+/* The power mel spectrogram out[n_mels][n_frames] (before the log) of the signal pcm[0..n) then
+ * zeros up to len samples, frames 0..n_frames-1 of the centred STFT. */
+static hark_status mel_frames(const float *pcm, size_t n, long len, long n_frames, int n_mels,
+                              float *out)
 {
-    if (n_mels != 80 && n_mels != 128)
-        return hark_fail(HARK_ERR_INVALID_ARG, "log-mel: n_mels is %d, must be 80 or 128", n_mels);
-    if (!out || (!pcm && n_samples > 0))
-        return hark_fail(HARK_ERR_INVALID_ARG, "log-mel: NULL buffer");
     pthread_once(&tables_once, build_tables);
     const float *filters = n_mels == 80 ? &filters_80[0][0] : &filters_128[0][0]; /* [M][K] */
-    size_t n = n_samples < HARK_N_SAMPLES ? n_samples : HARK_N_SAMPLES;
-
     /* One allocation for the per-block work: rows[F][400], four half-spectra [F][H] and
      * power[F][K]. */
     size_t per_block = (size_t)MEL_BLOCK * (MEL_ROW + 4 * MEL_H + MEL_BINS);
@@ -263,9 +257,9 @@ hark_status hark_log_mel(const float *pcm, size_t n_samples, int n_mels, float *
     float *es = oc + MEL_BLOCK * MEL_H, *os = es + MEL_BLOCK * MEL_H;
     float *power = os + MEL_BLOCK * MEL_H;
 
-    for (int t0 = 0; t0 < HARK_N_FRAMES; t0 += MEL_BLOCK) {
-        int nf = HARK_N_FRAMES - t0 < MEL_BLOCK ? HARK_N_FRAMES - t0 : MEL_BLOCK;
-        fold_frames(pcm, n, t0, nf, rows);
+    for (long t0 = 0; t0 < n_frames; t0 += MEL_BLOCK) {
+        int nf = n_frames - t0 < MEL_BLOCK ? (int)(n_frames - t0) : MEL_BLOCK;
+        fold_frames(pcm, n, len, t0, nf, rows);
         /* ec[F][H] = ue[F][101] @ cos_even[101][H], and likewise the other three */
         const struct {
             int col, k;
@@ -282,9 +276,52 @@ hark_status hark_log_mel(const float *pcm, size_t n_samples, int n_mels, float *
         half_spectra_to_power(nf, ec, oc, es, os, power);
         /* out[M][t0 .. t0 + F) = filters[M][K] @ power[F][K]^T */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_mels, nf, MEL_BINS, 1.0f, filters,
-                    MEL_BINS, power, MEL_BINS, 0.0f, out + t0, HARK_N_FRAMES);
+                    MEL_BINS, power, MEL_BINS, 0.0f, out + t0, (int)n_frames);
     }
     free(work);
-    log_compress(out, n_mels);
+    return HARK_OK;
+}
+
+/* Writes the log-mel out[n_mels][3000] of the window pcm[0 .. min(n_samples, 480000)), zero
+ * padded to 30 s (see the file comment). HARK_ERR_INVALID_ARG unless n_mels is 80 or 128;
+ * HARK_ERR_NOMEM if its 400 KB of scratch cannot be allocated. Thread-safe. */
+hark_status hark_log_mel(const float *pcm, size_t n_samples, int n_mels, float *out)
+{
+    if (n_mels != 80 && n_mels != 128)
+        return hark_fail(HARK_ERR_INVALID_ARG, "log-mel: n_mels is %d, must be 80 or 128", n_mels);
+    if (!out || (!pcm && n_samples > 0))
+        return hark_fail(HARK_ERR_INVALID_ARG, "log-mel: NULL buffer");
+    size_t n = n_samples < HARK_N_SAMPLES ? n_samples : HARK_N_SAMPLES;
+    hark_status st = mel_frames(pcm, n, HARK_N_SAMPLES, HARK_N_FRAMES, n_mels, out);
+    if (st == HARK_OK)
+        log_compress(out, n_mels, HARK_N_FRAMES);
+    return st;
+}
+
+/* See hark.h. */
+hark_status hark_log_mel_full(const float *pcm, size_t n_samples, size_t pad_samples, int n_mels,
+                              float **out, size_t *n_frames)
+{
+    if (!out || !n_frames || (!pcm && n_samples > 0))
+        return hark_fail(HARK_ERR_INVALID_ARG, "log-mel: NULL buffer");
+    *out = NULL;
+    *n_frames = 0;
+    if (n_mels != 80 && n_mels != 128)
+        return hark_fail(HARK_ERR_INVALID_ARG, "log-mel: n_mels is %d, must be 80 or 128", n_mels);
+    size_t len = n_samples + pad_samples;
+    if (len < 2 || len > ((size_t)1 << 40))
+        return hark_fail(HARK_ERR_INVALID_ARG, "log-mel: %zu samples", len);
+    size_t frames = len / HARK_HOP_LENGTH; /* the STFT's 1 + len/hop, its last frame dropped */
+    float *m = malloc((size_t)n_mels * frames * sizeof(float));
+    if (!m)
+        return hark_fail(HARK_ERR_NOMEM, "log-mel: out of memory for %zu frames", frames);
+    hark_status st = mel_frames(pcm, n_samples, (long)len, (long)frames, n_mels, m);
+    if (st != HARK_OK) {
+        free(m);
+        return st;
+    }
+    log_compress(m, n_mels, (long)frames);
+    *out = m;
+    *n_frames = frames;
     return HARK_OK;
 }

@@ -1,13 +1,16 @@
 /*
- * transcribe.c — the transcription loop of this first engine: 30 s windows one after another,
- * greedy decoding with <|notimestamps|>, one segment per window.
- * The full openai/whisper semantics (timestamps, seeking on timestamp tokens, temperature
- * fallback, beam search, language detection) replace this loop in a later stage.
- * ref: openai/whisper decoding.py (GreedyDecoder, SuppressBlank, SuppressTokens; sample_len =
- * n_text_ctx // 2).
+ * transcribe.c — openai/whisper's transcription of a whole recording: the log-mel of the audio
+ * with 30 s of padding, 30 s windows from `seek`, decoding with temperature fallback, the
+ * no-speech skip, segments cut at pairs of timestamp tokens, seeking to the last timestamp,
+ * the previous text as the next window's prompt (reset after high-temperature windows).
+ * ref: openai/whisper transcribe.py transcribe (decode_with_fallback, the seek loop,
+ * new_segment), decoding.py DecodingTask._get_initial_tokens.
+ * Not yet: word-level timestamps, clip_timestamps, hallucination_silence_threshold, prefix.
  */
 #include "hark.h"
 
+#include "decode/decode.h"
+#include "decode/quality.h"
 #include "engine/state.h"
 #include "model/model.h"
 #include "text/tokenizer.h"
@@ -20,10 +23,24 @@
 hark_full_params hark_full_default_params(void)
 {
     return (hark_full_params){
-        .language = "en",
+        .language = NULL,
         .translate = 0,
-        .max_tokens = 0, /* 0: n_text_ctx / 2 */
+        .timestamps = 1,
+        .temperature = 0.0f,
+        .temperature_increment = 0.2f,
+        .beam_size = 0,
+        .patience = 1.0f,
+        .length_penalty = -1.0f,
+        .best_of = 5,
+        .compression_ratio_threshold = 2.4f,
+        .logprob_threshold = -1.0f,
+        .no_speech_threshold = 0.6f,
+        .condition_on_previous_text = 1,
+        .initial_prompt = NULL,
+        .max_initial_timestamp = 1.0f,
+        .max_tokens = 0,
         .suppress_eot = 0,
+        .seed = 0,
     };
 }
 
@@ -37,109 +54,203 @@ void hark_results_clear(hark_results *r)
     memset(r, 0, sizeof(*r));
 }
 
-static hark_status results_push(hark_results *r, double t0, double t1, const int32_t *tokens,
-                                int n, char *text)
+static hark_status results_push(hark_results *r, const hark_segment *seg, const int32_t *tokens,
+                                int n, const hark_tokenizer *tok)
 {
     if (r->n_segments == r->cap_segments) {
-        int cap = r->cap_segments ? 2 * r->cap_segments : 8;
+        int cap = r->cap_segments ? 2 * r->cap_segments : 16;
         hark_segment *s = realloc(r->segments, (size_t)cap * sizeof(*s));
         if (!s)
             return hark_fail(HARK_ERR_NOMEM, "out of memory");
         r->segments = s;
         r->cap_segments = cap;
     }
-    int32_t *copy = malloc((size_t)(n > 0 ? n : 1) * sizeof(*copy));
-    if (!copy)
+    hark_segment g = *seg;
+    g.tokens = malloc((size_t)(n > 0 ? n : 1) * sizeof(int32_t));
+    if (!g.tokens)
         return hark_fail(HARK_ERR_NOMEM, "out of memory");
     if (n > 0)
-        memcpy(copy, tokens, (size_t)n * sizeof(*copy));
-    r->segments[r->n_segments++] = (hark_segment){ .t0 = t0, .t1 = t1, .text = text,
-                                                   .tokens = copy, .n_tokens = n };
+        memcpy(g.tokens, tokens, (size_t)n * sizeof(int32_t));
+    g.n_tokens = n;
+    hark_status st = hark_tokenizer_decode(tok, tokens, n, 1, &g.text);
+    if (st != HARK_OK) {
+        free(g.tokens);
+        return st;
+    }
+    /* ref: transcribe.py — an instantaneous segment or one without text is cleared */
+    const char *c = g.text;
+    while (*c == ' ' || *c == '\n' || *c == '\t')
+        c++;
+    if (g.t0 == g.t1 || *c == '\0') {
+        g.text[0] = '\0';
+        g.n_tokens = 0;
+    }
+    g.id = r->n_segments;
+    r->segments[r->n_segments++] = g;
     return HARK_OK;
 }
 
-/* Greedy choice with the rules of this stage: every special and timestamp token suppressed
- * except <|endoftext|>; blank and <|endoftext|> suppressed at the first sampled step
- * (ref: decoding.py SuppressBlank); <|endoftext|> never chosen in benchmark mode. */
-static int greedy_pick(const float *logits, int n_vocab, const hark_special_tokens *sp, int first,
-                       int allow_eot, int32_t blank)
+/* A growing token list (the previous text used as prompt). */
+typedef struct toklist {
+    int32_t *v;
+    int n, cap;
+} toklist;
+
+static hark_status toklist_add(toklist *l, const int32_t *t, int n)
 {
-    int best = -1;
-    float best_v = -INFINITY;
-    for (int t = 0; t < n_vocab; t++) {
-        if (t > sp->eot || (t == sp->eot && (!allow_eot || first)) || (first && t == blank))
-            continue;
-        if (logits[t] > best_v) {
-            best_v = logits[t];
-            best = t;
-        }
+    if (l->n + n > l->cap) {
+        int cap = l->cap ? l->cap : 256;
+        while (cap < l->n + n)
+            cap *= 2;
+        int32_t *v = realloc(l->v, (size_t)cap * sizeof(int32_t));
+        if (!v)
+            return hark_fail(HARK_ERR_NOMEM, "out of memory");
+        l->v = v;
+        l->cap = cap;
     }
-    return best;
+    if (n > 0)
+        memcpy(l->v + l->n, t, (size_t)n * sizeof(int32_t));
+    l->n += n;
+    return HARK_OK;
 }
 
-static hark_status transcribe_window(hark_state *s, const float *pcm, size_t n, double t0,
-                                     const hark_full_params *p, int32_t *tokens, int max_tokens)
+/* [sot_prev + prompt[-(n_ctx/2 - 1):]] + [sot, language, task] (+ notimestamps).
+ * ref: decoding.py DecodingTask._get_initial_tokens. Returns the length; *sot_index set. */
+static int build_prompt(const hark_model *m, const int32_t *prev, int n_prev, int lang,
+                        const hark_full_params *p, int32_t *out, int *sot_index)
 {
-    hark_model *m = s->model;
     const hark_special_tokens *sp = &m->special;
-    hark_status st = hark_log_mel(pcm, n, m->dims.n_mels, s->mel);
-    if (st != HARK_OK)
-        return st;
-    st = hark_encode(s, s->mel, 1);
-    if (st != HARK_OK)
-        return st;
-
-    int lang = hark_language_index(p->language && strcmp(p->language, "auto") != 0 ? p->language : "en");
-    if (lang < 0)
-        return hark_fail(HARK_ERR_INVALID_ARG, "unknown language '%s'", p->language);
-    if (lang >= sp->n_languages || !hark_model_is_multilingual(m))
-        lang = -1; /* English-only models take no language token */
-
-    hark_decode_entry prompt[4];
-    int np = 0;
-    prompt[np++] = (hark_decode_entry){ .token = sp->sot };
+    int n = 0;
+    if (n_prev > 0) {
+        int keep = m->dims.n_text_ctx / 2 - 1;
+        if (n_prev > keep) {
+            prev += n_prev - keep;
+            n_prev = keep;
+        }
+        out[n++] = sp->sot_prev;
+        memcpy(out + n, prev, (size_t)n_prev * sizeof(int32_t));
+        n += n_prev;
+    }
+    *sot_index = n;
+    out[n++] = sp->sot;
     if (lang >= 0) {
-        prompt[np++] = (hark_decode_entry){ .token = sp->lang_first + lang };
-        prompt[np++] = (hark_decode_entry){ .token = p->translate ? sp->translate : sp->transcribe };
+        out[n++] = sp->lang_first + lang;
+        out[n++] = p->translate ? sp->translate : sp->transcribe;
     }
-    prompt[np++] = (hark_decode_entry){ .token = sp->no_timestamps };
-    for (int i = 0; i < np; i++) {
-        prompt[i].pos = i;
-        prompt[i].want_logits = i == np - 1;
-    }
-    st = hark_decode(s, prompt, np, s->logits);
-    if (st != HARK_OK)
-        return st;
+    if (!p->timestamps)
+        out[n++] = sp->no_timestamps;
+    return n;
+}
 
-    int32_t blank = -1;
-    int32_t space[2];
-    if (hark_tokenizer_encode(m->tok, " ", 1, space, 2) == 1)
-        blank = space[0];
-    int n_out = 0;
-    int limit = max_tokens;
-    if (np + limit > m->dims.n_text_ctx)
-        limit = m->dims.n_text_ctx - np;
-    for (int step = 0; step < limit; step++) {
-        int tok = greedy_pick(s->logits, m->dims.n_vocab, sp, step == 0, !p->suppress_eot, blank);
-        if (tok < 0 || tok == sp->eot)
-            break;
-        tokens[n_out++] = tok;
-        if (step + 1 == limit)
-            break;
-        hark_decode_entry e = { .token = tok, .pos = np + step, .want_logits = 1 };
-        st = hark_decode(s, &e, 1, s->logits);
+/* decode_with_fallback: temperatures t0, t0 + inc, ... until the result passes the
+ * compression-ratio and log-probability checks (or silence excuses it). */
+static hark_status decode_with_fallback(hark_state *s, const int32_t *prompt, int np, int sot_index,
+                                        const hark_full_params *p, const hark_logit_rules *rules,
+                                        hark_window_result *out)
+{
+    double temps[16];
+    int nt = hark_temperature_schedule(p->temperature, p->temperature_increment > 0
+                                       ? p->temperature_increment : NAN, temps, 16);
+    hark_quality_thresholds th = {
+        .compression_ratio = p->compression_ratio_threshold > 0 ? p->compression_ratio_threshold : NAN,
+        .logprob = p->logprob_threshold,
+        .no_speech = p->no_speech_threshold,
+    };
+    hark_status st = HARK_OK;
+    for (int i = 0; i < nt; i++) {
+        if (i > 0)
+            hark_window_result_free(out);
+        st = hark_decode_window(s, prompt, np, sot_index, (float)temps[i], p, rules, out);
         if (st != HARK_OK)
             return st;
+        hark_decode_quality q = { .compression_ratio = out->compression_ratio,
+                                  .avg_logprob = out->avg_logprob,
+                                  .no_speech_prob = out->no_speech_prob };
+        if (!hark_needs_fallback(&q, &th))
+            break;
     }
-    char *text = NULL;
-    st = hark_tokenizer_decode(m->tok, tokens, n_out, 1, &text);
-    if (st != HARK_OK)
-        return st;
-    double dur = (double)(n < HARK_N_SAMPLES ? n : HARK_N_SAMPLES) / HARK_SAMPLE_RATE;
-    st = results_push(&s->results, t0, t0 + dur, tokens, n_out, text);
-    if (st != HARK_OK)
-        free(text);
     return st;
+}
+
+static int is_ts(const hark_model *m, int32_t t) { return t >= m->special.timestamp_begin; }
+
+/* Cuts one window's tokens into segments; *advance: how far to seek (mel frames).
+ * ref: transcribe.py (consecutive timestamps, single_timestamp_ending, last_timestamp_pos). */
+static hark_status add_segments(hark_state *s, const hark_window_result *r, int seek,
+                                int segment_size, toklist *all, int *advance)
+{
+    hark_model *m = s->model;
+    const int32_t *t = r->tokens;
+    const int n = r->n_tokens, tb = m->special.timestamp_begin;
+    const double prec = (double)HARK_CHUNK_SECONDS / m->dims.n_audio_ctx; /* 0.02 s */
+    const double offset = (double)seek * HARK_HOP_LENGTH / HARK_SAMPLE_RATE;
+    hark_segment base = { .seek = seek, .temperature = r->temperature,
+                          .avg_logprob = (float)r->avg_logprob,
+                          .compression_ratio = (float)r->compression_ratio,
+                          .no_speech_prob = (float)r->no_speech_prob };
+    int single_ending = n >= 2 && !is_ts(m, t[n - 2]) && is_ts(m, t[n - 1]);
+    int n_cons = 0, first = s->results.n_segments;
+    for (int i = 1; i < n; i++)
+        n_cons += is_ts(m, t[i - 1]) && is_ts(m, t[i]);
+    hark_status st = HARK_OK;
+    if (n_cons > 0) {
+        /* the cuts: every i where t[i-1] and t[i] are both timestamps (and n when the window
+         * ends on a single timestamp). The last segment keeps its closing timestamp when the
+         * window ends on a pair (as transformers' generate does; openai/whisper drops it from
+         * the tokens — the times are the same). */
+        int last = 0, last_cut = 0;
+        for (int i = 1; i <= n; i++)
+            if (i < n ? (is_ts(m, t[i - 1]) && is_ts(m, t[i])) : single_ending)
+                last_cut = i;
+        for (int i = 1; i <= n && st == HARK_OK; i++) {
+            int cut = i < n ? (is_ts(m, t[i - 1]) && is_ts(m, t[i])) : single_ending;
+            if (!cut)
+                continue;
+            int keep_close = i == last_cut && !single_ending && i < n;
+            const int32_t *sl = t + last;
+            int len = i - last + keep_close;
+            hark_segment g = base;
+            g.t0 = offset + (sl[0] - tb) * prec;
+            g.t1 = offset + (sl[len - 1 - keep_close] - tb) * prec;
+            st = results_push(&s->results, &g, sl, len, m->tok);
+            last = i;
+        }
+        *advance = single_ending ? segment_size : (t[last - 1] - tb) * 2; /* input_stride */
+        if (*advance < 1) /* a window ending on <|0.00|> would never move on */
+            *advance = segment_size;
+    } else {
+        double duration = (double)segment_size * HARK_HOP_LENGTH / HARK_SAMPLE_RATE;
+        int last_ts = -1;
+        for (int i = 0; i < n; i++)
+            if (is_ts(m, t[i]))
+                last_ts = t[i];
+        if (last_ts >= 0 && last_ts != tb)
+            duration = (last_ts - tb) * prec;
+        hark_segment g = base;
+        g.t0 = offset;
+        g.t1 = offset + duration;
+        st = results_push(&s->results, &g, t, n, m->tok);
+        *advance = segment_size;
+    }
+    for (int i = first; i < s->results.n_segments && st == HARK_OK; i++)
+        st = toklist_add(all, s->results.segments[i].tokens, s->results.segments[i].n_tokens);
+    return st;
+}
+
+static hark_status resolve_language(hark_state *s, const float *pcm, size_t n,
+                                    const hark_full_params *p, int *lang)
+{
+    hark_model *m = s->model;
+    *lang = -1;
+    if (!hark_model_is_multilingual(m))
+        return HARK_OK; /* English-only models take no language token */
+    if (p->language && strcmp(p->language, "auto") != 0) {
+        *lang = hark_language_index(p->language);
+        if (*lang < 0 || *lang >= m->special.n_languages)
+            return hark_fail(HARK_ERR_INVALID_ARG, "unknown language '%s'", p->language);
+        return HARK_OK;
+    }
+    return hark_detect_language(s, pcm, n, NULL, lang);
 }
 
 hark_status hark_transcribe(hark_state *state, const float *pcm, size_t n_samples,
@@ -150,29 +261,121 @@ hark_status hark_transcribe(hark_state *state, const float *pcm, size_t n_sample
     hark_full_params p = params ? *params : hark_full_default_params();
     hark_model *m = state->model;
     hark_results_clear(&state->results);
+    state->language = -1;
     for (size_t i = 0; i < n_samples; i++)
         if (!isfinite(pcm[i]))
             return hark_fail(HARK_ERR_AUDIO, "sample %zu is not a finite number", i);
     if (n_samples == 0)
         return hark_fail(HARK_ERR_AUDIO, "no audio samples to transcribe");
+    if (p.suppress_eot && p.max_tokens <= 0)
+        p.max_tokens = m->dims.n_text_ctx / 2;
 
-    size_t mel_n = (size_t)m->dims.n_mels * HARK_N_FRAMES;
-    if (!state->mel)
-        state->mel = malloc(mel_n * sizeof(float));
-    if (!state->logits)
-        state->logits = malloc((size_t)m->dims.n_vocab * sizeof(float));
-    int max_tokens = p.max_tokens > 0 ? p.max_tokens : m->dims.n_text_ctx / 2;
-    int32_t *tokens = malloc((size_t)m->dims.n_text_ctx * sizeof(int32_t));
-    if (!state->mel || !state->logits || !tokens) {
-        free(tokens);
-        return hark_fail(HARK_ERR_NOMEM, "out of memory");
+    int lang;
+    hark_status st = resolve_language(state, pcm, n_samples, &p, &lang);
+    if (st != HARK_OK)
+        return st;
+    state->language = lang;
+
+    hark_rules_params rp = hark_rules_default_params();
+    rp.timestamps = p.timestamps != 0;
+    rp.max_initial_timestamp = p.max_initial_timestamp;
+    rp.n_audio_ctx = m->dims.n_audio_ctx;
+    hark_logit_rules rules;
+    if ((st = hark_rules_init(&rules, m->tok, &m->special, m->dims.n_vocab, &rp)) != HARK_OK)
+        return st;
+
+    float *mel = NULL, *win = NULL;
+    size_t n_frames = 0;
+    toklist all = { 0 };
+    int32_t *prompt = malloc((size_t)m->dims.n_text_ctx * sizeof(int32_t));
+    const size_t M = (size_t)m->dims.n_mels;
+    win = malloc(M * HARK_N_FRAMES * sizeof(float));
+    if (!prompt || !win) {
+        st = hark_fail(HARK_ERR_NOMEM, "out of memory");
+        goto out;
     }
-    hark_status st = HARK_OK;
-    for (size_t off = 0; off < n_samples && st == HARK_OK; off += HARK_N_SAMPLES)
-        st = transcribe_window(state, pcm + off, n_samples - off, (double)off / HARK_SAMPLE_RATE,
-                               &p, tokens, max_tokens);
-    free(tokens);
+    if ((st = hark_log_mel_full(pcm, n_samples, HARK_N_SAMPLES, (int)M, &mel, &n_frames)) != HARK_OK)
+        goto out;
+    if (p.initial_prompt && *p.initial_prompt) {
+        /* ref: transcribe.py: encode(" " + initial_prompt.strip()) */
+        const char *a = p.initial_prompt;
+        while (*a == ' ')
+            a++;
+        size_t len = strlen(a);
+        while (len > 0 && a[len - 1] == ' ')
+            len--;
+        char *text = malloc(len + 2);
+        if (!text) {
+            st = hark_fail(HARK_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        text[0] = ' ';
+        memcpy(text + 1, a, len);
+        text[len + 1] = '\0';
+        int need = hark_tokenizer_encode(m->tok, text, len + 1, NULL, 0);
+        int32_t *ids = need > 0 ? malloc((size_t)need * sizeof(int32_t)) : NULL;
+        if (need > 0 && ids && hark_tokenizer_encode(m->tok, text, len + 1, ids, need) == need)
+            st = toklist_add(&all, ids, need);
+        free(ids);
+        free(text);
+        if (st != HARK_OK)
+            goto out;
+    }
+
+    const long content = (long)n_frames - HARK_N_FRAMES;
+    int prompt_reset = 0;
+    for (long seek = 0; seek < content;) {
+        int segment_size = content - seek < HARK_N_FRAMES ? (int)(content - seek) : HARK_N_FRAMES;
+        /* ref: transcribe.py — mel[:, seek:seek + segment_size], then pad_or_trim (zeros) */
+        for (size_t r = 0; r < M; r++) {
+            memcpy(win + r * HARK_N_FRAMES, mel + r * n_frames + seek,
+                   (size_t)segment_size * sizeof(float));
+            memset(win + r * HARK_N_FRAMES + segment_size, 0,
+                   (size_t)(HARK_N_FRAMES - segment_size) * sizeof(float));
+        }
+        if ((st = hark_encode(state, win, 1)) != HARK_OK)
+            goto out;
+        int sot_index;
+        int np = build_prompt(m, all.v + prompt_reset, all.n - prompt_reset, lang, &p, prompt,
+                              &sot_index);
+        hark_window_result r;
+        if ((st = decode_with_fallback(state, prompt, np, sot_index, &p, &rules, &r)) != HARK_OK)
+            goto out;
+        /* ref: transcribe.py — no speech: skip the window */
+        int skip = !isnan(p.no_speech_threshold) && r.no_speech_prob > p.no_speech_threshold &&
+                   !(!isnan(p.logprob_threshold) && r.avg_logprob > p.logprob_threshold);
+        if (skip) {
+            seek += segment_size;
+        } else {
+            int advance = segment_size;
+            st = add_segments(state, &r, (int)seek, segment_size, &all, &advance);
+            if (st != HARK_OK) {
+                hark_window_result_free(&r);
+                goto out;
+            }
+            seek += advance;
+            if (!p.condition_on_previous_text || r.temperature > 0.5f)
+                prompt_reset = all.n;
+        }
+        hark_window_result_free(&r);
+        if (p.progress && p.progress((double)(seek < content ? seek : content) / (double)content,
+                                     p.progress_user)) {
+            st = hark_fail(HARK_ERR_INVALID_ARG, "transcription cancelled");
+            goto out;
+        }
+    }
+out:
+    hark_rules_free(&rules);
+    free(all.v);
+    free(prompt);
+    free(win);
+    free(mel);
     return st;
+}
+
+const char *hark_result_language(const hark_state *state)
+{
+    return state && state->language >= 0 ? hark_language_code(state->language) : "en";
 }
 
 int hark_n_segments(const hark_state *state) { return state ? state->results.n_segments : 0; }
@@ -207,4 +410,16 @@ int hark_segment_tokens(const hark_state *state, int i, const int32_t **tokens)
         return hark_fail(HARK_ERR_INVALID_ARG, "hark_segment_tokens: no segment %d", i);
     *tokens = g->tokens;
     return g->n_tokens;
+}
+
+hark_status hark_segment_get_info(const hark_state *state, int i, hark_segment_info *out)
+{
+    const hark_segment *g = segment_at(state, i);
+    if (!g || !out)
+        return hark_fail(HARK_ERR_INVALID_ARG, "hark_segment_get_info: no segment %d", i);
+    *out = (hark_segment_info){ .id = g->id, .seek = g->seek, .temperature = g->temperature,
+                                .avg_logprob = g->avg_logprob,
+                                .compression_ratio = g->compression_ratio,
+                                .no_speech_prob = g->no_speech_prob };
+    return HARK_OK;
 }

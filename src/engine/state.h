@@ -13,6 +13,8 @@ typedef struct hark_segment {
     char *text;
     int32_t *tokens;
     int n_tokens;
+    int id, seek;
+    float temperature, avg_logprob, compression_ratio, no_speech_prob;
 } hark_segment;
 
 typedef struct hark_results {
@@ -32,6 +34,7 @@ struct hark_state {
     float *argmax_logits; /* [argmax_rows][n_vocab]: hark_decode_argmax without device argmax */
     int argmax_rows;
     double mel_ms, encoder_ms; /* last hark_encode_pcm on the CPU */
+    int language;              /* language index of the last transcription, -1 none */
     hark_results results;
 };
 

@@ -1,0 +1,35 @@
+/*
+ * decode.h — decoding one 30 s window (openai/whisper decoding.py DecodingTask.run): the prompt,
+ * greedy / best-of-N sampling / beam search over the engine's sequence slots, the logit rules,
+ * and the result's statistics. Used by the transcription loop (transcribe.c) and the tests.
+ */
+#ifndef HARK_DECODE_H
+#define HARK_DECODE_H
+
+#include "hark.h"
+#include "decode/rules.h"
+
+typedef struct hark_window_result {
+    int32_t *tokens; /* sampled tokens, without the final <|endoftext|>; malloc'd */
+    int n_tokens;
+    double sum_logprob, avg_logprob, compression_ratio, no_speech_prob;
+    float temperature;
+    char *text; /* text of the tokens (special and timestamp tokens skipped); malloc'd */
+} hark_window_result;
+
+void hark_window_result_free(hark_window_result *r);
+
+/* Decodes the window already encoded in window slot 0 of the state, after `prompt` (np tokens;
+ * sot_index is where <|startoftranscript|> is in it, for the no-speech probability), at
+ * temperature t: greedy (t = 0, beam_size <= 1), beam search (t = 0, beam_size > 1) or the best
+ * of best_of samples (t > 0). Uses sequence slots 0 .. max(best_of, 2 beam_size) - 1; the state
+ * must have that many (hark_transcribe makes sure of it). */
+hark_status hark_decode_window(hark_state *s, const int32_t *prompt, int np, int sot_index,
+                               float t, const hark_full_params *p, const hark_logit_rules *rules,
+                               hark_window_result *out);
+
+/* Makes sure the state's engine context has at least n_seqs sequence slots (recreating it if
+ * needed; cached encodings are lost). */
+hark_status hark_state_reserve(hark_state *s, int n_seqs);
+
+#endif
