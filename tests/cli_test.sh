@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# The hark command end to end: convert --random, info, transcribe the bundled sample, and bad
-# input (missing, corrupt and wrong-format model files; empty, garbage and NaN audio; bad
-# options) — each must exit non-zero with a message naming the problem, never crash.
+# The hark command end to end: convert --random, info, transcribe the bundled sample (every
+# output format, several files, stdin, the decoding options), and bad input (missing, corrupt
+# and wrong-format model files; empty, garbage and NaN audio; bad options) — each must exit
+# non-zero with a message naming the problem, never crash. Runs inside a temporary folder, so
+# that transcribe's default --output-dir "." writes nothing into the source tree.
 set -u
 HARK=${1:-./build/hark}
+case $HARK in /*) ;; *) HARK=$PWD/$HARK ;; esac
+SRC=$(cd "$(dirname "$0")/.." && pwd)
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
+cd "$T" || exit 1
+JFK=$SRC/samples/jfk.wav
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
@@ -22,20 +28,68 @@ expect_fail() {
 M=$T/nano.hark
 if "$HARK" convert --random tiny-test --seed 3 "$M" 2>"$T/err"; then ok; else bad "convert --random"; cat "$T/err" >&2; fi
 if "$HARK" info "$M" | grep -q "random weights"; then ok; else bad "info"; fi
-out=$("$HARK" transcribe -m "$M" --max-tokens 8 samples/jfk.wav 2>"$T/err"); rc=$?
+out=$("$HARK" transcribe -m "$M" --max-tokens 8 "$JFK" 2>"$T/err"); rc=$?
 if [ $rc -eq 0 ] && grep -q "random weights" "$T/err"; then ok; else bad "transcribe sample rc=$rc"; cat "$T/err" >&2; fi
-if "$HARK" transcribe -m "$M" --max-tokens 4 - < samples/jfk.wav >/dev/null 2>&1; then ok; else bad "stdin"; fi
-if "$HARK" bench -m "$M" --tokens 3 --repeat 1 --threads 2 | grep -q '"rtfx"'; then ok; else bad "bench json"; fi
+if "$HARK" transcribe -m "$M" --max-tokens 4 - < "$JFK" >/dev/null 2>&1; then ok; else bad "stdin"; fi
+if (cd "$SRC" && "$HARK" bench -m "$M" --tokens 3 --repeat 1 --threads 2) | grep -q '"rtfx"'; then ok; else bad "bench json"; fi
+
+# transcribe: outputs, options, several files
+O=$T/all
+if "$HARK" transcribe -m "$M" --max-tokens 8 --output-format all --output-dir "$O" "$JFK" >"$T/stdout" 2>"$T/err"; then ok; else bad "transcribe all formats"; cat "$T/err" >&2; fi
+for ext in txt srt vtt tsv json verbose.json; do
+  if [ -s "$O/jfk.$ext" ] || { [ "$ext" = txt ] && [ -f "$O/jfk.txt" ]; }; then ok; else bad "output jfk.$ext missing"; fi
+done
+if grep -qE '^\[[0-9:.]+ --> [0-9:.]+\] ' "$T/stdout"; then ok; else bad "verbose segment lines"; cat "$T/stdout" >&2; fi
+if command -v ffmpeg >/dev/null 2>&1; then
+  if ffmpeg -v error -i "$O/jfk.srt" -f srt - >/dev/null 2>"$T/ff"; then ok; else bad "ffmpeg rejects the srt"; cat "$T/ff" >&2; fi
+  if ffmpeg -v error -i "$O/jfk.vtt" -f webvtt - >/dev/null 2>"$T/ff"; then ok; else bad "ffmpeg rejects the vtt"; cat "$T/ff" >&2; fi
+fi
+for j in json verbose.json; do
+  if python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$O/jfk.$j"; then ok; else bad "jfk.$j is not JSON"; fi
+done
+if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["task"]=="transcribe" and abs(d["duration"]-11.0)<0.01 and isinstance(d["segments"],list)' "$O/jfk.verbose.json"; then ok; else bad "verbose_json fields"; fi
+"$HARK" transcribe -m "$M" --max-tokens 4 --language auto --verbose false -f txt -o "$T/auto" "$JFK" >"$T/stdout" 2>"$T/err"; rc=$?
+if [ $rc -eq 0 ] && grep -q "Detected language: [A-Z]" "$T/err"; then ok; else bad "--language auto rc=$rc"; cat "$T/err" >&2; fi
+if [ ! -s "$T/stdout" ]; then ok; else bad "--verbose false printed segments"; fi
+if "$HARK" transcribe -m "$M" --max-tokens 4 --language de --task translate -f json -o "$T/tr" "$JFK" >/dev/null 2>"$T/err" &&
+   python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$T/tr/jfk.json"; then ok; else bad "--task translate"; cat "$T/err" >&2; fi
+if "$HARK" transcribe -m "$M" --max-tokens 4 --language English --beam-size 2 -f srt -o "$T/beam" "$JFK" >/dev/null 2>"$T/err" && [ -f "$T/beam/jfk.srt" ]; then ok; else bad "--beam-size 2"; cat "$T/err" >&2; fi
+if "$HARK" transcribe -m "$M" --max-tokens 4 --temperature 0.5 --best-of 2 --seed 7 -f tsv -o "$T/temp" "$JFK" >/dev/null 2>"$T/err" && [ -f "$T/temp/jfk.tsv" ]; then ok; else bad "--temperature 0.5"; cat "$T/err" >&2; fi
+cp "$JFK" "$T/second.take.wav"
+if "$HARK" transcribe -m "$M" --max-tokens 4 -f txt -o "$T/two" "$JFK" "$T/second.take.wav" >/dev/null 2>"$T/err" &&
+   [ -f "$T/two/jfk.txt" ] && [ -f "$T/two/second.take.txt" ]; then ok; else bad "two files"; cat "$T/err" >&2; ls "$T/two" >&2; fi
+"$HARK" transcribe -m "$M" --max-tokens 4 -f txt -o "$T/miss" "$T/none.wav" "$JFK" >/dev/null 2>"$T/err"; rc=$?
+if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "none.wav" "$T/err" && [ -f "$T/miss/jfk.txt" ]; then ok; else bad "missing file among two rc=$rc"; cat "$T/err" >&2; fi
+rm -f "$T"/stdin.*
+if "$HARK" transcribe -m "$M" --max-tokens 4 --verbose false - < "$JFK" >/dev/null 2>&1 && [ -f "$T/stdin.txt" ] && [ -f "$T/stdin.srt" ]; then ok; else bad "stdin outputs in ."; fi
+"$HARK" transcribe -m "$M" --max-tokens 4 --word_timestamps True --max_line_width 20 --output_format vtt -o "$T/wt" "$JFK" >/dev/null 2>"$T/err"; rc=$?
+if [ $rc -eq 0 ] && grep -qi "not implemented" "$T/err" && [ -f "$T/wt/jfk.vtt" ]; then ok; else bad "--word_timestamps rc=$rc"; cat "$T/err" >&2; fi
+
+# expect_usage NAME CMD...: a usage error, exit code 2
+expect_usage() {
+  local name=$1; shift
+  "$@" >"$T/out" 2>"$T/err"; local rc=$?
+  if [ $rc -eq 2 ] && grep -qi "usage" "$T/err"; then ok; else bad "$name: exit $rc (want 2)"; cat "$T/err" >&2; fi
+}
+expect_usage "bad task" "$HARK" transcribe -m "$M" --task summarize "$JFK"
+expect_usage "bad format" "$HARK" transcribe -m "$M" --output-format docx "$JFK"
+expect_usage "bad temperature" "$HARK" transcribe -m "$M" --temperature warm "$JFK"
+expect_usage "bad beam size" "$HARK" transcribe -m "$M" --beam-size -3 "$JFK"
+expect_usage "bad language" "$HARK" transcribe -m "$M" --language klingon "$JFK"
+expect_usage "bad bool" "$HARK" transcribe -m "$M" --verbose maybe "$JFK"
+expect_usage "line width needs words" "$HARK" transcribe -m "$M" --max-line-width 40 "$JFK"
+expect_usage "missing value" "$HARK" transcribe -m "$M" "$JFK" --best-of
+expect_usage "no files" "$HARK" transcribe -m "$M"
 
 # bad model files
-expect_fail "missing model" "no such file|cannot open" "$HARK" transcribe -m "$T/nope.hark" samples/jfk.wav
+expect_fail "missing model" "no such file|cannot open" "$HARK" transcribe -m "$T/nope.hark" "$JFK"
 head -c 1000 "$M" > "$T/trunc.hark"
-expect_fail "truncated model" "trunc|short|exceeds|beyond|size" "$HARK" transcribe -m "$T/trunc.hark" samples/jfk.wav
+expect_fail "truncated model" "trunc|short|exceeds|beyond|size" "$HARK" transcribe -m "$T/trunc.hark" "$JFK"
 : > "$T/empty.hark"
 expect_fail "empty model" "empty|trunc|short|too small" "$HARK" info "$T/empty.hark"
-expect_fail "wav as model" "safetensors|header|format|not a" "$HARK" info samples/jfk.wav
+expect_fail "wav as model" "safetensors|header|format|not a" "$HARK" info "$JFK"
 expect_fail "directory as model" "directory" "$HARK" info "$T"
-expect_fail "convert unknown" "unknown|unsupported|not a|format|recogn" "$HARK" convert samples/jfk.wav "$T/x.hark"
+expect_fail "convert unknown" "unknown|unsupported|not a|format|recogn" "$HARK" convert "$JFK" "$T/x.hark"
 expect_fail "random unknown arch" "unknown|architecture" "$HARK" convert --random huge-v9 "$T/x.hark"
 
 # bad audio
@@ -43,7 +97,7 @@ expect_fail "random unknown arch" "unknown|architecture" "$HARK" convert --rando
 expect_fail "empty audio" "empty|no audio|no samples|contains no" "$HARK" transcribe -m "$M" "$T/empty.wav"
 head -c 4000 /dev/urandom > "$T/garbage.bin"
 expect_fail "garbage audio" "audio|decode|format|recogn|invalid" "$HARK" transcribe -m "$M" "$T/garbage.bin"
-head -c 30 samples/jfk.wav > "$T/trunc.wav"
+head -c 30 "$JFK" > "$T/trunc.wav"
 expect_fail "truncated wav" "wav|trunc|short|audio|chunk" "$HARK" transcribe -m "$M" "$T/trunc.wav"
 python3 - "$T/nan.wav" <<'PY'
 import struct, sys

@@ -1,93 +1,441 @@
-/* cmd_transcribe.c — `hark transcribe`: audio files in, transcripts out. */
+/*
+ * cmd_transcribe.c — `hark transcribe`: audio files in, transcript files out, with the options
+ * and defaults of openai/whisper's command line.
+ *
+ * ref: openai/whisper transcribe.py cli() — the option names (also accepted with '_' as there),
+ * defaults (--beam_size 5, --best_of 5, --temperature 0 with increment 0.2, --output_format all,
+ * --output_dir ".", --verbose True), "--X requires --word_timestamps True", a model name
+ * downloaded when not cached, and each file's failure reported without stopping the others.
+ * Differences: segments are printed when a file is done, not as they are decoded (the API has
+ * no per-segment callback); the progress bar (a TTY only) shows in both verbose modes; word
+ * timings are accepted but not computed yet.
+ * Output files and the printed lines are in transcribe_output.c.
+ */
+#define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "text/languages.h"
+#include "transcribe_output.h"
+#ifdef HARK_WITH_DOWNLOAD
+#include "download/download.h"
+#endif
 
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 static void transcribe_usage(FILE *f)
 {
-    fprintf(f, "usage: hark transcribe -m MODEL [--threads N] [--language xx] [--translate]\n"
-               "                       [--max-tokens N] FILE...\n"
-               "Prints the transcript of each file ('-' reads standard input).\n");
+    fprintf(f,
+        "usage: hark transcribe [options] FILE...    ('-' reads standard input)\n"
+        "  -m, --model MODEL          a hark model file%s\n"
+        "  --device DEV               cpu (default), cuda, cuda:N, auto\n"
+        "  --threads N                CPU threads (0: all cores)\n"
+        "  -l, --language XX|auto     spoken language (default auto: detected)\n"
+        "  --task transcribe|translate  (--translate = --task translate)\n"
+        "  --temperature T            first sampling temperature (0)\n"
+        "  --temperature-increment-on-fallback T  (0.2; 0: no fallback)\n"
+        "  --best-of N                candidates when sampling at T > 0 (5)\n"
+        "  --beam-size N              beams at T = 0 (5; 1: greedy)\n"
+        "  --patience P               beam search patience (1.0)\n"
+        "  --length-penalty A         Google NMT length penalty (none: plain log-prob / length)\n"
+        "  --initial-prompt TEXT      text to condition the first window (also --prompt)\n"
+        "  --condition-on-previous-text true|false  (true)\n"
+        "  --compression-ratio-threshold X  (2.4; none)\n"
+        "  --logprob-threshold X      (-1.0; none)\n"
+        "  --no-speech-threshold X    (0.6; none)\n"
+        "  --word-timestamps true|false  (false; not implemented yet)\n"
+        "  --max-line-width N, --max-line-count N, --max-words-per-line N,\n"
+        "  --highlight-words true|false  subtitle layout (need --word-timestamps true)\n"
+        "  -f, --output-format txt|srt|vtt|tsv|json|verbose_json|all  (all)\n"
+        "  -o, --output-dir DIR       where the files go (.); named <file name>.<format>\n"
+        "  --verbose true|false       print each segment (true)\n"
+        "  --max-tokens N             tokens per 30 s window (0: the model's limit)\n"
+        "  --seed N                   sampling seed\n",
+#ifdef HARK_WITH_DOWNLOAD
+        ", or an official name (tiny ... large-v3-turbo, turbo;\n"
+        "                             default turbo), downloaded when not cached"
+#else
+        " (required)"
+#endif
+    );
 }
 
-int cmd_transcribe(int argc, char **argv)
+/* The command line, parsed. */
+typedef struct tr_cli {
+    const char *model, *device, *language, *task, *output_format, *output_dir;
+    long n_threads, best_of, beam_size, max_tokens, seed;
+    long max_line_width, max_line_count, max_words_per_line;
+    float temperature, temperature_increment, patience, length_penalty;
+    float compression_ratio_threshold, logprob_threshold, no_speech_threshold;
+    int condition_on_previous_text, word_timestamps, highlight_words, verbose, translate, fp16;
+    const char *initial_prompt;
+    const char **files;
+    int n_files;
+} tr_cli;
+
+typedef enum opt_kind { OPT_STR, OPT_LONG, OPT_FLOAT, OPT_OPT_FLOAT, OPT_BOOL, OPT_FLAG } opt_kind;
+
+typedef struct opt_spec {
+    const char *name;  /* long name without "--", words joined by '-' */
+    const char *alias; /* a second long name or a one-letter short name, or NULL */
+    opt_kind kind;
+    void *dst;
+} opt_spec;
+
+static int usage_error(const char *fmt, ...)
 {
-    const char *model_path = NULL, *language = "en", *device = NULL;
-    int n_threads = 0, translate = 0, max_tokens = 0;
-    const char *files[256];
-    int n_files = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "hark transcribe: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    transcribe_usage(stderr);
+    return 2;
+}
+
+/* "true"/"false" in any case (Python's str2bool in openai's CLI), also yes/no/1/0. */
+static int parse_bool(const char *s, int *out)
+{
+    static const char *yes[] = { "true", "yes", "1", "on" }, *no[] = { "false", "no", "0", "off" };
+    for (int i = 0; i < 4; i++) {
+        if (!strcasecmp(s, yes[i]))
+            return *out = 1, 0;
+        if (!strcasecmp(s, no[i]))
+            return *out = 0, 0;
+    }
+    return -1;
+}
+
+/* A finite float; OPT_OPT_FLOAT also takes "none" (NAN). */
+static int parse_float(const char *s, int allow_none, float *out)
+{
+    if (allow_none && !strcasecmp(s, "none"))
+        return *out = NAN, 0;
+    char *end;
+    float v = strtof(s, &end);
+    if (!*s || *end || !isfinite(v))
+        return -1;
+    return *out = v, 0;
+}
+
+static int store_value(const opt_spec *o, const char *v)
+{
+    switch (o->kind) {
+    case OPT_STR:
+        *(const char **)o->dst = v;
+        return 0;
+    case OPT_LONG:
+        return (*(long *)o->dst = cli_long(v)) < 0 ? -1 : 0;
+    case OPT_FLOAT:
+    case OPT_OPT_FLOAT:
+        return parse_float(v, o->kind == OPT_OPT_FLOAT, o->dst);
+    case OPT_BOOL:
+        return parse_bool(v, o->dst);
+    case OPT_FLAG:
+        break;
+    }
+    return -1;
+}
+
+/* Matches "--name", "--name=value" (with '-' or '_' between words) or "-x" against spec. Sets
+ * *inline_value to the part after '=' when there is one. */
+static int opt_matches(const char *arg, const char *name, const char **inline_value)
+{
+    if (!name)
+        return 0;
+    *inline_value = NULL;
+    if (strlen(name) == 1)
+        return arg[0] == '-' && arg[1] == name[0] && arg[2] == '\0';
+    if (arg[0] != '-' || arg[1] != '-')
+        return 0;
+    const char *a = arg + 2;
+    size_t i = 0;
+    for (; name[i]; i++)
+        if (a[i] != name[i] && !(name[i] == '-' && a[i] == '_'))
+            return 0;
+    if (a[i] == '=')
+        *inline_value = a + i + 1;
+    return a[i] == '\0' || a[i] == '=';
+}
+
+/* Parses argv into c. Returns 0, -1 for --help (printed), or 2 after a usage error. */
+static int parse_args(int argc, char **argv, tr_cli *c)
+{
+    const opt_spec specs[] = {
+        { "model", "m", OPT_STR, &c->model },
+        { "device", NULL, OPT_STR, &c->device },
+        { "threads", "t", OPT_LONG, &c->n_threads },
+        { "language", "l", OPT_STR, &c->language },
+        { "task", NULL, OPT_STR, &c->task },
+        { "translate", NULL, OPT_FLAG, &c->translate },
+        { "temperature", NULL, OPT_FLOAT, &c->temperature },
+        { "temperature-increment-on-fallback", NULL, OPT_OPT_FLOAT, &c->temperature_increment },
+        { "best-of", NULL, OPT_LONG, &c->best_of },
+        { "beam-size", NULL, OPT_LONG, &c->beam_size },
+        { "patience", NULL, OPT_OPT_FLOAT, &c->patience },
+        { "length-penalty", NULL, OPT_OPT_FLOAT, &c->length_penalty },
+        { "initial-prompt", "prompt", OPT_STR, &c->initial_prompt },
+        { "condition-on-previous-text", NULL, OPT_BOOL, &c->condition_on_previous_text },
+        { "compression-ratio-threshold", NULL, OPT_OPT_FLOAT, &c->compression_ratio_threshold },
+        { "logprob-threshold", NULL, OPT_OPT_FLOAT, &c->logprob_threshold },
+        { "no-speech-threshold", NULL, OPT_OPT_FLOAT, &c->no_speech_threshold },
+        { "word-timestamps", NULL, OPT_BOOL, &c->word_timestamps },
+        { "max-line-width", NULL, OPT_LONG, &c->max_line_width },
+        { "max-line-count", NULL, OPT_LONG, &c->max_line_count },
+        { "max-words-per-line", NULL, OPT_LONG, &c->max_words_per_line },
+        { "highlight-words", NULL, OPT_BOOL, &c->highlight_words },
+        { "output-format", "f", OPT_STR, &c->output_format },
+        { "output-dir", "o", OPT_STR, &c->output_dir },
+        { "verbose", NULL, OPT_BOOL, &c->verbose },
+        { "max-tokens", NULL, OPT_LONG, &c->max_tokens },
+        { "seed", NULL, OPT_LONG, &c->seed },
+        { "fp16", NULL, OPT_BOOL, &c->fp16 }, /* accepted; the device decides the type */
+    };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             transcribe_usage(stdout);
-            return 0;
-        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && v) {
-            model_path = v, i++;
-        } else if ((!strcmp(a, "-t") || !strcmp(a, "--threads")) && v) {
-            n_threads = (int)cli_long(v), i++;
-        } else if ((!strcmp(a, "-l") || !strcmp(a, "--language")) && v) {
-            language = v, i++;
-        } else if (!strcmp(a, "--device") && v) {
-            device = v, i++;
-        } else if (!strcmp(a, "--max-tokens") && v) {
-            max_tokens = (int)cli_long(v), i++;
-        } else if (!strcmp(a, "--translate")) {
-            translate = 1;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "hark transcribe: unknown or incomplete option '%s'\n", a);
-            transcribe_usage(stderr);
-            return 2;
-        } else if (n_files < 256) {
-            files[n_files++] = a;
+            return -1;
         }
+        if (a[0] != '-' || !a[1] || !strcmp(a, "--")) {
+            if (!strcmp(a, "--"))
+                a = ++i < argc ? argv[i] : NULL;
+            if (a)
+                c->files[c->n_files++] = a;
+            continue;
+        }
+        const opt_spec *o = NULL;
+        const char *v = NULL;
+        for (size_t k = 0; k < sizeof(specs) / sizeof(specs[0]) && !o; k++)
+            if (opt_matches(a, specs[k].name, &v) || opt_matches(a, specs[k].alias, &v))
+                o = &specs[k];
+        if (!o)
+            return usage_error("unknown option '%s'", a);
+        if (o->kind == OPT_FLAG) {
+            if (v)
+                return usage_error("%s takes no value", a);
+            *(int *)o->dst = 1;
+            continue;
+        }
+        if (!v && (v = i + 1 < argc ? argv[++i] : NULL) == NULL)
+            return usage_error("%s needs a value", a);
+        if (store_value(o, v) != 0)
+            return usage_error("bad value '%s' for --%s", v, o->name);
     }
-    if (!model_path || n_files == 0 || n_threads < 0 || max_tokens < 0) {
-        transcribe_usage(stderr);
-        return 2;
+    return 0;
+}
+
+/* Checks the values openai's CLI would reject or that make no sense. Returns 0 or 2. */
+static int check_args(tr_cli *c)
+{
+    if (c->n_files == 0)
+        return usage_error("no audio file given");
+#ifndef HARK_WITH_DOWNLOAD
+    if (!c->model)
+        return usage_error("-m MODEL is required (this build cannot download models)");
+#endif
+    if (!strcmp(c->task, "translate"))
+        c->translate = 1;
+    else if (strcmp(c->task, "transcribe"))
+        return usage_error("--task must be transcribe or translate, not '%s'", c->task);
+    if (c->language && (!strcasecmp(c->language, "auto") || !strcasecmp(c->language, "none")))
+        c->language = NULL;
+    if (c->language) { /* a code or an English name, as openai's TO_LANGUAGE_CODE allows */
+        const char *code = hark_language_code(hark_language_find(c->language));
+        if (!code)
+            return usage_error("unknown language '%s' (a code such as en, de, ja, or auto)",
+                               c->language);
+        c->language = code;
     }
-    hark_model *model = cli_load_model(model_path, n_threads, device, -1);
+    if (!tr_parse_formats(c->output_format))
+        return usage_error("unknown output format '%s'", c->output_format);
+    if (!*c->output_dir)
+        return usage_error("empty --output-dir");
+    if (c->temperature < 0 || c->temperature > 1)
+        return usage_error("--temperature must be in [0, 1]");
+    if (c->best_of < 1)
+        return usage_error("--best-of must be at least 1");
+    if (!isnan(c->patience) && c->patience <= 0)
+        return usage_error("--patience must be positive");
+    if (!c->word_timestamps) {
+        const char *names[] = { "highlight-words", "max-line-count", "max-line-width",
+                                "max-words-per-line" };
+        long set[] = { c->highlight_words, c->max_line_count, c->max_line_width,
+                       c->max_words_per_line };
+        for (int k = 0; k < 4; k++)
+            if (set[k])
+                return usage_error("--%s requires --word-timestamps true", names[k]);
+    }
+    return 0;
+}
+
+static hark_full_params full_params(const tr_cli *c)
+{
+    hark_full_params fp = hark_full_default_params();
+    fp.language = c->language;
+    fp.translate = c->translate;
+    fp.temperature = c->temperature;
+    fp.temperature_increment = isnan(c->temperature_increment) ? 0 : c->temperature_increment;
+    fp.beam_size = (int)c->beam_size;
+    fp.best_of = (int)c->best_of;
+    fp.patience = isnan(c->patience) ? 1.0f : c->patience;
+    fp.length_penalty = isnan(c->length_penalty) ? -1.0f : c->length_penalty;
+    fp.compression_ratio_threshold =
+        isnan(c->compression_ratio_threshold) ? 0 : c->compression_ratio_threshold;
+    fp.logprob_threshold = c->logprob_threshold;
+    fp.no_speech_threshold = c->no_speech_threshold;
+    fp.condition_on_previous_text = c->condition_on_previous_text;
+    fp.initial_prompt = c->initial_prompt;
+    fp.max_tokens = (int)c->max_tokens;
+    if (c->seed >= 0)
+        fp.seed = (uint64_t)c->seed;
+    return fp;
+}
+
+/* ---------------------------------------------------------------- model ---------------------- */
+
+static int verbose_log;
+
+/* Warnings and errors always; info lines (download progress) while verbose_log is set. */
+static void cli_log(int level, const char *message, void *user)
+{
+    (void)user;
+    if (level <= 1 || (level == 2 && verbose_log))
+        fprintf(stderr, "hark: %s%s\n", level == 0 ? "error: " : level == 1 ? "warning: " : "",
+                message);
+}
+
+/* Turns -m into a file path: a path as is; with downloads, an official name from the cache or
+ * downloaded now (as openai/whisper's load_model does). Returns 0 or 1 (message printed). */
+static int resolve_model(const char *model, char *path, size_t cap)
+{
+#ifdef HARK_WITH_DOWNLOAD
+    if (access(model, F_OK) != 0 && !strchr(model, '/') && hark_known_model_find(model)) {
+        verbose_log = 1;
+        hark_status st = hark_model_resolve(model, path, cap, 1);
+        verbose_log = 0;
+        if (st == HARK_OK)
+            return 0;
+        cli_error(model, st);
+        if (st == HARK_ERR_IO)
+            fprintf(stderr, "hark: could not download model '%s' (offline?). Fetch it on a "
+                            "connected machine with 'hark download %s', or pass a model file "
+                            "with -m PATH.\n", model, model);
+        return 1;
+    }
+#endif
+    snprintf(path, cap, "%s", model);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the command ---------------- */
+
+/* Transcribes one file and writes its outputs. Returns 0 or 1 (message printed). */
+static int transcribe_file(hark_state *state, const tr_cli *c, hark_full_params fp,
+                           const hark_out_options *opt, const char *file, int multilingual)
+{
+    float *pcm = NULL;
+    size_t n = 0;
+    hark_status st = hark_audio_load(file, &pcm, &n);
+    if (st != HARK_OK)
+        return cli_error(file, st);
+    double duration = (double)n / HARK_SAMPLE_RATE;
+    tr_progress bar = { .duration = duration };
+    if (isatty(fileno(stderr)) && n > HARK_N_SAMPLES) {
+        fp.progress = tr_progress_draw;
+        fp.progress_user = &bar;
+    }
+    int detect = multilingual && !fp.language;
+    if (detect && c->verbose)
+        fprintf(stderr, "Detecting language using up to the first 30 seconds. Use `--language` "
+                        "to specify the language\n");
+    st = hark_transcribe(state, pcm, n, &fp);
+    hark_free(pcm);
+    tr_progress_clear(&bar);
+    if (st != HARK_OK)
+        return cli_error(file, st);
+    if (detect) {
+        char name[64];
+        fprintf(stderr, "Detected language: %s\n",
+                tr_language_title(hark_result_language(state), name, sizeof(name)));
+    }
+    if (c->verbose)
+        tr_print_segments(state, stdout);
+    return tr_write_outputs(state, file, c->output_dir, tr_parse_formats(c->output_format), opt,
+                            fp.translate, duration);
+}
+
+/* Loads the model and state, then transcribes every file. Returns the exit code. */
+static int run(const tr_cli *c)
+{
+    char path[4096];
+    if (resolve_model(c->model, path, sizeof(path)) != 0)
+        return 1;
+    hark_model *model = cli_load_model(path, (int)c->n_threads, c->device, -1);
     if (!model)
         return 1;
     if (hark_model_is_random(model))
         fprintf(stderr, "hark: note: %s has random weights (made by 'hark convert --random'): its "
-                        "transcript is meaningless text, shown to exercise the pipeline\n", model_path);
+                        "transcript is meaningless text, shown to exercise the pipeline\n", path);
+    hark_full_params fp = full_params(c);
+    int multilingual = hark_model_is_multilingual(model);
+    if (!multilingual && fp.language && strcmp(fp.language, "en"))
+        fprintf(stderr, "hark: warning: %s is an English-only model but --language is '%s'; "
+                        "using English instead.\n", path, fp.language);
+    if (!multilingual)
+        fp.language = "en";
+    if (c->word_timestamps)
+        fprintf(stderr, "hark: note: word timings are not implemented yet; "
+                        "--word-timestamps is ignored\n");
+    hark_out_options opt = hark_out_default_options();
+    opt.max_line_width = (int)c->max_line_width;
+    opt.max_line_count = (int)c->max_line_count;
+    opt.max_words_per_line = (int)c->max_words_per_line;
+    opt.highlight_words = c->highlight_words;
+    hark_state_params sp = hark_state_default_params();
+    int n_seq = (int)(c->beam_size > c->best_of ? c->beam_size : c->best_of);
+    sp.max_sequences = n_seq > 1 ? n_seq : 1;
     hark_state *state = NULL;
-    hark_status st = hark_state_new(model, NULL, &state);
+    hark_status st = hark_state_new(model, &sp, &state);
     if (st != HARK_OK) {
         hark_model_free(model);
         return cli_error("cannot create a state", st);
     }
-    hark_full_params fp = hark_full_default_params();
-    fp.language = language;
-    fp.translate = translate;
-    fp.max_tokens = max_tokens;
     int rc = 0;
-    for (int f = 0; f < n_files; f++) {
-        float *pcm = NULL;
-        size_t n = 0;
-        st = hark_audio_load(files[f], &pcm, &n);
-        if (st == HARK_OK)
-            st = hark_transcribe(state, pcm, n, &fp);
-        hark_free(pcm);
-        if (st != HARK_OK) {
-            rc = cli_error(files[f], st);
-            continue;
-        }
-        if (n_files > 1)
-            printf("%s:\n", files[f]);
-        for (int i = 0; i < hark_n_segments(state); i++) {
-            const char *text = hark_segment_text(state, i);
-            while (*text == ' ')
-                text++;
-            printf("%s%s", i ? " " : "", text);
-        }
-        printf("\n");
-        fflush(stdout);
-    }
+    for (int f = 0; f < c->n_files; f++)
+        rc |= transcribe_file(state, c, fp, &opt, c->files[f], multilingual);
     hark_state_free(state);
     hark_model_free(model);
     return rc;
+}
+
+int cmd_transcribe(int argc, char **argv)
+{
+    tr_cli c = {
+#ifdef HARK_WITH_DOWNLOAD
+        .model = "turbo",
+#endif
+        .task = "transcribe", .output_format = "all", .output_dir = ".",
+        .best_of = 5, .beam_size = 5, .seed = -1,
+        .temperature = 0, .temperature_increment = 0.2f, .patience = NAN, .length_penalty = NAN,
+        .compression_ratio_threshold = 2.4f, .logprob_threshold = -1.0f,
+        .no_speech_threshold = 0.6f, .condition_on_previous_text = 1, .verbose = 1,
+    };
+    c.files = calloc((size_t)argc, sizeof(*c.files));
+    if (!c.files)
+        return cli_error("transcribe", HARK_ERR_NOMEM);
+    int rc = parse_args(argc, argv, &c);
+    if (rc == 0)
+        rc = check_args(&c);
+    if (rc == 0) {
+        hark_log_set(cli_log, NULL);
+        rc = run(&c);
+    }
+    free(c.files);
+    return rc < 0 ? 0 : rc;
 }

@@ -104,7 +104,7 @@ static hark_status prefill(hark_state *s, const int32_t *prompt, int np, int sot
 
 /* Greedy (t = 0) or sampling (t > 0) of q->n independent sequences. */
 static hark_status run_sampling(hark_state *s, int np, float t, uint64_t seed, int max_len,
-                                const hark_logit_rules *rules, seqs *q)
+                                int no_eot, const hark_logit_rules *rules, seqs *q)
 {
     hark_model *m = s->model;
     const int V = m->dims.n_vocab, eot = m->special.eot;
@@ -121,6 +121,8 @@ static hark_status run_sampling(hark_state *s, int np, float t, uint64_t seed, i
             float *lg = q->logits + (size_t)(step == 0 ? i : row) * V;
             row++;
             hark_rules_apply(rules, q->tok + (size_t)i * q->len, q->count[i], lg);
+            if (no_eot)
+                lg[eot] = -INFINITY;
             int32_t tok = hark_greedy_step(lg, V, t, &rng, -1, eot, &q->sum[i]);
             if (tok < 0 || tok == eot) {
                 q->done[i] = 1;
@@ -162,6 +164,8 @@ static hark_status run_beam(hark_state *s, int np, const hark_full_params *p, in
             const int32_t *toks = hark_beam_tokens(b, i, &sum);
             float *lg = q->logits + (size_t)i * V;
             hark_rules_apply(rules, toks, hark_beam_length(b), lg);
+            if (p->suppress_eot)
+                lg[m->special.eot] = -INFINITY;
             hark_log_softmax(lg, V, q->lp + (size_t)i * V);
         }
         bool completed = false;
@@ -233,7 +237,7 @@ hark_status hark_decode_window(hark_state *s, const int32_t *prompt, int np, int
     if (st == HARK_OK && beam) {
         st = run_beam(s, np, p, max_len, rules, &q, &best, &n_best, &best_sum);
     } else if (st == HARK_OK) {
-        st = run_sampling(s, np, t, p->seed, max_len, rules, &q);
+        st = run_sampling(s, np, t, p->seed, max_len, p->suppress_eot, rules, &q);
         if (st == HARK_OK) {
             int k = hark_rank_sequences(q.sum, q.count, n, p->length_penalty);
             n_best = q.count[k];
