@@ -21,5 +21,6 @@ if [ -z "$model" ]; then
   echo "No real Whisper model found: using $model (random weights)."
   echo "To use a real one: ./build/hark convert ggml-tiny.bin models/tiny.hark (or a .pt / HF folder)."
 fi
-echo "+ $HARK transcribe -m $model samples/jfk.wav"
-$HARK transcribe -m "$model" samples/jfk.wav
+echo "+ $HARK transcribe -m $model --output-dir build/demo samples/jfk.wav"
+$HARK transcribe -m "$model" --output-dir build/demo samples/jfk.wav
+echo "(transcripts in txt, srt, vtt, tsv and json: build/demo/)"

@@ -51,10 +51,12 @@ static void transcribe_usage(FILE *f)
         "  --max-line-width N, --max-line-count N, --max-words-per-line N,\n"
         "  --highlight-words true|false  subtitle layout (need --word-timestamps true)\n"
         "  -f, --output-format txt|srt|vtt|tsv|json|verbose_json|all  (all)\n"
-        "  -o, --output-dir DIR       where the files go (.); named <file name>.<format>\n"
+        "  -o, --output-dir DIR       where the files go (.): <file name>.txt, .srt, .vtt, .tsv,\n"
+        "                             .json, .verbose.json ('-' gives stdin.*)\n"
         "  --verbose true|false       print each segment (true)\n"
         "  --max-tokens N             tokens per 30 s window (0: the model's limit)\n"
-        "  --seed N                   sampling seed\n",
+        "  --seed N                   sampling seed\n"
+        "  --fp16 true|false          accepted as openai's CLI does; the device picks the type\n",
 #ifdef HARK_WITH_DOWNLOAD
         ", or an official name (tiny ... large-v3-turbo, turbo;\n"
         "                             default turbo), downloaded when not cached"
@@ -94,7 +96,8 @@ static int usage_error(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
     va_end(ap);
-    transcribe_usage(stderr);
+    fprintf(stderr, "usage: hark transcribe [options] FILE...   ('hark transcribe --help' lists "
+                    "the options)\n");
     return 2;
 }
 
@@ -321,11 +324,7 @@ static int resolve_model(const char *model, char *path, size_t cap)
         verbose_log = 0;
         if (st == HARK_OK)
             return 0;
-        cli_error(model, st);
-        if (st == HARK_ERR_IO)
-            fprintf(stderr, "hark: could not download model '%s' (offline?). Fetch it on a "
-                            "connected machine with 'hark download %s', or pass a model file "
-                            "with -m PATH.\n", model, model);
+        cli_error(model, st); /* the detail says what to do when offline */
         return 1;
     }
 #endif
