@@ -229,6 +229,53 @@ static void check_batching(int dt)
     hark_model_free(m);
 }
 
+/* The whole transcription (seek loop, timestamps, beam search) on the GPU in fp32 gives the
+ * CPU's segments on a reduced model. */
+static void check_transcribe(int beam)
+{
+    char path[1024], wav[1024];
+    snprintf(path, sizeof(path), "%s/cuda-tr.hark", HARK_BINARY_DIR);
+    hark_convert_params cp = hark_convert_default_params();
+    CHECK_OK(hark_convert_random("tiny-test", 1, path, &cp));
+    float *pcm = NULL;
+    size_t n = 0;
+    CHECK_OK(hark_audio_load(test_src("samples/jfk.wav", wav, sizeof(wav)), &pcm, &n));
+    char *text[2] = { NULL, NULL };
+    int nseg[2] = { 0, 0 };
+    for (int k = 0; k < 2; k++) {
+        hark_model_params mp = hark_model_default_params();
+        mp.device = k ? "cuda:0" : "cpu";
+        mp.dtype = k ? HARK_DTYPE_F32 : -1;
+        hark_model *m = NULL;
+        CHECK_OK(hark_model_load(path, &mp, &m));
+        hark_state *s = NULL;
+        if (m)
+            CHECK_OK(hark_state_new(m, NULL, &s));
+        hark_full_params p = hark_full_default_params();
+        p.language = "en";
+        p.beam_size = beam;
+        p.max_tokens = 40;
+        if (s && hark_transcribe(s, pcm, n, &p) == HARK_OK) {
+            nseg[k] = hark_n_segments(s);
+            size_t len = 1;
+            for (int i = 0; i < nseg[k]; i++)
+                len += strlen(hark_segment_text(s, i)) + 32;
+            text[k] = calloc(len, 1);
+            for (int i = 0; i < nseg[k]; i++)
+                sprintf(text[k] + strlen(text[k]), "[%.2f %.2f]%s", hark_segment_t0(s, i),
+                        hark_segment_t1(s, i), hark_segment_text(s, i));
+        }
+        hark_state_free(s);
+        hark_model_free(m);
+    }
+    printf("transcribe beam %d: cpu %d segments, cuda %d segments, %s\n", beam, nseg[0], nseg[1],
+           text[0] && text[1] && strcmp(text[0], text[1]) == 0 ? "identical" : "DIFFERENT");
+    CHECK(text[0] && text[1] && strcmp(text[0], text[1]) == 0, "cpu and cuda transcripts differ");
+    free(text[0]);
+    free(text[1]);
+    hark_free(pcm);
+}
+
 int main(void)
 {
     int n = 0;
@@ -259,5 +306,7 @@ int main(void)
     }
     check_batching(HARK_DTYPE_F32);
     check_batching(HARK_DTYPE_F16);
+    check_transcribe(0);
+    check_transcribe(5);
     TEST_MAIN_END();
 }
