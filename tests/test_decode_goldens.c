@@ -9,20 +9,7 @@
 #include "model/model.h"
 #include "test.h"
 
-#include <jansson.h>
-
-static int json_ints(json_t *arr, int32_t *out, int max)
-{
-    int n = 0;
-    size_t i;
-    json_t *v;
-    json_array_foreach(arr, i, v)
-    {
-        if (n < max)
-            out[n++] = (int32_t)json_integer_value(v);
-    }
-    return n;
-}
+#include "golden.h"
 
 static hark_model *make(json_t *g, const char *arch)
 {

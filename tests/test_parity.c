@@ -9,7 +9,7 @@
 #include "npy.h"
 #include "test.h"
 
-#include <jansson.h>
+#include "golden.h"
 
 static json_t *golden;
 
@@ -30,28 +30,6 @@ static int load_npy(const char *name, npy_array *a)
     char p[1024];
     snprintf(p, sizeof(p), "%s/tests/data/%s", HARK_SOURCE_DIR, name);
     return npy_load(p, a);
-}
-
-static int json_ints(json_t *arr, int32_t *out, int max)
-{
-    int n = 0;
-    size_t i;
-    json_t *v;
-    json_array_foreach(arr, i, v)
-    {
-        if (n < max)
-            out[n++] = (int32_t)json_integer_value(v);
-    }
-    return n;
-}
-
-static int argmax(const float *x, int n)
-{
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b])
-            b = i;
-    return b;
 }
 
 static void check_arch(const char *arch, const char *mel_name, int seed)
@@ -129,7 +107,7 @@ static void check_arch(const char *arch, const char *mel_name, int seed)
     CHECK_OK(hark_decode(s, e, np, logits));
     int same = 0;
     for (int step = 0; step < ng; step++) {
-        int t = argmax(logits, d.n_vocab);
+        int t = argmax_f(logits, d.n_vocab);
         if (t != want[step])
             break;
         same++;

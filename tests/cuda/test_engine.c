@@ -12,7 +12,7 @@
 #include "npy.h"
 #include "test.h"
 
-#include <jansson.h>
+#include "golden.h"
 
 static json_t *golden;
 static char model_path[1024];
@@ -28,28 +28,6 @@ static hark_model *load(const char *arch, int dtype)
     hark_model *m = NULL;
     CHECK_OK(hark_model_load(model_path, &mp, &m));
     return m;
-}
-
-static int json_ints(json_t *arr, int32_t *out, int max)
-{
-    int n = 0;
-    size_t i;
-    json_t *v;
-    json_array_foreach(arr, i, v)
-    {
-        if (n < max)
-            out[n++] = (int32_t)json_integer_value(v);
-    }
-    return n;
-}
-
-static int argmax(const float *x, int n)
-{
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b])
-            b = i;
-    return b;
 }
 
 static const char *dt_name(int dt)
@@ -117,7 +95,7 @@ static void check_golden(const char *arch, const char *mel_name, int dt)
     CHECK_OK(hark_decode(s, e, np + ng - 1, all));
     int agree = 0;
     for (int i = 0; i < ng; i++)
-        agree += argmax(all + (size_t)(np - 1 + i) * d.n_vocab, d.n_vocab) == want[i];
+        agree += argmax_f(all + (size_t)(np - 1 + i) * d.n_vocab, d.n_vocab) == want[i];
     printf("%s %s: teacher-forced greedy agreement %d/%d\n", arch, dt_name(dt), agree, ng);
     CHECK(agree * 100 >= 99 * ng, "%s %s agreement %d/%d", arch, dt_name(dt), agree, ng);
     free(all);
@@ -170,7 +148,7 @@ static void check_batching(int dt)
             toks[q][i] = t;
             hark_decode_entry e = { .seq = 0, .window = wins[q], .token = t, .pos = i, .want_logits = 1 };
             CHECK_OK(hark_decode(s, &e, 1, ref + ((size_t)q * STEPS + i) * V));
-            t = argmax(ref + ((size_t)q * STEPS + i) * V, V);
+            t = argmax_f(ref + ((size_t)q * STEPS + i) * V, V);
         }
         hark_state_free(s);
     }
@@ -204,7 +182,7 @@ static void check_batching(int dt)
             const float *want = ref + ((size_t)q_of[k] * STEPS + e[k].pos) * V;
             double err = test_rel_l2(lg + (size_t)k * V, want, (size_t)V);
             worst = err > worst ? err : worst;
-            same_tokens &= argmax(lg + (size_t)k * V, V) == argmax(want, V);
+            same_tokens &= argmax_f(lg + (size_t)k * V, V) == argmax_f(want, V);
         }
         if (step == STEPS - 1)
             CHECK_OK(hark_sequence_free(s, 0)); /* sequence 0 leaves; 2 takes its slot */
