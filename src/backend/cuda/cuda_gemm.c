@@ -103,41 +103,47 @@ static hark_status gemm_lt(cu_ctx *c, const cu_lin *w, const void *x, int ldx, i
     return HARK_OK;
 }
 
+/* The small-batch kernel with everything o asks for fused; *done = 0 when it does not take this
+ * shape or size (the caller goes on with the general path). */
+static hark_status try_gemv(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, void *y,
+                            int ldy, const cu_lin_opts *o, int *done)
+{
+    const cu_weights *cw = c->w;
+    *done = 0;
+    if (m > c->gemv_max_rows)
+        return HARK_OK;
+    cu_gemv_args a = { .dt = cw->dt, .x = x, .ldx = ldx, .m = m, .w = w->w, .b = w->b,
+                       .n = w->n, .k = w->k, .y = y, .ldy = ldy, .accumulate = o->accumulate,
+                       .out_f32 = o->out_f32, .gelu = o->gelu, .ln_g = o->ln_g, .ln_b = o->ln_b,
+                       .k_pool = o->k_pool, .v_pool = o->v_pool, .kv_slot = o->kv_slot,
+                       .kv_d = cw->D };
+    int e = cu_gemv(&a, c->st);
+    if (e == 0) {
+        *done = 1;
+        return HARK_OK;
+    }
+    if (e != (int)cudaErrorInvalidValue)
+        return cu_check((cudaError_t)e, "cu_gemv");
+    cudaGetLastError(); /* not this shape: clear the launcher's error, take the general path */
+    return HARK_OK;
+}
+
 hark_status cu_linear(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, void *y, int ldy,
                       const cu_lin_opts *o)
 {
     if (m <= 0)
         return HARK_OK;
     const cu_weights *cw = c->w;
-    if (m <= c->gemv_max_rows) {
-        cu_gemv_args a = { .dt = cw->dt, .x = x, .ldx = ldx, .m = m, .w = w->w, .b = w->b,
-                           .n = w->n, .k = w->k, .y = y, .ldy = ldy, .accumulate = o->accumulate,
-                           .out_f32 = o->out_f32, .gelu = o->gelu, .ln_g = o->ln_g,
-                           .ln_b = o->ln_b, .k_pool = o->k_pool, .v_pool = o->v_pool,
-                           .kv_slot = o->kv_slot, .kv_d = cw->D };
-        int e = cu_gemv(&a, c->st);
-        if (e == 0)
-            return HARK_OK;
-        if (e != (int)cudaErrorInvalidValue)
-            return cu_check((cudaError_t)e, "cu_gemv");
-        cudaGetLastError();
-    }
-    if (o->ln_g) {
+    int done = 0;
+    CU_TRY(try_gemv(c, w, x, ldx, m, y, ldy, o, &done));
+    if (done)
+        return HARK_OK;
+    if (o->ln_g) { /* the layer norm on its own, then the product without it */
         CU_TRY(cu_check((cudaError_t)cu_layer_norm(cw->dt, x, o->ln_g, o->ln_b, o->ln_scratch, m,
                                                    w->k, c->st), "cu_layer_norm"));
-        x = o->ln_scratch;
-        ldx = w->k;
-    }
-    if (m <= c->gemv_max_rows && !o->kv_slot) {
-        cu_gemv_args a = { .dt = cw->dt, .x = x, .ldx = ldx, .m = m, .w = w->w, .b = w->b,
-                           .n = w->n, .k = w->k, .y = y, .ldy = ldy, .accumulate = o->accumulate,
-                           .out_f32 = o->out_f32, .gelu = o->gelu };
-        int e = cu_gemv(&a, c->st);
-        if (e == 0)
-            return HARK_OK;
-        if (e != (int)cudaErrorInvalidValue)
-            return cu_check((cudaError_t)e, "cu_gemv");
-        cudaGetLastError();
+        cu_lin_opts plain = *o;
+        plain.ln_g = plain.ln_b = NULL;
+        return cu_linear(c, w, o->ln_scratch, w->k, m, y, ldy, &plain);
     }
     CU_TRY(gemm_lt(c, w, x, ldx, m, y, ldy, o->accumulate, o->out_f32));
     if (o->gelu)
