@@ -171,6 +171,10 @@ int hark_token_bytes(const hark_model *model, int32_t token, const char **bytes)
 const char *hark_language_code(int index);
 /* Index of a language code, or -1. */
 int hark_language_index(const char *code);
+/* English name of a language index ("english" for 0), or NULL when out of range. */
+const char *hark_language_name(int index);
+/* Index of a language given by its code ("de") or English name ("german", any case), or -1. */
+int hark_language_find(const char *code_or_name);
 
 /* ---------------------------------------------------------------- state and stages ----------- */
 

@@ -13,7 +13,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
-#include "text/languages.h"
 #include "transcribe_output.h"
 #ifdef HARK_WITH_DOWNLOAD
 #include "download/download.h"

@@ -11,7 +11,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "transcribe_output.h"
-#include "text/languages.h"
 
 #include <errno.h>
 #include <math.h>

@@ -8,10 +8,6 @@
 /* Languages in the table: 99 for most models, 100 (with "yue") for large-v3. */
 #define HARK_N_LANGUAGES 100
 
-/* English name of a language index ("english" for 0), or NULL when out of range. */
-const char *hark_language_name(int index);
-
-/* Index of a language given by its code ("de") or English name ("german", any case), or -1. */
-int hark_language_find(const char *code_or_name);
+/* hark_language_name and hark_language_find are public (hark.h). */
 
 #endif
