@@ -23,7 +23,8 @@ void hark_window_result_free(hark_window_result *r);
  * sot_index is where <|startoftranscript|> is in it, for the no-speech probability), at
  * temperature t: greedy (t = 0, beam_size <= 1), beam search (t = 0, beam_size > 1) or the best
  * of best_of samples (t > 0). Uses sequence slots 0 .. max(best_of, 2 beam_size) - 1; the state
- * must have that many (hark_transcribe makes sure of it). */
+ * must have that many before the window is encoded (hark_state_reserve; hark_transcribe does
+ * it), else HARK_ERR_CAPACITY. */
 hark_status hark_decode_window(hark_state *s, const int32_t *prompt, int np, int sot_index,
                                float t, const hark_full_params *p, const hark_logit_rules *rules,
                                hark_window_result *out);

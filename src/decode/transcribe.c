@@ -270,8 +270,16 @@ hark_status hark_transcribe(hark_state *state, const float *pcm, size_t n_sample
     if (p.suppress_eot && p.max_tokens <= 0)
         p.max_tokens = m->dims.n_text_ctx / 2;
 
+    /* every decoder this call may use needs its sequence slots before a window is encoded:
+     * beam search 2 x beam_size (beams and the fork scratch), sampling best_of */
+    int slots = p.beam_size > 1 ? 2 * p.beam_size : 1;
+    if (p.best_of > slots && (p.temperature > 0.0f || p.temperature_increment > 0.0f))
+        slots = p.best_of;
+    hark_status st = hark_state_reserve(state, slots);
+    if (st != HARK_OK)
+        return st;
     int lang;
-    hark_status st = resolve_language(state, pcm, n_samples, &p, &lang);
+    st = resolve_language(state, pcm, n_samples, &p, &lang);
     if (st != HARK_OK)
         return st;
     state->language = lang;

@@ -223,9 +223,13 @@ hark_status hark_decode_window(hark_state *s, const int32_t *prompt, int np, int
         max_len = m->dims.n_text_ctx - np;
     if (max_len < 1)
         return hark_fail(HARK_ERR_CAPACITY, "decode: a prompt of %d tokens leaves no room", np);
-    hark_status st = hark_state_reserve(s, beam ? 2 * n : n);
-    if (st != HARK_OK)
-        return st;
+    /* the slots must exist before the window was encoded: growing the context here would drop
+     * the encoding (hark_transcribe reserves them up front) */
+    if (s->params.max_sequences < (beam ? 2 * n : n))
+        return hark_fail(HARK_ERR_CAPACITY, "decode: %d sequence slots needed, the state has %d "
+                         "(hark_state_reserve before encoding)", beam ? 2 * n : n,
+                         s->params.max_sequences);
+    hark_status st;
     seqs q;
     if ((st = seqs_new(&q, n, max_len, V, beam)) != HARK_OK)
         return st;
