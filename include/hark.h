@@ -250,6 +250,9 @@ hark_status hark_detect_language(hark_state *state, const float *pcm, size_t n_s
 
 /* Progress of hark_transcribe: fraction done in [0, 1]; return non-zero to cancel. */
 typedef int (*hark_progress_fn)(double done, void *user);
+/* Called by hark_transcribe as each segment is added (index into hark_segment_*), so that a
+ * caller can show text while the rest decodes. */
+typedef void (*hark_segment_fn)(const hark_state *state, int index, void *user);
 
 /* Transcription options; defaults (hark_full_default_params) are openai/whisper transcribe()'s.
  * ref: openai/whisper transcribe.py transcribe, decoding.py DecodingOptions. */
@@ -274,6 +277,8 @@ typedef struct hark_full_params {
     uint64_t seed;           /* sampling at t > 0 */
     hark_progress_fn progress;
     void *progress_user;
+    hark_segment_fn new_segment;
+    void *new_segment_user;
 } hark_full_params;
 
 hark_full_params hark_full_default_params(void);

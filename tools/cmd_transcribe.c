@@ -6,9 +6,8 @@
  * defaults (--beam_size 5, --best_of 5, --temperature 0 with increment 0.2, --output_format all,
  * --output_dir ".", --verbose True), "--X requires --word_timestamps True", a model name
  * downloaded when not cached, and each file's failure reported without stopping the others.
- * Differences: segments are printed when a file is done, not as they are decoded (the API has
- * no per-segment callback); the progress bar (a TTY only) shows in both verbose modes; word
- * timings are accepted but not computed yet.
+ * Segments print as they are decoded (hark_full_params.new_segment). Differences: the progress
+ * bar (a TTY only) shows in both verbose modes; word timings are accepted but not computed yet.
  * Output files and the printed lines are in transcribe_output.c.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -349,21 +348,31 @@ static int transcribe_file(hark_state *state, const tr_cli *c, hark_full_params 
         fp.progress_user = &bar;
     }
     int detect = multilingual && !fp.language;
-    if (detect && c->verbose)
-        fprintf(stderr, "Detecting language using up to the first 30 seconds. Use `--language` "
-                        "to specify the language\n");
+    if (detect) {
+        /* detected first, so that the language line comes before the segments, which print as
+         * they are decoded (as openai/whisper's verbose mode) */
+        if (c->verbose)
+            fprintf(stderr, "Detecting language using up to the first 30 seconds. Use "
+                            "`--language` to specify the language\n");
+        int best = -1;
+        st = hark_detect_language(state, pcm, n, NULL, &best);
+        if (st != HARK_OK) {
+            hark_free(pcm);
+            return cli_error(file, st);
+        }
+        char name[64];
+        fp.language = hark_language_code(best);
+        fprintf(stderr, "Detected language: %s\n", tr_language_title(fp.language, name, sizeof(name)));
+    }
+    if (c->verbose) {
+        fp.new_segment = tr_print_segment;
+        fp.new_segment_user = stdout;
+    }
     st = hark_transcribe(state, pcm, n, &fp);
     hark_free(pcm);
     tr_progress_clear(&bar);
     if (st != HARK_OK)
         return cli_error(file, st);
-    if (detect) {
-        char name[64];
-        fprintf(stderr, "Detected language: %s\n",
-                tr_language_title(hark_result_language(state), name, sizeof(name)));
-    }
-    if (c->verbose)
-        tr_print_segments(state, stdout);
     return tr_write_outputs(state, file, c->output_dir, tr_parse_formats(c->output_format), opt,
                             fp.translate, duration);
 }

@@ -59,16 +59,21 @@ static void format_timestamp(double seconds, char *buf, size_t cap)
         snprintf(buf, cap, "%02lld:%02lld.%03lld", m, s, ms % 1000);
 }
 
+void tr_print_segment(const hark_state *state, int i, void *user)
+{
+    FILE *f = user;
+    char t0[32], t1[32];
+    format_timestamp(hark_segment_t0(state, i), t0, sizeof(t0));
+    format_timestamp(hark_segment_t1(state, i), t1, sizeof(t1));
+    const char *text = hark_segment_text(state, i);
+    fprintf(f, "[%s --> %s] %s\n", t0, t1, text ? text : "");
+    fflush(f);
+}
+
 void tr_print_segments(const hark_state *state, FILE *f)
 {
-    for (int i = 0; i < hark_n_segments(state); i++) {
-        char t0[32], t1[32];
-        format_timestamp(hark_segment_t0(state, i), t0, sizeof(t0));
-        format_timestamp(hark_segment_t1(state, i), t1, sizeof(t1));
-        const char *text = hark_segment_text(state, i);
-        fprintf(f, "[%s --> %s] %s\n", t0, t1, text ? text : "");
-    }
-    fflush(f);
+    for (int i = 0; i < hark_n_segments(state); i++)
+        tr_print_segment(state, i, f);
 }
 
 /* Creates dir and its missing parents (mkdir -p). */

@@ -25,6 +25,8 @@ const char *tr_language_title(const char *code, char *buf, size_t cap);
 /* Prints every segment of the last transcription as openai/whisper's verbose mode does:
  * "[00:00.000 --> 00:04.000]  text" (the second space is the text's own), one line each. */
 void tr_print_segments(const hark_state *state, FILE *f);
+/* Prints segment i the same way (a hark_segment_fn: user is the FILE). */
+void tr_print_segment(const hark_state *state, int i, void *user);
 
 /* Writes the last transcription of state in each format of `formats` to
  * <output_dir>/<base>.<ext>, where base is input_path's file name without its extension

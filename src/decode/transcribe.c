@@ -355,12 +355,14 @@ hark_status hark_transcribe(hark_state *state, const float *pcm, size_t n_sample
         if (skip) {
             seek += segment_size;
         } else {
-            int advance = segment_size;
+            int advance = segment_size, first = state->results.n_segments;
             st = add_segments(state, &r, (int)seek, segment_size, &all, &advance);
             if (st != HARK_OK) {
                 hark_window_result_free(&r);
                 goto out;
             }
+            for (int i = first; p.new_segment && i < state->results.n_segments; i++)
+                p.new_segment(state, i, p.new_segment_user);
             seek += advance;
             if (!p.condition_on_previous_text || r.temperature > 0.5f)
                 prompt_reset = all.n;
