@@ -691,8 +691,41 @@ static void test_log_mel(void)
     hark_free(pcm);
 }
 
+/* The whole-recording log-mel equals the one-window log-mel on a recording of exactly 30 s
+ * (same frames, same global maximum), and has (n + pad) / 160 frames. */
+static void test_log_mel_full(void)
+{
+    float *x = malloc(HARK_N_SAMPLES * sizeof(float));
+    uint32_t r = 9;
+    for (size_t i = 0; i < HARK_N_SAMPLES; i++) {
+        r = r * 1664525u + 1013904223u;
+        x[i] = 0.1f * sinf((float)i * 0.05f) + 0.01f * ((float)(r >> 8) / 16777216.0f - 0.5f);
+    }
+    float *win = malloc((size_t)80 * HARK_N_FRAMES * sizeof(float));
+    float *full = NULL;
+    size_t frames = 0;
+    CHECK_OK(hark_log_mel(x, HARK_N_SAMPLES, 80, win));
+    CHECK_OK(hark_log_mel_full(x, HARK_N_SAMPLES, 0, 80, &full, &frames));
+    CHECK(frames == HARK_N_FRAMES, "full log-mel of 30 s: %zu frames", frames);
+    double worst = 0;
+    for (size_t i = 0; full && frames == HARK_N_FRAMES && i < (size_t)80 * HARK_N_FRAMES; i++) {
+        double d = fabs((double)full[i] - win[i]);
+        worst = d > worst ? d : worst;
+    }
+    CHECK(worst < 1e-6, "full vs window log-mel differ by %g", worst);
+    hark_free(full);
+    full = NULL;
+    CHECK_OK(hark_log_mel_full(x, 16000, HARK_N_SAMPLES, 128, &full, &frames));
+    CHECK(frames == (16000 + HARK_N_SAMPLES) / 160, "1 s + 30 s padding: %zu frames", frames);
+    hark_free(full);
+    CHECK(hark_log_mel_full(x, 100, 0, 81, &full, &frames) == HARK_ERR_INVALID_ARG, "81 mels");
+    free(win);
+    free(x);
+}
+
 int main(void)
 {
+    test_log_mel_full();
     hark_log_set(NULL, NULL);
     snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/hark_test_audio_XXXXXX");
     if (!mkdtemp(tmp_dir)) {

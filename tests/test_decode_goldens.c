@@ -206,6 +206,48 @@ static void check_language(json_t *g, const char *arch)
     hark_model_free(m);
 }
 
+/* Beam search and best-of need more sequence slots than a default state has: hark_transcribe
+ * must reserve them before encoding, so a default state and one made with room give the same
+ * result (the encoding is not lost). */
+static void check_slot_reserve(json_t *g)
+{
+    hark_model *m = make(g, "tiny-test");
+    if (!m)
+        return;
+    char wav[1024];
+    float *pcm = NULL;
+    size_t n = 0;
+    CHECK_OK(hark_audio_load(test_src("samples/jfk.wav", wav, sizeof(wav)), &pcm, &n));
+    hark_full_params p = hark_full_default_params();
+    p.language = "en";
+    p.beam_size = 3;
+    p.max_tokens = 24;
+    p.temperature_increment = 0.0f;
+    char *text[2] = { NULL, NULL };
+    for (int k = 0; k < 2; k++) {
+        hark_state_params sp = hark_state_default_params();
+        sp.max_sequences = k ? 6 : 1;
+        hark_state *s = NULL;
+        CHECK_OK(hark_state_new(m, &sp, &s));
+        if (s && hark_transcribe(s, pcm, n, &p) == HARK_OK && hark_n_segments(s) > 0) {
+            size_t len = 1;
+            for (int i = 0; i < hark_n_segments(s); i++)
+                len += strlen(hark_segment_text(s, i)) + 1;
+            text[k] = calloc(len, 1);
+            for (int i = 0; i < hark_n_segments(s); i++)
+                strcat(strcat(text[k], hark_segment_text(s, i)), "|");
+        }
+        hark_state_free(s);
+    }
+    CHECK(text[0] && text[1] && strcmp(text[0], text[1]) == 0,
+          "beam search on a default state differs from a state with room: '%s' vs '%s'",
+          text[0] ? text[0] : "(null)", text[1] ? text[1] : "(null)");
+    free(text[0]);
+    free(text[1]);
+    hark_free(pcm);
+    hark_model_free(m);
+}
+
 int main(void)
 {
     char p[1024];
@@ -217,6 +259,7 @@ int main(void)
     }
     check_language(g, "tiny-test");
     check_language(g, "v3-test");
+    check_slot_reserve(g);
     for (int k = 0; k < 2; k++) {
         const char *arch = k ? "v3-test" : "tiny-test";
         check_window(g, arch, "greedy_timestamps", 1, 0, 0, 100, 1);
