@@ -30,7 +30,7 @@ static void transcribe_usage(FILE *f)
     fprintf(f,
         "usage: hark transcribe [options] FILE...    ('-' reads standard input)\n"
         "  -m, --model MODEL          a hark model file%s\n"
-        "  --device DEV               cpu (default), cuda, cuda:N, auto\n"
+        "  --device DEV               auto (default: a GPU when present), cpu, cuda, cuda:N\n"
         "  --threads N                CPU threads (0: all cores)\n"
         "  -l, --language XX|auto     spoken language (default auto: detected)\n"
         "  --task transcribe|translate  (--translate = --task translate)\n"
@@ -427,6 +427,7 @@ int cmd_transcribe(int argc, char **argv)
 #ifdef HARK_WITH_DOWNLOAD
         .model = "turbo",
 #endif
+        .device = "auto", /* a GPU when there is one, as openai/whisper's cuda-if-available */
         .task = "transcribe", .output_format = "all", .output_dir = ".",
         .best_of = 5, .beam_size = 5, .seed = -1,
         .temperature = 0, .temperature_increment = 0.2f, .patience = NAN, .length_penalty = NAN,
