@@ -271,6 +271,7 @@ typedef struct hark_full_params {
     float no_speech_threshold;         /* default 0.6; NAN: none */
     int condition_on_previous_text;    /* default 1 */
     const char *initial_prompt;        /* text before the first window (NULL: none) */
+    int carry_initial_prompt;          /* put initial_prompt before every window (default 0) */
     float max_initial_timestamp;       /* seconds (default 1.0) */
     int max_tokens;          /* tokens sampled per window (default 0: n_text_ctx / 2) */
     int suppress_eot;        /* benchmark mode: never end, always decode max_tokens */

@@ -56,6 +56,9 @@ if [ $rc -eq 0 ] && grep -q "Detected language: [A-Z]" "$T/err"; then ok; else b
 if [ ! -s "$T/stdout" ]; then ok; else bad "--verbose false printed segments"; fi
 if "$HARK" transcribe -m "$M" --max-tokens 4 --language de --task translate -f json -o "$T/tr" "$JFK" >/dev/null 2>"$T/err" &&
    python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$T/tr/jfk.json"; then ok; else bad "--task translate"; cat "$T/err" >&2; fi
+if "$HARK" transcribe -m "$M" --max-tokens 4 --language en --initial-prompt "Ask not" \
+     --carry-initial-prompt true -f txt -o "$T/cp" "$JFK" >/dev/null 2>"$T/err" && [ -s "$T/cp/jfk.txt" ] ||
+   [ -e "$T/cp/jfk.txt" ]; then ok; else bad "--carry-initial-prompt"; cat "$T/err" >&2; fi
 if "$HARK" transcribe -m "$M" --max-tokens 4 --language English --beam-size 2 -f srt -o "$T/beam" "$JFK" >/dev/null 2>"$T/err" && [ -f "$T/beam/jfk.srt" ]; then ok; else bad "--beam-size 2"; cat "$T/err" >&2; fi
 if "$HARK" transcribe -m "$M" --max-tokens 4 --temperature 0.5 --best-of 2 --seed 7 -f tsv -o "$T/temp" "$JFK" >/dev/null 2>"$T/err" && [ -f "$T/temp/jfk.tsv" ]; then ok; else bad "--temperature 0.5"; cat "$T/err" >&2; fi
 cp "$JFK" "$T/second.take.wav"

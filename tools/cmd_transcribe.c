@@ -41,6 +41,7 @@ static void transcribe_usage(FILE *f)
         "  --patience P               beam search patience (1.0)\n"
         "  --length-penalty A         Google NMT length penalty (none: plain log-prob / length)\n"
         "  --initial-prompt TEXT      text to condition the first window (also --prompt)\n"
+        "  --carry-initial-prompt true|false  the initial prompt before every window (false)\n"
         "  --condition-on-previous-text true|false  (true)\n"
         "  --compression-ratio-threshold X  (2.4; none)\n"
         "  --logprob-threshold X      (-1.0; none)\n"
@@ -73,6 +74,7 @@ typedef struct tr_cli {
     float compression_ratio_threshold, logprob_threshold, no_speech_threshold;
     int condition_on_previous_text, word_timestamps, highlight_words, verbose, translate, fp16;
     const char *initial_prompt;
+    int carry_initial_prompt;
     const char **files;
     int n_files;
 } tr_cli;
@@ -181,6 +183,7 @@ static int parse_args(int argc, char **argv, tr_cli *c)
         { "patience", NULL, OPT_OPT_FLOAT, &c->patience },
         { "length-penalty", NULL, OPT_OPT_FLOAT, &c->length_penalty },
         { "initial-prompt", "prompt", OPT_STR, &c->initial_prompt },
+        { "carry-initial-prompt", NULL, OPT_BOOL, &c->carry_initial_prompt },
         { "condition-on-previous-text", NULL, OPT_BOOL, &c->condition_on_previous_text },
         { "compression-ratio-threshold", NULL, OPT_OPT_FLOAT, &c->compression_ratio_threshold },
         { "logprob-threshold", NULL, OPT_OPT_FLOAT, &c->logprob_threshold },
@@ -292,6 +295,7 @@ static hark_full_params full_params(const tr_cli *c)
     fp.no_speech_threshold = c->no_speech_threshold;
     fp.condition_on_previous_text = c->condition_on_previous_text;
     fp.initial_prompt = c->initial_prompt;
+    fp.carry_initial_prompt = c->carry_initial_prompt;
     fp.max_tokens = (int)c->max_tokens;
     if (c->seed >= 0)
         fp.seed = (uint64_t)c->seed;

@@ -331,6 +331,7 @@ hark_status hark_transcribe(hark_state *state, const float *pcm, size_t n_sample
     }
 
     const long content = (long)n_frames - HARK_N_FRAMES;
+    const int n_initial = all.n;
     int prompt_reset = 0;
     for (long seek = 0; seek < content;) {
         int segment_size = content - seek < HARK_N_FRAMES ? (int)(content - seek) : HARK_N_FRAMES;
@@ -343,9 +344,28 @@ hark_status hark_transcribe(hark_state *state, const float *pcm, size_t n_sample
         }
         if ((st = hark_encode(state, win, 1)) != HARK_OK)
             goto out;
-        int sot_index;
-        int np = build_prompt(m, all.v + prompt_reset, all.n - prompt_reset, lang, &p, prompt,
+        int sot_index, np;
+        if (p.carry_initial_prompt && n_initial > 0) {
+            /* ref: transcribe.py carry_initial_prompt — the initial prompt before every window,
+             * then as much of the recent text as still fits */
+            int room = m->dims.n_text_ctx / 2 - 1 - n_initial;
+            int from = n_initial > prompt_reset ? n_initial : prompt_reset;
+            int take = all.n - from;
+            if (take > room)
+                take = room > 0 ? room : 0;
+            int32_t *carry = malloc((size_t)(n_initial + take + 1) * sizeof(int32_t));
+            if (!carry) {
+                st = hark_fail(HARK_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            memcpy(carry, all.v, (size_t)n_initial * sizeof(int32_t));
+            memcpy(carry + n_initial, all.v + all.n - take, (size_t)take * sizeof(int32_t));
+            np = build_prompt(m, carry, n_initial + take, lang, &p, prompt, &sot_index);
+            free(carry);
+        } else {
+            np = build_prompt(m, all.v + prompt_reset, all.n - prompt_reset, lang, &p, prompt,
                               &sot_index);
+        }
         hark_window_result r;
         if ((st = decode_with_fallback(state, prompt, np, sot_index, &p, &rules, &r)) != HARK_OK)
             goto out;
