@@ -24,38 +24,38 @@ hark_model_params hark_model_default_params(void)
     };
 }
 
-/* "cpu", "cuda", "cuda:N", "auto" -> the backend, or NULL with the reason recorded. */
-static const hark_backend *backend_for_device(const char *device)
+/* "cpu", "cuda", "cuda:N", "auto" -> *be, or a status with the reason recorded. */
+static hark_status backend_for_device(const char *device, const hark_backend **be)
 {
+    *be = &hark_backend_cpu;
     if (!device || strcmp(device, "cpu") == 0)
-        return &hark_backend_cpu;
+        return HARK_OK;
 #ifdef HARK_WITH_CUDA
-    if (strcmp(device, "auto") == 0)
-        return hark_cuda_device_count() > 0 ? &hark_backend_cuda : &hark_backend_cpu;
+    if (strcmp(device, "auto") == 0) {
+        if (hark_cuda_device_count() > 0)
+            *be = &hark_backend_cuda;
+        return HARK_OK;
+    }
     if (strncmp(device, "cuda", 4) == 0) {
         int idx = hark_cuda_device_index(device);
         int n = hark_cuda_device_count();
-        if (idx < 0) {
-            hark_fail(HARK_ERR_INVALID_ARG, "device '%s': expected cuda or cuda:N", device);
-            return NULL;
-        }
-        if (idx >= n) {
-            hark_fail(HARK_ERR_UNSUPPORTED, "device '%s': this machine has %d CUDA device%s",
-                      device, n, n == 1 ? "" : "s");
-            return NULL;
-        }
-        return &hark_backend_cuda;
+        if (idx < 0)
+            return hark_fail(HARK_ERR_INVALID_ARG, "device '%s': expected cuda or cuda:N", device);
+        if (idx >= n)
+            return hark_fail(HARK_ERR_UNSUPPORTED, "device '%s': this machine has %d CUDA "
+                             "device%s", device, n, n == 1 ? "" : "s");
+        *be = &hark_backend_cuda;
+        return HARK_OK;
     }
 #else
     if (strcmp(device, "auto") == 0)
-        return &hark_backend_cpu;
-    if (strncmp(device, "cuda", 4) == 0) {
-        hark_fail(HARK_ERR_UNSUPPORTED, "device '%s': this build has no CUDA backend", device);
-        return NULL;
-    }
+        return HARK_OK;
+    if (strncmp(device, "cuda", 4) == 0)
+        return hark_fail(HARK_ERR_UNSUPPORTED, "device '%s': this build has no CUDA backend",
+                         device);
 #endif
-    hark_fail(HARK_ERR_INVALID_ARG, "unknown device '%s' (cpu, cuda, cuda:N or auto)", device);
-    return NULL;
+    return hark_fail(HARK_ERR_INVALID_ARG, "unknown device '%s' (cpu, cuda, cuda:N or auto)",
+                     device);
 }
 
 hark_status hark_model_load(const char *path, const hark_model_params *params, hark_model **out)
@@ -66,9 +66,10 @@ hark_status hark_model_load(const char *path, const hark_model_params *params, h
     if (!path)
         return hark_fail(HARK_ERR_INVALID_ARG, "hark_model_load: path is NULL");
     hark_model_params p = params ? *params : hark_model_default_params();
-    const hark_backend *be = backend_for_device(p.device);
-    if (!be)
-        return strstr(hark_last_error(), "unknown device") ? HARK_ERR_INVALID_ARG : HARK_ERR_UNSUPPORTED;
+    const hark_backend *be;
+    hark_status dst = backend_for_device(p.device, &be);
+    if (dst != HARK_OK)
+        return dst;
     if (p.dtype < -1 || p.dtype > HARK_DTYPE_BF16)
         return hark_fail(HARK_ERR_INVALID_ARG, "hark_model_load: dtype %d", p.dtype);
 

@@ -168,13 +168,7 @@ static void check_language(json_t *g, const char *arch)
     CHECK(a != NULL, "no golden for %s", arch);
     if (!a)
         return;
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/lang-%s.hark", HARK_BINARY_DIR, arch);
-    hark_convert_params cp = hark_convert_default_params();
-    CHECK_OK(hark_convert_random(arch, (uint64_t)json_integer_value(json_object_get(g, "seed")),
-                                 path, &cp));
-    hark_model *m = NULL;
-    CHECK_OK(hark_model_load(path, NULL, &m));
+    hark_model *m = make(g, arch);
     if (!m)
         return;
     hark_state *s = NULL;
