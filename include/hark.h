@@ -273,6 +273,17 @@ typedef struct hark_full_params {
     const char *initial_prompt;        /* text before the first window (NULL: none) */
     int carry_initial_prompt;          /* put initial_prompt before every window (default 0) */
     float max_initial_timestamp;       /* seconds (default 1.0) */
+    const char *prefix;      /* text the model continues in every window (NULL: none) */
+    int word_timestamps;     /* word-level timestamps (default 0) */
+    const char *prepend_punctuations; /* merged into the next word (NULL: openai's) */
+    const char *append_punctuations;  /* merged into the previous word (NULL: openai's) */
+    /* start,end,start,end,... seconds of the clips to transcribe; an odd count ends at the end
+     * of the audio (NULL or n 0: all of it) */
+    const float *clip_timestamps;
+    int n_clip_timestamps;
+    /* with word_timestamps: skip silences longer than this (s) before a likely hallucination
+     * (<= 0 or NAN: off, the default) */
+    float hallucination_silence_threshold;
     int max_tokens;          /* tokens sampled per window (default 0: n_text_ctx / 2) */
     int suppress_eot;        /* benchmark mode: never end, always decode max_tokens */
     uint64_t seed;           /* sampling at t > 0 */
@@ -309,6 +320,29 @@ typedef struct hark_segment_info {
 } hark_segment_info;
 
 hark_status hark_segment_get_info(const hark_state *state, int i, hark_segment_info *out);
+
+/* Words of segment i (with hark_full_params.word_timestamps; 0 otherwise). */
+int hark_segment_n_words(const hark_state *state, int i);
+
+typedef struct hark_word_info {
+    const char *text; /* UTF-8 with its leading space, owned by the state */
+    double t0, t1;    /* seconds, rounded to 10 ms */
+    float probability;
+} hark_word_info;
+
+hark_status hark_segment_get_word(const hark_state *state, int i, int j, hark_word_info *out);
+
+/* The (layer, head) pairs whose cross-attention gives word timestamps: pairs[2k], pairs[2k+1].
+ * The model file's own, else the published ones of its architecture, else every head of the
+ * upper half of the decoder layers. Returns the number of pairs. */
+int hark_model_alignment_heads(const hark_model *model, const int32_t **pairs);
+
+/* hark_decode, and the cross-attention scores q.k / sqrt(head width) of the given heads
+ * (pairs[2k] layer, pairs[2k + 1] head) for every entry over the first n_frames encoder
+ * positions of its window: qk[n_heads][n_entries][n_frames]. Every entry must want logits. */
+hark_status hark_decode_cross_qk(hark_state *state, const hark_decode_entry *entries,
+                                 int n_entries, float *logits, const int32_t *pairs, int n_heads,
+                                 int n_frames, float *qk);
 
 #ifdef __cplusplus
 }

@@ -211,6 +211,31 @@ hark_status hark_decode(hark_state *state, const hark_decode_entry *entries, int
     return state->model->backend->decode(state->ctx, entries, n_entries, logits);
 }
 
+hark_status hark_decode_cross_qk(hark_state *state, const hark_decode_entry *entries,
+                                 int n_entries, float *logits, const int32_t *pairs, int n_heads,
+                                 int n_frames, float *qk)
+{
+    if (!state || !entries || n_entries < 1 || !logits || !pairs || n_heads < 1 || !qk)
+        return hark_fail(HARK_ERR_INVALID_ARG, "hark_decode_cross_qk: bad arguments");
+    for (int i = 0; i < n_entries; i++)
+        if (!entries[i].want_logits)
+            return hark_fail(HARK_ERR_INVALID_ARG, "hark_decode_cross_qk: entry %d wants no "
+                             "logits", i);
+    const hark_backend *be = state->model->backend;
+    if (!be->decode_cross_qk)
+        return hark_fail(HARK_ERR_UNSUPPORTED, "hark_decode_cross_qk: not on %s", be->name);
+    return be->decode_cross_qk(state->ctx, entries, n_entries, logits, pairs, n_heads, n_frames,
+                               qk);
+}
+
+int hark_model_alignment_heads(const hark_model *model, const int32_t **pairs)
+{
+    if (!model || !pairs)
+        return 0;
+    *pairs = model->align_heads;
+    return model->n_align_heads;
+}
+
 hark_status hark_decode_argmax(hark_state *state, const hark_decode_entry *entries, int n_entries,
                                int limit, int32_t *tokens)
 {

@@ -48,6 +48,11 @@ typedef struct hark_backend {
     /* decode, then tokens[row] = argmax over ids < limit of each wanted row's logits. */
     hark_status (*decode_argmax)(void *ctx, const hark_decode_entry *e, int n, int limit,
                                  int32_t *tokens);
+    /* decode, and for each (layer, head) pair heads[2k], heads[2k + 1] the cross-attention
+     * scores q.k / sqrt(head width) of every entry over the first n_frames positions of its
+     * window: qk[k][entry][n_frames] (word timestamps). */
+    hark_status (*decode_cross_qk)(void *ctx, const hark_decode_entry *e, int n, float *logits,
+                                   const int32_t *heads, int n_heads, int n_frames, float *qk);
     /* Memory and the split of the last encode_pcm (mel / encoder milliseconds). */
     void (*stats)(void *ctx, hark_stats *out);
 } hark_backend;

@@ -5,12 +5,15 @@
  * the previous text as the next window's prompt (reset after high-temperature windows).
  * ref: openai/whisper transcribe.py transcribe (decode_with_fallback, the seek loop,
  * new_segment), decoding.py DecodingTask._get_initial_tokens.
- * Not yet: word-level timestamps, clip_timestamps, hallucination_silence_threshold, prefix.
+ * Word-level timestamps (words.c) refine the segments and the seek, and with
+ * hallucination_silence_threshold skip silences before likely hallucinations; clip_timestamps
+ * limit the loop to clips; prefix continues every window (ref: decoding.py _get_initial_tokens).
  */
 #include "hark.h"
 
 #include "decode/decode.h"
 #include "decode/quality.h"
+#include "decode/words.h"
 #include "engine/state.h"
 #include "model/model.h"
 #include "text/tokenizer.h"
@@ -38,6 +41,13 @@ hark_full_params hark_full_default_params(void)
         .condition_on_previous_text = 1,
         .initial_prompt = NULL,
         .max_initial_timestamp = 1.0f,
+        .prefix = NULL,
+        .word_timestamps = 0,
+        .prepend_punctuations = NULL,
+        .append_punctuations = NULL,
+        .clip_timestamps = NULL,
+        .n_clip_timestamps = 0,
+        .hallucination_silence_threshold = 0.0f,
         .max_tokens = 0,
         .suppress_eot = 0,
         .seed = 0,
@@ -49,11 +59,13 @@ void hark_results_clear(hark_results *r)
     for (int i = 0; i < r->n_segments; i++) {
         free(r->segments[i].text);
         free(r->segments[i].tokens);
+        hark_words_free(r->segments[i].words, r->segments[i].n_words);
     }
     free(r->segments);
     memset(r, 0, sizeof(*r));
 }
 
+/* Appends a segment (text decoded from its tokens) to a list. */
 static hark_status results_push(hark_results *r, const hark_segment *seg, const int32_t *tokens,
                                 int n, const hark_tokenizer *tok)
 {
@@ -66,6 +78,7 @@ static hark_status results_push(hark_results *r, const hark_segment *seg, const 
         r->cap_segments = cap;
     }
     hark_segment g = *seg;
+    g.words = NULL, g.n_words = 0;
     g.tokens = malloc((size_t)(n > 0 ? n : 1) * sizeof(int32_t));
     if (!g.tokens)
         return hark_fail(HARK_ERR_NOMEM, "out of memory");
@@ -77,17 +90,20 @@ static hark_status results_push(hark_results *r, const hark_segment *seg, const 
         free(g.tokens);
         return st;
     }
-    /* ref: transcribe.py — an instantaneous segment or one without text is cleared */
-    const char *c = g.text;
-    while (*c == ' ' || *c == '\n' || *c == '\t')
-        c++;
-    if (g.t0 == g.t1 || *c == '\0') {
-        g.text[0] = '\0';
-        g.n_tokens = 0;
-    }
-    g.id = r->n_segments;
     r->segments[r->n_segments++] = g;
     return HARK_OK;
+}
+
+/* Drops segments from index `from` on. */
+static void results_truncate(hark_results *r, int from)
+{
+    for (int i = from; i < r->n_segments; i++) {
+        free(r->segments[i].text);
+        free(r->segments[i].tokens);
+        hark_words_free(r->segments[i].words, r->segments[i].n_words);
+    }
+    if (from < r->n_segments)
+        r->n_segments = from;
 }
 
 /* A growing token list (the previous text used as prompt). */
@@ -177,7 +193,8 @@ static int is_ts(const hark_model *m, int32_t t) { return t >= m->special.timest
 /* Cuts one window's tokens into segments; *advance: how far to seek (mel frames).
  * ref: transcribe.py (consecutive timestamps, single_timestamp_ending, last_timestamp_pos). */
 static hark_status add_segments(hark_state *s, const hark_window_result *r, int seek,
-                                int segment_size, toklist *all, int *advance)
+                                int segment_size, hark_results *cur, int *advance,
+                                int *single_timestamp_ending)
 {
     hark_model *m = s->model;
     const int32_t *t = r->tokens;
@@ -189,7 +206,8 @@ static hark_status add_segments(hark_state *s, const hark_window_result *r, int 
                           .compression_ratio = (float)r->compression_ratio,
                           .no_speech_prob = (float)r->no_speech_prob };
     int single_ending = n >= 2 && !is_ts(m, t[n - 2]) && is_ts(m, t[n - 1]);
-    int n_cons = 0, first = s->results.n_segments;
+    int n_cons = 0;
+    *single_timestamp_ending = single_ending;
     for (int i = 1; i < n; i++)
         n_cons += is_ts(m, t[i - 1]) && is_ts(m, t[i]);
     hark_status st = HARK_OK;
@@ -212,7 +230,7 @@ static hark_status add_segments(hark_state *s, const hark_window_result *r, int 
             hark_segment g = base;
             g.t0 = offset + (sl[0] - tb) * prec;
             g.t1 = offset + (sl[len - 1 - keep_close] - tb) * prec;
-            st = results_push(&s->results, &g, sl, len, m->tok);
+            st = results_push(cur, &g, sl, len, m->tok);
             last = i;
         }
         *advance = single_ending ? segment_size : (t[last - 1] - tb) * 2; /* input_stride */
@@ -229,11 +247,229 @@ static hark_status add_segments(hark_state *s, const hark_window_result *r, int 
         hark_segment g = base;
         g.t0 = offset;
         g.t1 = offset + duration;
-        st = results_push(&s->results, &g, t, n, m->tok);
+        st = results_push(cur, &g, t, n, m->tok);
         *advance = segment_size;
     }
-    for (int i = first; i < s->results.n_segments && st == HARK_OK; i++)
-        st = toklist_add(all, s->results.segments[i].tokens, s->results.segments[i].n_tokens);
+    return st;
+}
+
+/* Moves a window's segments into the results, clearing an instantaneous segment or one without
+ * text; their tokens join the previous text (ref: transcribe.py, after add_word_timestamps). */
+static hark_status commit_segments(hark_state *s, hark_results *cur, toklist *all,
+                                   const hark_full_params *p)
+{
+    hark_results *r = &s->results;
+    hark_status st = HARK_OK;
+    if (r->n_segments + cur->n_segments > r->cap_segments) {
+        int cap = r->cap_segments ? r->cap_segments : 16;
+        while (cap < r->n_segments + cur->n_segments)
+            cap *= 2;
+        hark_segment *g = realloc(r->segments, (size_t)cap * sizeof(*g));
+        if (!g) {
+            results_truncate(cur, 0);
+            return hark_fail(HARK_ERR_NOMEM, "out of memory");
+        }
+        r->segments = g;
+        r->cap_segments = cap;
+    }
+    const int first = r->n_segments;
+    for (int i = 0; i < cur->n_segments; i++) {
+        hark_segment g = cur->segments[i];
+        const char *c = g.text;
+        while (*c == ' ' || *c == '\n' || *c == '\t')
+            c++;
+        if (g.t0 == g.t1 || *c == '\0') {
+            g.text[0] = '\0';
+            g.n_tokens = 0;
+            hark_words_free(g.words, g.n_words);
+            g.words = NULL, g.n_words = 0;
+        }
+        g.id = r->n_segments;
+        r->segments[r->n_segments++] = g;
+    }
+    cur->n_segments = 0;
+    for (int i = first; i < r->n_segments && st == HARK_OK; i++)
+        st = toklist_add(all, r->segments[i].tokens, r->segments[i].n_tokens);
+    for (int i = first; st == HARK_OK && p->new_segment && i < r->n_segments; i++)
+        p->new_segment(s, i, p->new_segment_user);
+    return st;
+}
+
+/* ref: utils.py get_end — the end of the last word, else of the last segment (-1: none). */
+static double segments_end(const hark_results *cur)
+{
+    for (int i = cur->n_segments - 1; i >= 0; i--)
+        if (cur->segments[i].n_words > 0)
+            return cur->segments[i].words[cur->segments[i].n_words - 1].t1;
+    return cur->n_segments ? cur->segments[cur->n_segments - 1].t1 : -1.0;
+}
+
+/* ref: transcribe.py word_anomaly_score / is_segment_anomaly. */
+static double word_anomaly(const hark_word *w)
+{
+    double score = 0.0, d = w->t1 - w->t0;
+    if (w->probability < 0.15f)
+        score += 1.0;
+    if (d < 0.133)
+        score += (0.133 - d) * 15;
+    if (d > 2.0)
+        score += d - 2.0;
+    return score;
+}
+
+static int segment_anomaly(const hark_segment *g)
+{
+    static const char punct[] = "\"'\u201c\u00bf([{-\"'.\u3002,\uff0c!\uff01?\uff1f:\uff1a\u201d)]}\u3001";
+    if (!g || g->n_words == 0)
+        return 0;
+    double score = 0.0;
+    int n = 0;
+    for (int i = 0; i < g->n_words && n < 8; i++) {
+        if (strstr(punct, g->words[i].text)) /* Python's `in`: "" is in every string */
+            continue;
+        score += word_anomaly(&g->words[i]);
+        n++;
+    }
+    return score >= 3 || score + 0.01 >= n;
+}
+
+static const hark_segment *next_words_segment(const hark_results *cur, int from)
+{
+    for (int i = from; i < cur->n_segments; i++)
+        if (cur->segments[i].n_words > 0)
+            return &cur->segments[i];
+    return NULL;
+}
+
+/* The word-timestamp part of one window: words, the seek they imply, and the hallucination
+ * skip. *drop_window: the reference's `continue` (the window's segments are not kept).
+ * ref: transcribe.py (if word_timestamps: ...). */
+static hark_status window_words(hark_state *s, hark_results *cur, const hark_full_params *p,
+                                int lang, int single_ending, long previous_seek, int segment_size,
+                                long content, long *seek, double *last_speech, int *drop_window)
+{
+    hark_model *m = s->model;
+    const hark_special_tokens *sp = &m->special;
+    *drop_window = 0;
+    const double time_offset = previous_seek / 100.0; /* HOP_LENGTH / SAMPLE_RATE */
+    const double window_end = (previous_seek + HARK_N_FRAMES) / 100.0;
+    const double segment_duration = segment_size / 100.0;
+    const double content_duration = content / 100.0;
+    int32_t sot_seq[3];
+    int n_sot = 0;
+    sot_seq[n_sot++] = sp->sot;
+    if (lang >= 0) {
+        sot_seq[n_sot++] = sp->lang_first + lang;
+        sot_seq[n_sot++] = p->translate ? sp->translate : sp->transcribe;
+    }
+    hark_timed_segment *ts = calloc((size_t)(cur->n_segments + 1), sizeof(*ts));
+    if (!ts)
+        return hark_fail(HARK_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < cur->n_segments; i++)
+        ts[i] = (hark_timed_segment){ .start = cur->segments[i].t0, .end = cur->segments[i].t1,
+                                      .tokens = cur->segments[i].tokens,
+                                      .n_tokens = cur->segments[i].n_tokens };
+    const char *code = lang >= 0 ? hark_language_code(lang) : "en";
+    hark_status st = hark_add_word_timestamps(
+        s, ts, cur->n_segments, sot_seq, n_sot, segment_size, hark_language_no_spaces(code),
+        time_offset, p->prepend_punctuations ? p->prepend_punctuations : HARK_PREPEND_PUNCTUATIONS,
+        p->append_punctuations ? p->append_punctuations : HARK_APPEND_PUNCTUATIONS, last_speech);
+    for (int i = 0; i < cur->n_segments; i++) {
+        hark_segment *g = &cur->segments[i];
+        g->t0 = ts[i].start, g->t1 = ts[i].end;
+        g->words = ts[i].words, g->n_words = ts[i].n_words;
+    }
+    free(ts);
+    if (st != HARK_OK)
+        return st;
+
+    if (!single_ending) {
+        double end = segments_end(cur);
+        if (end >= 0 && end > time_offset)
+            *seek = (long)nearbyint(end * 100.0);
+    }
+    const float th = p->hallucination_silence_threshold;
+    if (th > 0.0f) {
+        if (!single_ending) {
+            double end = segments_end(cur);
+            if (end >= 0 && end > time_offset)
+                *seek = window_end - end > th ? (long)nearbyint(end * 100.0)
+                                              : previous_seek + segment_size;
+        }
+        /* a first segment that may be a hallucination: skip the silence before it */
+        const hark_segment *first = next_words_segment(cur, 0);
+        if (first && segment_anomaly(first)) {
+            double gap = first->t0 - time_offset;
+            if (gap > th) {
+                *seek = previous_seek + (long)nearbyint(gap * 100.0);
+                *drop_window = 1;
+                return HARK_OK;
+            }
+        }
+        /* a hallucination between silences (or more hallucinations): cut the window there */
+        double hal_last_end = *last_speech;
+        for (int i = 0; i < cur->n_segments; i++) {
+            const hark_segment *g = &cur->segments[i];
+            if (g->n_words == 0)
+                continue;
+            if (segment_anomaly(g)) {
+                const hark_segment *next = next_words_segment(cur, i + 1);
+                double hal_next_start = next ? next->words[0].t0 : time_offset + segment_duration;
+                int silence_before = g->t0 - hal_last_end > th || g->t0 < th ||
+                                     g->t0 - time_offset < 2.0;
+                int silence_after = hal_next_start - g->t1 > th || segment_anomaly(next) ||
+                                    window_end - g->t1 < 2.0;
+                if (silence_before && silence_after) {
+                    double from = time_offset + 1 > g->t0 ? time_offset + 1 : g->t0;
+                    *seek = (long)nearbyint(from * 100.0);
+                    if (content_duration - g->t1 < th)
+                        *seek = content;
+                    results_truncate(cur, i);
+                    break;
+                }
+            }
+            hal_last_end = g->t1;
+        }
+    }
+    double end = segments_end(cur);
+    if (end >= 0)
+        *last_speech = end;
+    return HARK_OK;
+}
+
+/* encode(" " + text.strip()) (ref: transcribe.py initial_prompt, decoding.py prefix). */
+static hark_status encode_text(const hark_model *m, const char *text, int32_t **ids, int *n)
+{
+    *ids = NULL, *n = 0;
+    while (*text == ' ')
+        text++;
+    size_t len = strlen(text);
+    while (len > 0 && text[len - 1] == ' ')
+        len--;
+    char *t = malloc(len + 2);
+    if (!t)
+        return hark_fail(HARK_ERR_NOMEM, "out of memory");
+    t[0] = ' ';
+    memcpy(t + 1, text, len);
+    t[len + 1] = '\0';
+    hark_status st = HARK_OK;
+    int need = hark_tokenizer_encode(m->tok, t, len + 1, NULL, 0);
+    if (need < 0) {
+        st = (hark_status)need;
+    } else if (need > 0) {
+        *ids = malloc((size_t)need * sizeof(int32_t));
+        if (!*ids)
+            st = hark_fail(HARK_ERR_NOMEM, "out of memory");
+        else if (hark_tokenizer_encode(m->tok, t, len + 1, *ids, need) != need)
+            st = hark_fail(HARK_ERR_TOKENIZER, "text could not be encoded");
+        else
+            *n = need;
+    }
+    free(t);
+    if (st != HARK_OK) {
+        free(*ids);
+        *ids = NULL;
+    }
     return st;
 }
 
@@ -295,6 +531,8 @@ hark_status hark_transcribe(hark_state *state, const float *pcm, size_t n_sample
     float *mel = NULL, *win = NULL;
     size_t n_frames = 0;
     toklist all = { 0 };
+    int32_t *prefix = NULL;
+    int n_prefix = 0;
     int32_t *prompt = malloc((size_t)m->dims.n_text_ctx * sizeof(int32_t));
     const size_t M = (size_t)m->dims.n_mels;
     win = malloc(M * HARK_N_FRAMES * sizeof(float));
@@ -305,36 +543,69 @@ hark_status hark_transcribe(hark_state *state, const float *pcm, size_t n_sample
     if ((st = hark_log_mel_full(pcm, n_samples, HARK_N_SAMPLES, (int)M, &mel, &n_frames)) != HARK_OK)
         goto out;
     if (p.initial_prompt && *p.initial_prompt) {
-        /* ref: transcribe.py: encode(" " + initial_prompt.strip()) */
-        const char *a = p.initial_prompt;
-        while (*a == ' ')
-            a++;
-        size_t len = strlen(a);
-        while (len > 0 && a[len - 1] == ' ')
-            len--;
-        char *text = malloc(len + 2);
-        if (!text) {
-            st = hark_fail(HARK_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        text[0] = ' ';
-        memcpy(text + 1, a, len);
-        text[len + 1] = '\0';
-        int need = hark_tokenizer_encode(m->tok, text, len + 1, NULL, 0);
-        int32_t *ids = need > 0 ? malloc((size_t)need * sizeof(int32_t)) : NULL;
-        if (need > 0 && ids && hark_tokenizer_encode(m->tok, text, len + 1, ids, need) == need)
-            st = toklist_add(&all, ids, need);
+        int32_t *ids = NULL;
+        int n_ids = 0;
+        if ((st = encode_text(m, p.initial_prompt, &ids, &n_ids)) == HARK_OK)
+            st = toklist_add(&all, ids, n_ids);
         free(ids);
-        free(text);
         if (st != HARK_OK)
             goto out;
     }
-
+    if (p.prefix && *p.prefix &&
+        (st = encode_text(m, p.prefix, &prefix, &n_prefix)) != HARK_OK)
+        goto out;
+    if (n_prefix > 0) {
+        /* ref: decoding.py _get_initial_tokens — at most n_ctx / 2 - sample_len prefix tokens
+         * (all of them when that is 0, as the reference's [-0:] slice) */
+        int sample_len = p.max_tokens > 0 ? p.max_tokens : m->dims.n_text_ctx / 2;
+        int max_prefix = m->dims.n_text_ctx / 2 - sample_len;
+        if (max_prefix > 0 && n_prefix > max_prefix) {
+            memmove(prefix, prefix + n_prefix - max_prefix, (size_t)max_prefix * sizeof(int32_t));
+            n_prefix = max_prefix;
+        }
+    }
     const long content = (long)n_frames - HARK_N_FRAMES;
     const int n_initial = all.n;
-    int prompt_reset = 0;
-    for (long seek = 0; seek < content;) {
-        int segment_size = content - seek < HARK_N_FRAMES ? (int)(content - seek) : HARK_N_FRAMES;
+    /* ref: transcribe.py clip_timestamps — pairs of seek points, the last end defaulting to the
+     * end of the audio */
+    int n_points = p.n_clip_timestamps > 0 && p.clip_timestamps ? p.n_clip_timestamps : 0;
+    long *clips = malloc((size_t)(n_points + 2) * sizeof(long));
+    if (!clips) {
+        st = hark_fail(HARK_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < n_points; i++) {
+        if (!isfinite(p.clip_timestamps[i]) || p.clip_timestamps[i] < 0) {
+            free(clips);
+            st = hark_fail(HARK_ERR_INVALID_ARG, "clip timestamp %d is not a time", i);
+            goto out;
+        }
+        long v = (long)nearbyint((double)p.clip_timestamps[i] * 100.0);
+        clips[i] = v < content ? v : content;
+    }
+    if (n_points == 0)
+        clips[n_points++] = 0;
+    if (n_points % 2)
+        clips[n_points++] = content;
+    const int n_clips = n_points / 2;
+    int clip = 0, prompt_reset = 0;
+    double last_speech = 0.0;
+    long seek = clips[0];
+    while (clip < n_clips) {
+        const long clip_start = clips[2 * clip], clip_end = clips[2 * clip + 1];
+        if (seek < clip_start)
+            seek = clip_start;
+        if (seek >= clip_end) {
+            if (++clip < n_clips)
+                seek = clips[2 * clip];
+            continue;
+        }
+        long size = HARK_N_FRAMES;
+        if (content - seek < size)
+            size = content - seek;
+        if (clip_end - seek < size)
+            size = clip_end - seek;
+        const int segment_size = (int)size;
         /* ref: transcribe.py — mel[:, seek:seek + segment_size], then pad_or_trim (zeros) */
         for (size_t r = 0; r < M; r++) {
             memcpy(win + r * HARK_N_FRAMES, mel + r * n_frames + seek,
@@ -343,7 +614,7 @@ hark_status hark_transcribe(hark_state *state, const float *pcm, size_t n_sample
                    (size_t)(HARK_N_FRAMES - segment_size) * sizeof(float));
         }
         if ((st = hark_encode(state, win, 1)) != HARK_OK)
-            goto out;
+            break;
         int sot_index, np;
         if (p.carry_initial_prompt && n_initial > 0) {
             /* ref: transcribe.py carry_initial_prompt — the initial prompt before every window,
@@ -356,7 +627,7 @@ hark_status hark_transcribe(hark_state *state, const float *pcm, size_t n_sample
             int32_t *carry = malloc((size_t)(n_initial + take + 1) * sizeof(int32_t));
             if (!carry) {
                 st = hark_fail(HARK_ERR_NOMEM, "out of memory");
-                goto out;
+                break;
             }
             memcpy(carry, all.v, (size_t)n_initial * sizeof(int32_t));
             memcpy(carry + n_initial, all.v + all.n - take, (size_t)take * sizeof(int32_t));
@@ -366,24 +637,39 @@ hark_status hark_transcribe(hark_state *state, const float *pcm, size_t n_sample
             np = build_prompt(m, all.v + prompt_reset, all.n - prompt_reset, lang, &p, prompt,
                               &sot_index);
         }
+        if (n_prefix > 0 && np + n_prefix < m->dims.n_text_ctx) {
+            memcpy(prompt + np, prefix, (size_t)n_prefix * sizeof(int32_t));
+            np += n_prefix;
+        }
         hark_window_result r;
         if ((st = decode_with_fallback(state, prompt, np, sot_index, &p, &rules, &r)) != HARK_OK)
-            goto out;
+            break;
         /* ref: transcribe.py — no speech: skip the window */
         int skip = !isnan(p.no_speech_threshold) && r.no_speech_prob > p.no_speech_threshold &&
                    !(!isnan(p.logprob_threshold) && r.avg_logprob > p.logprob_threshold);
         if (skip) {
             seek += segment_size;
         } else {
-            int advance = segment_size, first = state->results.n_segments;
-            st = add_segments(state, &r, (int)seek, segment_size, &all, &advance);
+            const long previous_seek = seek;
+            int advance = segment_size, single_ending = 0, drop = 0;
+            hark_results cur = { 0 };
+            st = add_segments(state, &r, (int)seek, segment_size, &cur, &advance, &single_ending);
+            seek += advance;
+            if (st == HARK_OK && p.word_timestamps)
+                st = window_words(state, &cur, &p, lang, single_ending, previous_seek,
+                                  segment_size, content, &seek, &last_speech, &drop);
+            if (st == HARK_OK && !drop)
+                st = commit_segments(state, &cur, &all, &p);
+            results_truncate(&cur, 0);
+            free(cur.segments);
             if (st != HARK_OK) {
                 hark_window_result_free(&r);
-                goto out;
+                break;
             }
-            for (int i = first; p.new_segment && i < state->results.n_segments; i++)
-                p.new_segment(state, i, p.new_segment_user);
-            seek += advance;
+            if (drop) { /* the reference's `continue`: no prompt reset, no progress */
+                hark_window_result_free(&r);
+                continue;
+            }
             if (!p.condition_on_previous_text || r.temperature > 0.5f)
                 prompt_reset = all.n;
         }
@@ -391,10 +677,12 @@ hark_status hark_transcribe(hark_state *state, const float *pcm, size_t n_sample
         if (p.progress && p.progress((double)(seek < content ? seek : content) / (double)content,
                                      p.progress_user)) {
             st = hark_fail(HARK_ERR_INVALID_ARG, "transcription cancelled");
-            goto out;
+            break;
         }
     }
+    free(clips);
 out:
+    free(prefix);
     hark_rules_free(&rules);
     free(all.v);
     free(prompt);
@@ -440,6 +728,23 @@ int hark_segment_tokens(const hark_state *state, int i, const int32_t **tokens)
         return hark_fail(HARK_ERR_INVALID_ARG, "hark_segment_tokens: no segment %d", i);
     *tokens = g->tokens;
     return g->n_tokens;
+}
+
+int hark_segment_n_words(const hark_state *state, int i)
+{
+    const hark_segment *g = segment_at(state, i);
+    return g ? g->n_words : 0;
+}
+
+hark_status hark_segment_get_word(const hark_state *state, int i, int j, hark_word_info *out)
+{
+    const hark_segment *g = segment_at(state, i);
+    if (!g || !out || j < 0 || j >= g->n_words)
+        return hark_fail(HARK_ERR_INVALID_ARG, "hark_segment_get_word: no word %d of segment %d",
+                         j, i);
+    *out = (hark_word_info){ .text = g->words[j].text, .t0 = g->words[j].t0,
+                             .t1 = g->words[j].t1, .probability = g->words[j].probability };
+    return HARK_OK;
 }
 
 hark_status hark_segment_get_info(const hark_state *state, int i, hark_segment_info *out)

@@ -6,6 +6,7 @@
 #define HARK_ENGINE_STATE_H
 
 #include "hark.h"
+#include "decode/timing.h"
 #include "model/model.h"
 
 typedef struct hark_segment {
@@ -15,6 +16,8 @@ typedef struct hark_segment {
     int n_tokens;
     int id, seek;
     float temperature, avg_logprob, compression_ratio, no_speech_prob;
+    hark_word *words; /* word timestamps, n_words of them (NULL without) */
+    int n_words;
 } hark_segment;
 
 typedef struct hark_results {

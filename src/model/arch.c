@@ -5,34 +5,56 @@
  * tokenizer.py (special tokens follow the last BPE rank in a fixed order).
  */
 #include "model/model.h"
+#include "util/util.h"
 
 #include <string.h>
 
-#define ARCH(nm, mels, vocab, d, heads, enc, dec)                                                 \
-    { .name = nm,                                                                                 \
+#define ARCH(nm, mels, vocab, d, heads, enc, dec, ah)                                             \
+    { .name = nm, .alignment_heads = ah,                                                          \
       .dims = { .n_mels = mels, .n_vocab = vocab, .n_audio_ctx = 1500, .n_audio_state = d,       \
                 .n_audio_head = heads, .n_audio_layer = enc, .n_text_ctx = 448,                   \
                 .n_text_state = d, .n_text_head = heads, .n_text_layer = dec } }
 
+/* The alignment heads of the official models: openai/whisper __init__.py _ALIGNMENT_HEADS
+ * (gzip+base85 boolean masks over [layer][head]) decoded to (layer, head) pairs. */
+#define AH_TINY_EN "[[1,0],[2,0],[2,5],[3,0],[3,1],[3,2],[3,3],[3,4]]"
+#define AH_TINY "[[2,2],[3,0],[3,2],[3,3],[3,4],[3,5]]"
+#define AH_BASE_EN "[[3,3],[4,7],[5,1],[5,5],[5,7]]"
+#define AH_BASE "[[3,1],[4,2],[4,3],[4,7],[5,1],[5,2],[5,4],[5,6]]"
+#define AH_SMALL_EN \
+    "[[6,6],[7,0],[7,3],[7,8],[8,2],[8,5],[8,7],[9,0],[9,4],[9,8],[9,10],[10,0],[10,1],[10,2]," \
+    "[10,3],[10,6],[10,11],[11,2],[11,4]]"
+#define AH_SMALL "[[5,3],[5,9],[8,0],[8,4],[8,7],[8,8],[9,0],[9,7],[9,9],[10,5]]"
+#define AH_MEDIUM_EN \
+    "[[11,4],[14,1],[14,12],[14,14],[15,4],[16,0],[16,4],[16,9],[17,12],[17,14],[18,7]," \
+    "[18,10],[18,15],[20,0],[20,3],[20,9],[20,14],[21,12]]"
+#define AH_MEDIUM "[[13,15],[15,4],[15,15],[16,1],[20,0],[23,4]]"
+#define AH_LARGE_V1 "[[9,19],[11,2],[11,4],[11,17],[22,7],[22,11],[22,17],[23,2],[23,15]]"
+#define AH_LARGE_V2 \
+    "[[10,12],[13,17],[16,11],[16,12],[16,13],[17,15],[17,16],[18,4],[18,11],[18,19],[19,11]," \
+    "[21,2],[21,3],[22,3],[22,9],[22,12],[23,5],[23,7],[23,13],[25,5],[26,1],[26,12],[27,15]]"
+#define AH_LARGE_V3 "[[7,0],[10,17],[12,18],[13,12],[16,1],[17,14],[19,11],[21,4],[24,1],[25,6]]"
+#define AH_LARGE_V3_TURBO "[[2,4],[2,11],[3,3],[3,6],[3,11],[3,14]]"
+
 /* Official ones first: hark_arch_guess returns the first exact match, so for the identical dims
  * of large-v1 and large-v2 it answers "large-v2". */
 static const hark_arch arch_table[] = {
-    ARCH("tiny", 80, 51865, 384, 6, 4, 4),
-    ARCH("tiny.en", 80, 51864, 384, 6, 4, 4),
-    ARCH("base", 80, 51865, 512, 8, 6, 6),
-    ARCH("base.en", 80, 51864, 512, 8, 6, 6),
-    ARCH("small", 80, 51865, 768, 12, 12, 12),
-    ARCH("small.en", 80, 51864, 768, 12, 12, 12),
-    ARCH("medium", 80, 51865, 1024, 16, 24, 24),
-    ARCH("medium.en", 80, 51864, 1024, 16, 24, 24),
-    ARCH("large-v2", 80, 51865, 1280, 20, 32, 32),
-    ARCH("large-v1", 80, 51865, 1280, 20, 32, 32),
-    ARCH("large-v3", 128, 51866, 1280, 20, 32, 32),
-    ARCH("large-v3-turbo", 128, 51866, 1280, 20, 32, 4),
-    ARCH("tiny-test", 80, 51865, 64, 2, 2, 2),
-    ARCH("tiny-test.en", 80, 51864, 64, 2, 2, 2),
-    ARCH("v3-test", 128, 51866, 64, 2, 2, 2),
-    ARCH("nano-test", 80, 51865, 8, 2, 1, 1),
+    ARCH("tiny", 80, 51865, 384, 6, 4, 4, AH_TINY),
+    ARCH("tiny.en", 80, 51864, 384, 6, 4, 4, AH_TINY_EN),
+    ARCH("base", 80, 51865, 512, 8, 6, 6, AH_BASE),
+    ARCH("base.en", 80, 51864, 512, 8, 6, 6, AH_BASE_EN),
+    ARCH("small", 80, 51865, 768, 12, 12, 12, AH_SMALL),
+    ARCH("small.en", 80, 51864, 768, 12, 12, 12, AH_SMALL_EN),
+    ARCH("medium", 80, 51865, 1024, 16, 24, 24, AH_MEDIUM),
+    ARCH("medium.en", 80, 51864, 1024, 16, 24, 24, AH_MEDIUM_EN),
+    ARCH("large-v2", 80, 51865, 1280, 20, 32, 32, AH_LARGE_V2),
+    ARCH("large-v1", 80, 51865, 1280, 20, 32, 32, AH_LARGE_V1),
+    ARCH("large-v3", 128, 51866, 1280, 20, 32, 32, AH_LARGE_V3),
+    ARCH("large-v3-turbo", 128, 51866, 1280, 20, 32, 4, AH_LARGE_V3_TURBO),
+    ARCH("tiny-test", 80, 51865, 64, 2, 2, 2, NULL),
+    ARCH("tiny-test.en", 80, 51864, 64, 2, 2, 2, NULL),
+    ARCH("v3-test", 128, 51866, 64, 2, 2, 2, NULL),
+    ARCH("nano-test", 80, 51865, 8, 2, 1, 1, NULL),
 };
 
 #define N_ARCH ((int)(sizeof(arch_table) / sizeof(arch_table[0])))
@@ -150,4 +172,49 @@ size_t hark_dtype_size(hark_dtype dt)
     case HARK_DTYPE_BF16: return 2;
     }
     return 0;
+}
+
+hark_status hark_alignment_heads_parse(const char *json, const hark_model_dims *dims, int32_t *out,
+                                       int *n)
+{
+    /* the integers of the text in order, read as (layer, head) pairs */
+    int k = 0;
+    long v = -1;
+    for (const char *p = json;; p++) {
+        if (*p >= '0' && *p <= '9') {
+            v = (v < 0 ? 0 : v) * 10 + (*p - '0');
+            if (v > 1 << 20)
+                return hark_fail(HARK_ERR_FORMAT, "alignment heads: number too large");
+            continue;
+        }
+        if (*p == '-' || *p == '.')
+            return hark_fail(HARK_ERR_FORMAT, "alignment heads: not a list of index pairs");
+        if (v >= 0) {
+            if (k >= 2 * HARK_MAX_ALIGN_HEADS)
+                return hark_fail(HARK_ERR_FORMAT, "alignment heads: more than %d",
+                                 HARK_MAX_ALIGN_HEADS);
+            out[k++] = (int32_t)v;
+            v = -1;
+        }
+        if (!*p)
+            break;
+    }
+    if (k == 0 || k % 2)
+        return hark_fail(HARK_ERR_FORMAT, "alignment heads: not a list of (layer, head) pairs");
+    for (int i = 0; i < k; i += 2)
+        if (out[i] >= dims->n_text_layer || out[i + 1] >= dims->n_text_head)
+            return hark_fail(HARK_ERR_FORMAT, "alignment heads: (%d, %d) is not a head of a "
+                             "%d-layer, %d-head decoder", out[i], out[i + 1], dims->n_text_layer,
+                             dims->n_text_head);
+    *n = k / 2;
+    return HARK_OK;
+}
+
+void hark_alignment_heads_default(const hark_model_dims *dims, int32_t *out, int *n)
+{
+    int k = 0; /* ref: openai/whisper model.py Whisper.__init__ (all_heads[n_text_layer // 2:]) */
+    for (int l = dims->n_text_layer / 2; l < dims->n_text_layer; l++)
+        for (int h = 0; h < dims->n_text_head && k < HARK_MAX_ALIGN_HEADS; h++)
+            out[2 * k] = l, out[2 * k + 1] = h, k++;
+    *n = k;
 }

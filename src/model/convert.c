@@ -52,7 +52,8 @@ hark_status hark_convert_hark(const char *in, const char *out, const hark_conver
                              .random = hark_st_meta(&f, "hark.random"), .tokenizer = tok,
                              .tokenizer_size = tok ? strlen(tok) : 0,
                              .tokenizer_name = tok_name ? tok_name : "multilingual",
-                             .dtype = p->dtype };
+                             .dtype = p->dtype,
+                             .alignment_heads = hark_st_meta(&f, "hark.alignment_heads") };
     hark_st_source src = { &f, 1, in };
     st = hark_file_write(out, &info, hark_st_source_fill, &src);
 out:

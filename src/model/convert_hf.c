@@ -96,6 +96,20 @@ static void hf_free_names(char **names, int n)
     free(names);
 }
 
+/* The alignment heads of generation_config.json as compact JSON (malloc'd), or NULL when the
+ * file or the field is absent. */
+static char *hf_alignment_heads(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/generation_config.json", dir);
+    json_error_t err;
+    json_t *g = json_load_file(path, 0, &err);
+    json_t *ah = g ? json_object_get(g, "alignment_heads") : NULL;
+    char *s = json_is_array(ah) ? json_dumps(ah, JSON_COMPACT) : NULL;
+    json_decref(g);
+    return s;
+}
+
 /* Converts a Hugging Face Whisper folder to a hark file. */
 hark_status hark_convert_hf(const char *in, const char *out, const hark_convert_params *p)
 {
@@ -128,9 +142,19 @@ hark_status hark_convert_hf(const char *in, const char *out, const hark_convert_
         n_open += st == HARK_OK;
     }
     if (st == HARK_OK) {
-        hark_write_info wi = { .dims = dims, .arch = p->arch_name, .dtype = p->dtype };
+        char *ah = hf_alignment_heads(in);
+        int32_t pairs[2 * HARK_MAX_ALIGN_HEADS];
+        int n_pairs;
+        if (ah && hark_alignment_heads_parse(ah, &dims, pairs, &n_pairs) != HARK_OK) {
+            hark_log(HARK_LOG_WARN, "%s/generation_config.json: alignment_heads ignored", in);
+            free(ah);
+            ah = NULL;
+        }
+        hark_write_info wi = { .dims = dims, .arch = p->arch_name, .dtype = p->dtype,
+                               .alignment_heads = ah };
         hark_st_source src = { files, n_open, in };
         st = hark_file_write(out, &wi, hark_st_source_fill, &src);
+        free(ah);
     }
 out:
     for (int i = 0; i < n_open; i++)

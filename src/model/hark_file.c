@@ -343,7 +343,7 @@ hark_status hark_file_write(const char *path, const hark_write_info *info, hark_
         memcpy(specs[i].shape, plan.t[i].shape, sizeof(specs[i].shape));
     }
     const char *arch = info->arch ? info->arch : hark_arch_guess(&info->dims);
-    const char *mk[8], *mv[8];
+    const char *mk[10], *mv[10];
     int nm = 0;
     mk[nm] = "format", mv[nm++] = "pt";
     mk[nm] = "hark.version", mv[nm++] = HARK_FILE_VERSION;
@@ -351,6 +351,8 @@ hark_status hark_file_write(const char *path, const hark_write_info *info, hark_
     mk[nm] = "hark.dims", mv[nm++] = dj;
     if (info->random)
         mk[nm] = "hark.random", mv[nm++] = info->random;
+    if (info->alignment_heads)
+        mk[nm] = "hark.alignment_heads", mv[nm++] = info->alignment_heads;
     mk[nm] = "hark.tokenizer.name", mv[nm++] = tok_name;
     mk[nm] = "hark.tokenizer", mv[nm++] = tok;
     file_fill_ctx c = { &plan, fill, user, info->dtype };
@@ -417,6 +419,15 @@ hark_status hark_file_header(const char *path, const hark_st_file *f, hark_model
     const char *arch = hark_st_meta(f, "hark.arch");
     snprintf(m->arch, sizeof(m->arch), "%s", arch && *arch ? arch : hark_arch_guess(&m->dims));
     m->is_random = hark_st_meta(f, "hark.random") != NULL;
+    /* word-timestamp heads: the file's own, else the published ones of its architecture */
+    const char *ah = hark_st_meta(f, "hark.alignment_heads");
+    const hark_arch *a = hark_arch_find(m->arch);
+    if (!ah && a)
+        ah = a->alignment_heads;
+    if (ah && hark_alignment_heads_parse(ah, &m->dims, m->align_heads, &m->n_align_heads) != HARK_OK)
+        return hark_fail_prefix(HARK_ERR_FORMAT, "%s: hark.alignment_heads", path);
+    if (!ah)
+        hark_alignment_heads_default(&m->dims, m->align_heads, &m->n_align_heads);
     return HARK_OK;
 }
 

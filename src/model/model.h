@@ -67,7 +67,9 @@ typedef struct hark_weights {
 typedef struct hark_arch {
     const char *name;
     hark_model_dims dims;
-    int alignment_heads_note; /* unused for now */
+    /* the published alignment heads (word timestamps) as JSON [[layer, head], ...]; NULL for
+     * test architectures (the default: every head of the upper half of the decoder layers) */
+    const char *alignment_heads;
 } hark_arch;
 
 /* Looks up an architecture by name; NULL if unknown. */
@@ -84,6 +86,15 @@ hark_status hark_special_tokens_for_vocab(int n_vocab, hark_special_tokens *out)
 /* Validates dims (positive, heads divide widths, vocab one of the known layouts, ...). */
 hark_status hark_dims_check(const hark_model_dims *dims);
 
+#define HARK_MAX_ALIGN_HEADS 1024
+
+/* Reads alignment heads from JSON text [[layer, head], ...] into out[2 * k] (layer),
+ * out[2 * k + 1] (head); each must exist in dims. */
+hark_status hark_alignment_heads_parse(const char *json, const hark_model_dims *dims, int32_t *out,
+                                       int *n);
+/* openai/whisper's default: every head of the layers n_text_layer / 2 and up. */
+void hark_alignment_heads_default(const hark_model_dims *dims, int32_t *out, int *n);
+
 struct hark_tokenizer;
 struct hark_backend;
 
@@ -98,6 +109,8 @@ struct hark_model {
     hark_model_params params;
     const struct hark_backend *backend;
     void *backend_weights; /* backend's uploaded weights */
+    int32_t align_heads[2 * HARK_MAX_ALIGN_HEADS]; /* (layer, head) pairs for word timestamps */
+    int n_align_heads;
 };
 
 #endif

@@ -100,6 +100,7 @@ typedef struct hark_write_info {
     size_t tokenizer_size;
     const char *tokenizer_name; /* with tokenizer */
     hark_dtype dtype;
+    const char *alignment_heads; /* JSON [[layer, head], ...] (HF generation_config); NULL: none */
 } hark_write_info;
 
 /* Writes a hark file: checks dims, builds the plan, writes metadata and every tensor by fill. */

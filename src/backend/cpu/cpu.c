@@ -405,5 +405,6 @@ const hark_backend hark_backend_cpu = {
     .encode = cpu_encode,
     .encoder_output = encoder_output,
     .decode = cpu_decode,
+    .decode_cross_qk = cpu_decode_cross_qk,
     .kv_copy = kv_copy,
 };

@@ -124,6 +124,8 @@ void cpu_add_rows(float *x, const float *y, size_t n);
 /* encoder.c / decoder.c: the stages behind the ops table. */
 hark_status cpu_encode(void *ctx, const float *mel, int n, const int *slots);
 hark_status cpu_decode(void *ctx, const hark_decode_entry *e, int n, float *logits);
+hark_status cpu_decode_cross_qk(void *ctx, const hark_decode_entry *e, int n, float *logits,
+                                const int32_t *heads, int n_heads, int n_frames, float *qk);
 
 /* Sizes and offsets. */
 static inline uint16_t *cpu_cross_k(const cpu_ctx *c, int slot, int layer)

@@ -85,7 +85,41 @@ static void cross_attention(const cpu_ctx *c, int layer, const hark_decode_entry
     }
 }
 
-static void decoder_layer(const cpu_ctx *c, int layer, const hark_decode_entry *e, int n)
+/* What decode_cross_qk asks for: (layer, head) pairs and where their scores go. */
+typedef struct qk_capture {
+    const int32_t *heads;
+    int n_heads, n_frames;
+    float *qk; /* [n_heads][n][n_frames] */
+} qk_capture;
+
+/* The scaled scores q.k / sqrt(E) of the captured heads of this layer (c->dq holds the queries). */
+static void capture_qk(const cpu_ctx *c, int layer, const hark_decode_entry *e, int n,
+                       const qk_capture *cap)
+{
+    const cpu_weights *w = c->w;
+    const int D = w->d, H = w->n_text_head, E = D / H, C = w->n_ctx_audio, NF = cap->n_frames;
+    const float scale = 1.0f / sqrtf((float)E);
+    for (int k = 0; k < cap->n_heads; k++) {
+        if (cap->heads[2 * k] != layer)
+            continue;
+        const int h = cap->heads[2 * k + 1];
+#pragma omp parallel for num_threads(c->n_threads) schedule(static)
+        for (int i = 0; i < n; i++) {
+            const float *q = c->dq + (size_t)i * D + h * E;
+            const uint16_t *kt = cpu_cross_k(c, e[i].window, layer) + (size_t)h * E * C;
+            float *out = cap->qk + ((size_t)k * n + i) * NF;
+            for (int t = 0; t < NF; t++) {
+                float s = 0.0f;
+                for (int j = 0; j < E; j++)
+                    s += q[j] * hark_f16_to_f32(kt[(size_t)j * C + t]);
+                out[t] = s * scale;
+            }
+        }
+    }
+}
+
+static void decoder_layer(const cpu_ctx *c, int layer, const hark_decode_entry *e, int n,
+                          const qk_capture *cap)
 {
     const cpu_weights *w = c->w;
     const cpu_dec_layer *l = &w->dec[layer];
@@ -103,6 +137,8 @@ static void decoder_layer(const cpu_ctx *c, int layer, const hark_decode_entry *
     cpu_layer_norm(c->dx, l->cross_ln_w, l->cross_ln_b, n, D, c->dh, nt);
     cpu_linear(c, &l->cross.q, l->cross.q_b, c->dh, D, n, c->dq, D);
     cross_attention(c, layer, e, n);
+    if (cap)
+        capture_qk(c, layer, e, n, cap);
     cpu_linear(c, &l->cross.o, l->cross.o_b, c->da, D, n, c->dh, D);
     cpu_add_rows(c->dx, c->dh, RD);
 
@@ -113,8 +149,8 @@ static void decoder_layer(const cpu_ctx *c, int layer, const hark_decode_entry *
     cpu_add_rows(c->dx, c->dh, RD);
 }
 
-/* See backend.h (decode). At most c->max_rows entries per call (HARK_ERR_CAPACITY beyond). */
-hark_status cpu_decode(void *ctx, const hark_decode_entry *e, int n, float *logits)
+static hark_status decode_impl(void *ctx, const hark_decode_entry *e, int n, float *logits,
+                               const qk_capture *cap)
 {
     cpu_ctx *c = ctx;
     if (!c)
@@ -127,7 +163,7 @@ hark_status cpu_decode(void *ctx, const hark_decode_entry *e, int n, float *logi
 
     embed(c, e, n, c->dx);
     for (int l = 0; l < w->n_text_layer; l++)
-        decoder_layer(c, l, e, n);
+        decoder_layer(c, l, e, n, cap);
 
     int n_want = 0;
     for (int i = 0; i < n; i++)
@@ -136,4 +172,26 @@ hark_status cpu_decode(void *ctx, const hark_decode_entry *e, int n, float *logi
     cpu_layer_norm(c->dk, w->dec_ln_w, w->dec_ln_b, n_want, D, c->dh, c->n_threads);
     cpu_linear(c, &w->tok_emb, NULL, c->dh, D, n_want, logits, w->n_vocab);
     return HARK_OK;
+}
+
+/* See backend.h (decode). At most c->max_rows entries per call (HARK_ERR_CAPACITY beyond). */
+hark_status cpu_decode(void *ctx, const hark_decode_entry *e, int n, float *logits)
+{
+    return decode_impl(ctx, e, n, logits, NULL);
+}
+
+/* See backend.h (decode_cross_qk). */
+hark_status cpu_decode_cross_qk(void *ctx, const hark_decode_entry *e, int n, float *logits,
+                                const int32_t *heads, int n_heads, int n_frames, float *qk)
+{
+    const cpu_ctx *c = ctx;
+    if (!c || !heads || n_heads < 1 || !qk || n_frames < 1 || n_frames > c->w->n_ctx_audio)
+        return hark_fail(HARK_ERR_INVALID_ARG, "cpu decode_cross_qk: bad arguments");
+    for (int k = 0; k < n_heads; k++)
+        if (heads[2 * k] < 0 || heads[2 * k] >= c->w->n_text_layer || heads[2 * k + 1] < 0 ||
+            heads[2 * k + 1] >= c->w->n_text_head)
+            return hark_fail(HARK_ERR_INVALID_ARG, "cpu decode_cross_qk: no head (%d, %d)",
+                             heads[2 * k], heads[2 * k + 1]);
+    const qk_capture cap = { heads, n_heads, n_frames, qk };
+    return decode_impl(ctx, e, n, logits, &cap);
 }

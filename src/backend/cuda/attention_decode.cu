@@ -491,3 +491,39 @@ extern "C" int cu_cross_attention(hark_dtype dt, const void *q, int ldq, const v
     });
     return 0;
 }
+
+/* ---------------------------------------------------------------- alignment scores ----------- */
+
+/* out[row][t] = scale * q[row][head] . K[win[row]][t][head] for t < n_frames: one block per
+ * (row, 128 frames), one thread per frame. Word timestamps run it once per window: plain code. */
+template <typename T>
+__global__ void cross_qk_kernel(const T *__restrict__ q, int ldq, const T *__restrict__ ck,
+                                long win_stride, const int32_t *__restrict__ win, float *out,
+                                int d, int e, int head, int n_frames, float scale)
+{
+    const int row = blockIdx.y, t = blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= n_frames || win[row] < 0)
+        return;
+    const T *qr = q + (long)row * ldq + (long)head * e;
+    const T *kr = ck + win[row] * win_stride + (long)t * d + (long)head * e;
+    float s = 0.0f;
+    for (int j = 0; j < e; j++)
+        s += to_f(qr[j]) * to_f(kr[j]);
+    out[(long)row * n_frames + t] = s * scale;
+}
+
+extern "C" int cu_cross_qk(hark_dtype dt, const void *q, int ldq, const void *ck, long win_stride,
+                           const int32_t *win, float *out, int rows, int d, int h, int head,
+                           int n_frames, float scale, cu_stream s)
+{
+    if (rows < 0 || h < 1 || d % h || head < 0 || head >= h || n_frames < 1 || rows > 65535)
+        return (int)cudaErrorInvalidValue;
+    if (rows == 0)
+        return 0;
+    dim3 grid((unsigned)((n_frames + 127) / 128), (unsigned)rows);
+    HARK_CU_DISPATCH(dt, T, {
+        cross_qk_kernel<T><<<grid, 128, 0, s>>>((const T *)q, ldq, (const T *)ck, win_stride, win,
+                                                out, d, d / h, head, n_frames, scale);
+    });
+    return (int)cudaGetLastError();
+}

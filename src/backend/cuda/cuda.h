@@ -150,6 +150,8 @@ void cu_plans_free(cu_ctx *c);
 hark_status cu_encode(void *ctx, const float *mel, int n, const int *slots);
 hark_status cu_encode_pcm(void *ctx, const float *pcm, int n, const int *slots);
 hark_status cu_decode(void *ctx, const hark_decode_entry *e, int n, float *logits);
+hark_status cu_decode_cross_qk(void *ctx, const hark_decode_entry *e, int n, float *logits,
+                               const int32_t *heads, int n_heads, int n_frames, float *qk);
 hark_status cu_decode_argmax(void *ctx, const hark_decode_entry *e, int n, int limit,
                              int32_t *tokens);
 hark_status cu_kv_copy(void *ctx, int src, int dst, int n_pos);

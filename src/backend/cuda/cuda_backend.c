@@ -439,6 +439,7 @@ const hark_backend hark_backend_cuda = {
     .encode = cu_encode,
     .encoder_output = encoder_output,
     .decode = cu_decode,
+    .decode_cross_qk = cu_decode_cross_qk,
     .kv_copy = cu_kv_copy,
     .kv_free = cu_kv_free,
     .encode_pcm = cu_encode_pcm,

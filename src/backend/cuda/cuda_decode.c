@@ -78,8 +78,16 @@ static hark_status prepare(cu_ctx *c, const hark_decode_entry *e, int n, int R)
     return HARK_OK;
 }
 
-/* The whole pass for R rows, from the device metadata to fp32 logits [R][V]. */
-static hark_status run_layers(cu_ctx *c, int R)
+/* decode_cross_qk's request: (layer, head) pairs and the device buffer [n_heads][R][n_frames]. */
+typedef struct qk_capture {
+    const int32_t *heads;
+    int n_heads, n_frames;
+    float *dev;
+} qk_capture;
+
+/* The whole pass for R rows, from the device metadata to fp32 logits [R][V]; with cap (never
+ * inside a graph), the alignment scores of the captured heads too. */
+static hark_status run_layers(cu_ctx *c, int R, const qk_capture *qc)
 {
     const cu_weights *w = c->w;
     const hark_dtype dt = w->dt;
@@ -109,6 +117,11 @@ static hark_status run_layers(cu_ctx *c, int R)
         K(cu_cross_attention(dt, c->dq, D, (char *)c->cross_k + i * cross_layer,
                              (char *)c->cross_v + i * cross_layer, (long)w->C * D,
                              cu_meta_win(m, cap), c->da, R, w->C, D, H, scale, s));
+        for (int k = 0; qc && k < qc->n_heads; k++)
+            if (qc->heads[2 * k] == i)
+                K(cu_cross_qk(dt, c->dq, D, (char *)c->cross_k + i * cross_layer, (long)w->C * D,
+                              cu_meta_win(m, cap), qc->dev + (size_t)k * R * qc->n_frames, R, D,
+                              H, qc->heads[2 * k + 1], qc->n_frames, scale, s));
         CU_TRY(cu_gemm(c, &l->co, c->da, D, R, c->dx, D, 1, 0));
         /* LN3 + fc1 + GELU, fc2 + residual */
         cu_lin_opts fc1 = { .ln_g = l->ln3_g, .ln_b = l->ln3_b, .ln_scratch = c->dh, .gelu = 1 };
@@ -133,11 +146,11 @@ static hark_status run_bucket(cu_ctx *c, int R)
 {
     int b = bucket_index(R);
     if (!c->use_graphs || b >= CU_MAX_GRAPHS)
-        return run_layers(c, R);
+        return run_layers(c, R, NULL);
     if (!c->graphs[b]) {
         cudaGraph_t g = NULL;
         K(cudaStreamBeginCapture(c->st, cudaStreamCaptureModeThreadLocal));
-        hark_status st = run_layers(c, R);
+        hark_status st = run_layers(c, R, NULL);
         cudaError_t ce = cudaStreamEndCapture(c->st, &g);
         if (st != HARK_OK) {
             if (g)
@@ -165,12 +178,9 @@ static hark_status decode_common(cu_ctx *c, const hark_decode_entry *e, int n, i
     return run_bucket(c, R);
 }
 
-/* See backend.h (decode). */
-hark_status cu_decode(void *ctx, const hark_decode_entry *e, int n, float *logits)
+/* Copies the wanted rows of the last pass's logits to the host (without waiting). */
+static hark_status logits_out(cu_ctx *c, const hark_decode_entry *e, int n, float *logits)
 {
-    cu_ctx *c = ctx;
-    int R;
-    CU_TRY(decode_common(c, e, n, &R));
     const size_t V = (size_t)c->w->V;
     int all = 1, k = 0;
     for (int i = 0; i < n; i++)
@@ -184,8 +194,55 @@ hark_status cu_decode(void *ctx, const hark_decode_entry *e, int n, float *logit
                 K(cudaMemcpyAsync(logits + (size_t)k++ * V, c->dlogits + (size_t)i * V,
                                   V * sizeof(float), cudaMemcpyDeviceToHost, c->st));
     }
+    return HARK_OK;
+}
+
+/* See backend.h (decode). */
+hark_status cu_decode(void *ctx, const hark_decode_entry *e, int n, float *logits)
+{
+    cu_ctx *c = ctx;
+    int R;
+    CU_TRY(decode_common(c, e, n, &R));
+    CU_TRY(logits_out(c, e, n, logits));
     K(cudaStreamSynchronize(c->st));
     return HARK_OK;
+}
+
+/* See backend.h (decode_cross_qk): an uncaptured pass that also writes the alignment scores. */
+hark_status cu_decode_cross_qk(void *ctx, const hark_decode_entry *e, int n, float *logits,
+                               const int32_t *heads, int n_heads, int n_frames, float *qk)
+{
+    cu_ctx *c = ctx;
+    if (!c || !heads || n_heads < 1 || !qk || n_frames < 1 || n_frames > c->w->C)
+        return hark_fail(HARK_ERR_INVALID_ARG, "cuda decode_cross_qk: bad arguments");
+    for (int k = 0; k < n_heads; k++)
+        if (heads[2 * k] < 0 || heads[2 * k] >= c->w->n_dec || heads[2 * k + 1] < 0 ||
+            heads[2 * k + 1] >= c->w->H_dec)
+            return hark_fail(HARK_ERR_INVALID_ARG, "cuda decode_cross_qk: no head (%d, %d)",
+                             heads[2 * k], heads[2 * k + 1]);
+    CU_TRY(check_entries(c, e, n));
+    K(cudaSetDevice(c->dev));
+    int R = 1;
+    while (R < n)
+        R *= 2;
+    const size_t per_head = (size_t)R * n_frames;
+    qk_capture qc = { heads, n_heads, n_frames, NULL };
+    K(cudaMalloc((void **)&qc.dev, (size_t)n_heads * per_head * sizeof(float)));
+    hark_status st = prepare(c, e, n, R);
+    if (st == HARK_OK)
+        st = run_layers(c, R, &qc);
+    if (st == HARK_OK)
+        st = logits_out(c, e, n, logits);
+    for (int k = 0; k < n_heads && st == HARK_OK; k++)
+        if (cudaMemcpyAsync(qk + (size_t)k * n * n_frames, qc.dev + k * per_head,
+                            (size_t)n * n_frames * sizeof(float), cudaMemcpyDeviceToHost,
+                            c->st) != cudaSuccess)
+            st = hark_fail(HARK_ERR_BACKEND, "cuda decode_cross_qk: copy failed");
+    cudaError_t ce = cudaStreamSynchronize(c->st);
+    cudaFree(qc.dev);
+    if (st == HARK_OK && ce != cudaSuccess)
+        st = hark_fail(HARK_ERR_BACKEND, "cuda decode_cross_qk: %s", cudaGetErrorString(ce));
+    return st;
 }
 
 /* See backend.h (decode_argmax). */

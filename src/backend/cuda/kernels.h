@@ -74,6 +74,12 @@ int cu_cross_attention(hark_dtype dt, const void *q, int ldq, const void *ck, co
                        long win_stride, const int32_t *win, void *out, int rows, int c, int d,
                        int h, float scale, cu_stream s);
 
+/* Word-timestamp scores: out[row][t] = scale * q[row] . K[win[row]][t] over head `head` (width
+ * d / h) for t < n_frames, fp32. Rows whose win is negative are left alone. */
+int cu_cross_qk(hark_dtype dt, const void *q, int ldq, const void *ck, long win_stride,
+                const int32_t *win, float *out, int rows, int d, int h, int head, int n_frames,
+                float scale, cu_stream s);
+
 /* Small-batch product y[m][n] = LN?(x)[m][k] W[n][k]^T (+ b[n]) (+ y when accumulate), then
  * exact GELU when gelu, for m <= CU_GEMV_MAX_ROWS. y is fp32 when out_f32, else dt.
  * ln_g/ln_b (NULL: none): layer-normalise each x row first (eps 1e-5; needs m*k*4 <= 48 KiB).
