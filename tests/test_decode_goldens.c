@@ -1,8 +1,9 @@
 /*
  * test_decode_goldens.c — the decoding semantics against transformers' generate (goldens in
  * tests/data/decode_golden.json, made by dev/reference/make_goldens.py decode): language
- * identification probabilities within 1e-4. (The timestamp, beam search, translate and
- * long-form goldens in the same file are for the transcription loop of the decoding work.)
+ * identification probabilities within 1e-4, greedy windows with and without timestamps, the
+ * translate task and long-form segments identical, on the reduced models tiny-test and v3-test
+ * and on full-size tiny (random weights).
  */
 #include "hark.h"
 #include "decode/decode.h"
@@ -251,11 +252,13 @@ int main(void)
         printf("skipped: no golden (%s)\n", p);
         TEST_MAIN_END();
     }
-    check_language(g, "tiny-test");
-    check_language(g, "v3-test");
+    /* the reduced models, and full-size tiny (random weights of the real architecture) */
+    const char *archs[] = { "tiny-test", "v3-test", "tiny" };
+    for (int k = 0; k < 3; k++)
+        check_language(g, archs[k]);
     check_slot_reserve(g);
-    for (int k = 0; k < 2; k++) {
-        const char *arch = k ? "v3-test" : "tiny-test";
+    for (int k = 0; k < 3; k++) {
+        const char *arch = archs[k];
         check_window(g, arch, "greedy_timestamps", 1, 0, 0, 100, 1);
         check_window(g, arch, "greedy_notimestamps", 0, 0, 0, 60, 1);
         check_window(g, arch, "translate_timestamps", 1, 1, 0, 60, 1);

@@ -7,7 +7,7 @@
  * --output_dir ".", --verbose True), "--X requires --word_timestamps True", a model name
  * downloaded when not cached, and each file's failure reported without stopping the others.
  * Segments print as they are decoded (hark_full_params.new_segment). Differences: the progress
- * bar (a TTY only) shows in both verbose modes; word timings are accepted but not computed yet.
+ * bar (a TTY only) shows in both verbose modes; --prefix (DecodingOptions.prefix) is offered.
  * Output files and the printed lines are in transcribe_output.c.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -46,7 +46,13 @@ static void transcribe_usage(FILE *f)
         "  --compression-ratio-threshold X  (2.4; none)\n"
         "  --logprob-threshold X      (-1.0; none)\n"
         "  --no-speech-threshold X    (0.6; none)\n"
-        "  --word-timestamps true|false  (false; not implemented yet)\n"
+        "  --prefix TEXT              text every window's transcript continues from\n"
+        "  --word-timestamps true|false  word-level timings (false)\n"
+        "  --prepend-punctuations S, --append-punctuations S  merged into the next / previous\n"
+        "                             word (openai's defaults)\n"
+        "  --clip-timestamps S,E,...  seconds of the clips to transcribe (0: all)\n"
+        "  --hallucination-silence-threshold X  skip silences longer than X s before a likely\n"
+        "                             hallucination (needs --word-timestamps true)\n"
         "  --max-line-width N, --max-line-count N, --max-words-per-line N,\n"
         "  --highlight-words true|false  subtitle layout (need --word-timestamps true)\n"
         "  -f, --output-format txt|srt|vtt|tsv|json|verbose_json|all  (all)\n"
@@ -73,7 +79,11 @@ typedef struct tr_cli {
     float temperature, temperature_increment, patience, length_penalty;
     float compression_ratio_threshold, logprob_threshold, no_speech_threshold;
     int condition_on_previous_text, word_timestamps, highlight_words, verbose, translate, fp16;
-    const char *initial_prompt;
+    const char *initial_prompt, *prefix, *prepend_punctuations, *append_punctuations;
+    const char *clip_timestamps;
+    float hallucination_silence_threshold;
+    float clips[256];
+    int n_clips;
     int carry_initial_prompt;
     const char **files;
     int n_files;
@@ -189,6 +199,12 @@ static int parse_args(int argc, char **argv, tr_cli *c)
         { "logprob-threshold", NULL, OPT_OPT_FLOAT, &c->logprob_threshold },
         { "no-speech-threshold", NULL, OPT_OPT_FLOAT, &c->no_speech_threshold },
         { "word-timestamps", NULL, OPT_BOOL, &c->word_timestamps },
+        { "prefix", NULL, OPT_STR, &c->prefix },
+        { "prepend-punctuations", NULL, OPT_STR, &c->prepend_punctuations },
+        { "append-punctuations", NULL, OPT_STR, &c->append_punctuations },
+        { "clip-timestamps", NULL, OPT_STR, &c->clip_timestamps },
+        { "hallucination-silence-threshold", NULL, OPT_OPT_FLOAT,
+          &c->hallucination_silence_threshold },
         { "max-line-width", NULL, OPT_LONG, &c->max_line_width },
         { "max-line-count", NULL, OPT_LONG, &c->max_line_count },
         { "max-words-per-line", NULL, OPT_LONG, &c->max_words_per_line },
@@ -266,6 +282,24 @@ static int check_args(tr_cli *c)
         return usage_error("--best-of must be at least 1");
     if (!isnan(c->patience) && c->patience <= 0)
         return usage_error("--patience must be positive");
+    if (c->clip_timestamps) { /* "start,end,..." seconds, as openai's --clip_timestamps */
+        const char *p = c->clip_timestamps;
+        c->n_clips = 0;
+        while (*p) {
+            char *end;
+            float v = strtof(p, &end);
+            if (end == p || !isfinite(v) || v < 0 || (*end && *end != ','))
+                return usage_error("bad --clip-timestamps '%s' (start,end,... in seconds)",
+                                   c->clip_timestamps);
+            if (c->n_clips == (int)(sizeof(c->clips) / sizeof(c->clips[0])))
+                return usage_error("--clip-timestamps: more than %d times",
+                                   (int)(sizeof(c->clips) / sizeof(c->clips[0])));
+            c->clips[c->n_clips++] = v;
+            p = *end ? end + 1 : end;
+        }
+    }
+    if (!c->word_timestamps && !isnan(c->hallucination_silence_threshold))
+        return usage_error("--hallucination-silence-threshold requires --word-timestamps true");
     if (!c->word_timestamps) {
         const char *names[] = { "highlight-words", "max-line-count", "max-line-width",
                                 "max-words-per-line" };
@@ -296,6 +330,14 @@ static hark_full_params full_params(const tr_cli *c)
     fp.condition_on_previous_text = c->condition_on_previous_text;
     fp.initial_prompt = c->initial_prompt;
     fp.carry_initial_prompt = c->carry_initial_prompt;
+    fp.prefix = c->prefix;
+    fp.word_timestamps = c->word_timestamps;
+    fp.prepend_punctuations = c->prepend_punctuations;
+    fp.append_punctuations = c->append_punctuations;
+    fp.clip_timestamps = c->n_clips > 0 ? c->clips : NULL;
+    fp.n_clip_timestamps = c->n_clips;
+    fp.hallucination_silence_threshold =
+        isnan(c->hallucination_silence_threshold) ? 0.0f : c->hallucination_silence_threshold;
     fp.max_tokens = (int)c->max_tokens;
     if (c->seed >= 0)
         fp.seed = (uint64_t)c->seed;
@@ -408,6 +450,7 @@ static int run(const tr_cli *c)
     opt.max_line_count = (int)c->max_line_count;
     opt.max_words_per_line = (int)c->max_words_per_line;
     opt.highlight_words = c->highlight_words;
+    opt.segment_words = c->word_timestamps;
     hark_state_params sp = hark_state_default_params();
     int n_seq = (int)(c->beam_size > c->best_of ? c->beam_size : c->best_of);
     sp.max_sequences = n_seq > 1 ? n_seq : 1;
@@ -437,6 +480,7 @@ int cmd_transcribe(int argc, char **argv)
         .temperature = 0, .temperature_increment = 0.2f, .patience = NAN, .length_penalty = NAN,
         .compression_ratio_threshold = 2.4f, .logprob_threshold = -1.0f,
         .no_speech_threshold = 0.6f, .condition_on_previous_text = 1, .verbose = 1,
+        .hallucination_silence_threshold = NAN,
     };
     c.files = calloc((size_t)argc, sizeof(*c.files));
     if (!c.files)

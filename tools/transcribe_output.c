@@ -144,9 +144,12 @@ static int write_file(const char *path, const char *text, size_t len)
     return 0;
 }
 
-/* Fills segs[n_segments] from the state's accessors. */
-static void collect_segments(const hark_state *state, hark_out_segment *segs, int n)
+/* Fills segs[n_segments] from the state's accessors; words[] holds every segment's words (one
+ * array, in order). */
+static void collect_segments(const hark_state *state, hark_out_segment *segs, int n,
+                             hark_out_word *words)
 {
+    int w = 0;
     for (int i = 0; i < n; i++) {
         hark_segment_info info = { .id = i };
         hark_segment_get_info(state, i, &info);
@@ -160,6 +163,16 @@ static void collect_segments(const hark_state *state, hark_out_segment *segs, in
             .temperature = info.temperature, .avg_logprob = info.avg_logprob,
             .compression_ratio = info.compression_ratio, .no_speech_prob = info.no_speech_prob,
         };
+        int nw = hark_segment_n_words(state, i);
+        segs[i].words = nw > 0 ? words + w : NULL;
+        for (int j = 0; j < nw; j++) {
+            hark_word_info wi;
+            if (hark_segment_get_word(state, i, j, &wi) != HARK_OK)
+                break;
+            words[w++] = (hark_out_word){ .start = wi.t0, .end = wi.t1, .word = wi.text,
+                                          .probability = wi.probability };
+            segs[i].n_words++;
+        }
     }
 }
 
@@ -200,13 +213,18 @@ int tr_write_outputs(const hark_state *state, const char *input_path, const char
     int n = hark_n_segments(state);
     char *base = output_base(input_path);
     hark_out_segment *segs = calloc(n > 0 ? (size_t)n : 1, sizeof(*segs));
-    if (!base || !segs) {
+    size_t n_words = 0;
+    for (int i = 0; i < n; i++)
+        n_words += (size_t)hark_segment_n_words(state, i);
+    hark_out_word *words = calloc(n_words + 1, sizeof(*words));
+    if (!base || !segs || !words) {
         free(base);
         free(segs);
+        free(words);
         fprintf(stderr, "hark: %s: out of memory\n", input_path);
         return 1;
     }
-    collect_segments(state, segs, n);
+    collect_segments(state, segs, n, words);
     const char *code = hark_result_language(state);
     const char *name = code ? hark_language_name(hark_language_index(code)) : NULL;
     hark_out_result r = {
@@ -221,6 +239,7 @@ int tr_write_outputs(const hark_state *state, const char *input_path, const char
         if (formats & TR_FORMAT_BIT(f))
             rc |= write_format(&r, (hark_out_format)f, opt, output_dir, base);
     free(segs);
+    free(words);
     free(base);
     return rc;
 }

@@ -358,7 +358,11 @@ def job_decode(a):
     jfk = read_wav16(os.path.join(ROOT, "samples/jfk.wav"))
     longa = np.concatenate([jfk, np.zeros(8000, np.float32), jfk[::-1].copy(), jfk])  # 33.5 s
     np.save(os.path.join(a.out, "decode_long_audio_len.npy"), np.array([len(longa)], np.int32))
-    for arch in ("tiny-test", "v3-test"):
+    path = os.path.join(a.out, "decode_golden.json")
+    if os.path.exists(path):  # other architectures' goldens stay
+        out = json.load(open(path))
+        out["seed"] = a.seed
+    for arch in a.archs.split(","):
         m, sp = hf_model(arch, a.seed, "float32")
         enc = tiktoken_enc("multilingual")
         m.generation_config, suppress = generation_config(ARCHS[arch][1], enc)
@@ -401,6 +405,81 @@ def job_decode(a):
         json.dump(out, fh, indent=0)
 
 
+def job_timing(a):
+    """Word-timestamp goldens: transformers' _median_filter and _dynamic_time_warping (the same
+    algorithms as openai/whisper timing.py) on seeded random inputs, and the alignment matrix and
+    DTW path of a reduced model's cross-attention (output_attentions, eager attention) over
+    [sot, en, transcribe, notimestamps, text, eot], normalised as timing.py find_alignment does
+    (softmax over the window's first num_frames // 2 frames, per-frame standardisation over the
+    tokens, median filter 7, mean over the alignment heads)."""
+    import torch
+    from transformers.models.whisper.generation_whisper import _dynamic_time_warping, _median_filter
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    rng = np.random.default_rng(a.seed)
+    out = {"seed": a.seed, "medfilt": [], "dtw": []}
+    for shape, width in (((2, 3, 40), 7), ((1, 4, 9), 3), ((1, 2, 3), 7), ((1, 1, 4), 7), ((2, 2, 17), 5)):
+        x = rng.standard_normal(shape).astype(np.float32)
+        x[0, 0, 1] = x[0, 0, 2]  # a tie
+        y = _median_filter(torch.from_numpy(x), width).numpy()
+        out["medfilt"].append({"shape": list(shape), "width": width, "x": x.ravel().tolist(),
+                               "y": y.ravel().tolist()})
+    for shape in ((4, 9), (12, 60), (30, 200), (1, 5), (6, 6)):
+        x = rng.standard_normal(shape).astype(np.float32)
+        ti, tj = _dynamic_time_warping(x.astype(np.float64))
+        out["dtw"].append({"shape": list(shape), "x": x.ravel().tolist(),
+                           "text": [int(v) for v in ti], "time": [int(v) for v in tj]})
+    x = rng.integers(0, 3, (8, 20)).astype(np.float32)  # many ties
+    ti, tj = _dynamic_time_warping(x.astype(np.float64))
+    out["dtw"].append({"shape": [8, 20], "x": x.ravel().tolist(), "text": [int(v) for v in ti],
+                       "time": [int(v) for v in tj]})
+
+    arch = "tiny-test"
+    m, sp = hf_model(arch, a.seed, "float32")
+    m.config._attn_implementation = "eager"
+    for mod in m.modules():
+        if hasattr(mod, "config") and hasattr(mod.config, "_attn_implementation"):
+            mod.config._attn_implementation = "eager"
+    enc = tiktoken_enc("multilingual")
+    text = enc.encode(TEXT)[:24]
+    sot_seq = [sp["sot"], sp["lang0"], sp["transcribe"]]  # sot, en, transcribe
+    tokens = sot_seq + [sp["no_timestamps"]] + text + [sp["eot"]]
+    n_layers, n_heads = ARCHS[arch][5], ARCHS[arch][3]
+    heads = [[l, h] for l in range(n_layers // 2, n_layers) for h in range(n_heads)]
+    jfk = read_wav16(os.path.join(ROOT, "samples/jfk.wav"))
+    mel = log_mel_hf(jfk, ARCHS[arch][0])
+    from transformers.modeling_outputs import BaseModelOutput
+    with torch.no_grad():
+        feats = torch.from_numpy(mel)[None]
+        enc_out = m.model.encoder(feats).last_hidden_state
+        o = m(encoder_outputs=BaseModelOutput(last_hidden_state=enc_out),
+              decoder_input_ids=torch.tensor([tokens]), output_attentions=True)
+    logits = o.logits[0].double()
+    probs = torch.softmax(logits[len(sot_seq):, :sp["eot"]], -1)
+    text_probs = [float(probs[i, t]) for i, t in enumerate(text)]
+    ca = o.cross_attentions
+    al = {"arch": arch, "tokens": tokens, "heads": heads, "n_sot": len(sot_seq),
+          "text_probs": text_probs, "cases": []}
+    for num_frames in (3000, 1100, 13):
+        nf = num_frames // 2
+        w = torch.stack([ca[l][0, h] for l, h in heads]).double()  # [heads, tokens, 1500]
+        w = w[:, :, :nf]
+        w = w / w.sum(-1, keepdim=True)  # softmax of the scores over the first nf frames
+        std, mean = torch.std_mean(w, dim=-2, keepdim=True, unbiased=False)
+        w = (w - mean) / std
+        w = _median_filter(w.float(), 7)
+        matrix = w.mean(0)
+        ti, tj = _dynamic_time_warping(-matrix[len(sot_seq):-1].double().numpy())
+        jumps = np.pad(np.diff(np.array(ti)), (1, 0), constant_values=1).astype(bool)
+        jump_times = (np.array(tj)[jumps] / 50.0).tolist()
+        np.save(os.path.join(a.out, f"timing_matrix_{num_frames}.npy"), matrix.numpy().astype(np.float32))
+        al["cases"].append({"num_frames": num_frames, "text": [int(v) for v in ti],
+                            "time": [int(v) for v in tj], "jump_times": jump_times})
+        print("alignment", num_frames, "jumps", jump_times[:8], flush=True)
+    out["alignment"] = al
+    with open(os.path.join(a.out, "timing_golden.json"), "w") as fh:
+        json.dump(out, fh)
+
+
 def main():
     p = argparse.ArgumentParser()
     s = p.add_subparsers(dest="job", required=True)
@@ -411,8 +490,12 @@ def main():
     f.add_argument("--cuda", action="store_true", help="also hark's CUDA backend (f32, f16, bf16)")
     d = s.add_parser("decode"); d.add_argument("--out", default=os.path.join(ROOT, "tests/data"))
     d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--archs", default="tiny-test,v3-test", help="e.g. tiny (full size) too")
+    t = s.add_parser("timing"); t.add_argument("--out", default=os.path.join(ROOT, "tests/data"))
+    t.add_argument("--seed", type=int, default=1)
     a = p.parse_args()
-    {"goldens": job_goldens, "fullsize": job_fullsize, "decode": job_decode}[a.job](a)
+    {"goldens": job_goldens, "fullsize": job_fullsize, "decode": job_decode,
+     "timing": job_timing}[a.job](a)
 
 
 if __name__ == "__main__":

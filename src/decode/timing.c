@@ -478,9 +478,12 @@ hark_status hark_alignment_matrix(float *qk, int heads, int tokens, int frames, 
                 double d = x[(size_t)t * frames] - mean;
                 var += d * d;
             }
+            /* a frame every token attends to equally (one frame, or one token) carries no
+             * timing: 0 where the reference would divide 0 by 0 and feed NaN to the DTW */
             double sd = sqrt(var / tokens);
             for (int t = 0; t < tokens; t++)
-                x[(size_t)t * frames] = (float)((x[(size_t)t * frames] - mean) / sd);
+                x[(size_t)t * frames] =
+                    sd > 0 ? (float)((x[(size_t)t * frames] - mean) / sd) : 0.0f;
         }
     hark_status st = hark_median_filter(qk, heads * tokens, frames, medfilt_width);
     if (st != HARK_OK)

@@ -5,7 +5,8 @@
  *  - fp16 / bf16: logits within 1e-2, teacher-forced greedy agreement >= 99%;
  *  - in-flight batching: sequences of different lengths on different windows joining and
  *    leaving between steps give the logits and tokens of each sequence run alone;
- *  - kv_copy (beam forks), sequence release and reuse, bad entries, a missing device.
+ *  - kv_copy (beam forks), sequence release and reuse, bad entries, a missing device;
+ *  - transcripts (greedy, beam 5, word timestamps: the cross-attention scores) equal the CPU's.
  * Runs only where a GPU is (make test-cuda).
  */
 #include "hark.h"
@@ -209,7 +210,7 @@ static void check_batching(int dt)
 
 /* The whole transcription (seek loop, timestamps, beam search) on the GPU in fp32 gives the
  * CPU's segments on a reduced model. */
-static void check_transcribe(int beam)
+static void check_transcribe(int beam, int words)
 {
     char path[1024], wav[1024];
     snprintf(path, sizeof(path), "%s/cuda-tr.hark", HARK_BINARY_DIR);
@@ -233,20 +234,28 @@ static void check_transcribe(int beam)
         p.language = "en";
         p.beam_size = beam;
         p.max_tokens = 40;
+        p.word_timestamps = words;
         if (s && hark_transcribe(s, pcm, n, &p) == HARK_OK) {
             nseg[k] = hark_n_segments(s);
             size_t len = 1;
             for (int i = 0; i < nseg[k]; i++)
-                len += strlen(hark_segment_text(s, i)) + 32;
+                len += strlen(hark_segment_text(s, i)) + 32 + 48 * hark_segment_n_words(s, i);
             text[k] = calloc(len, 1);
-            for (int i = 0; i < nseg[k]; i++)
+            for (int i = 0; i < nseg[k]; i++) {
                 sprintf(text[k] + strlen(text[k]), "[%.2f %.2f]%s", hark_segment_t0(s, i),
                         hark_segment_t1(s, i), hark_segment_text(s, i));
+                for (int j = 0; j < hark_segment_n_words(s, i); j++) {
+                    hark_word_info w;
+                    hark_segment_get_word(s, i, j, &w);
+                    sprintf(text[k] + strlen(text[k]), "<%.2f %.2f>", w.t0, w.t1);
+                }
+            }
         }
         hark_state_free(s);
         hark_model_free(m);
     }
-    printf("transcribe beam %d: cpu %d segments, cuda %d segments, %s\n", beam, nseg[0], nseg[1],
+    printf("transcribe beam %d%s: cpu %d segments, cuda %d segments, %s\n", beam,
+           words ? " with word timestamps" : "", nseg[0], nseg[1],
            text[0] && text[1] && strcmp(text[0], text[1]) == 0 ? "identical" : "DIFFERENT");
     CHECK(text[0] && text[1] && strcmp(text[0], text[1]) == 0, "cpu and cuda transcripts differ");
     free(text[0]);
@@ -284,7 +293,8 @@ int main(void)
     }
     check_batching(HARK_DTYPE_F32);
     check_batching(HARK_DTYPE_F16);
-    check_transcribe(0);
-    check_transcribe(5);
+    check_transcribe(0, 0);
+    check_transcribe(5, 0);
+    check_transcribe(0, 1);
     TEST_MAIN_END();
 }
