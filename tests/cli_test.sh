@@ -68,8 +68,16 @@ if "$HARK" transcribe -m "$M" --max-tokens 4 -f txt -o "$T/two" "$JFK" "$T/secon
 if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "none.wav" "$T/err" && [ -f "$T/miss/jfk.txt" ]; then ok; else bad "missing file among two rc=$rc"; cat "$T/err" >&2; fi
 rm -f "$T"/stdin.*
 if "$HARK" transcribe -m "$M" --max-tokens 4 --verbose false - < "$JFK" >/dev/null 2>&1 && [ -f "$T/stdin.txt" ] && [ -f "$T/stdin.srt" ]; then ok; else bad "stdin outputs in ."; fi
-"$HARK" transcribe -m "$M" --max-tokens 4 --word_timestamps True --max_line_width 20 --output_format vtt -o "$T/wt" "$JFK" >/dev/null 2>"$T/err"; rc=$?
-if [ $rc -eq 0 ] && grep -qi "not implemented" "$T/err" && [ -f "$T/wt/jfk.vtt" ]; then ok; else bad "--word_timestamps rc=$rc"; cat "$T/err" >&2; fi
+# word timestamps: words in the JSON, word-level subtitles that ffmpeg reads
+"$HARK" transcribe -m "$M" --max-tokens 12 --language en --beam-size 1 --word_timestamps True --highlight_words True --output_format all -o "$T/wt" "$JFK" >/dev/null 2>"$T/err"; rc=$?
+if [ $rc -eq 0 ] && grep -q '"words"' "$T/wt/jfk.verbose.json" && grep -q '"probability"' "$T/wt/jfk.verbose.json" && [ -f "$T/wt/jfk.vtt" ]; then ok; else bad "--word_timestamps rc=$rc"; cat "$T/err" >&2; fi
+if command -v ffmpeg >/dev/null 2>&1; then
+  if ffmpeg -v error -i "$T/wt/jfk.srt" -f srt - >/dev/null 2>"$T/ff"; then ok; else bad "ffmpeg rejects the word srt"; cat "$T/ff" >&2; fi
+fi
+if "$HARK" transcribe -m "$M" --max-tokens 12 --language en --beam-size 1 --word-timestamps true --max-line-width 20 --max-line-count 2 --hallucination-silence-threshold 2 --clip-timestamps 1,5,7 --prefix "And so" -f srt -o "$T/wt2" "$JFK" >/dev/null 2>"$T/err" && [ -f "$T/wt2/jfk.srt" ]; then ok; else bad "word options"; cat "$T/err" >&2; fi
+expect_usage_early() { "$@" >"$T/out" 2>"$T/err"; local rc=$?; if [ $rc -eq 2 ]; then ok; else bad "$*: exit $rc (want 2)"; cat "$T/err" >&2; fi; }
+expect_usage_early "$HARK" transcribe -m "$M" --clip-timestamps 1,x "$JFK"
+expect_usage_early "$HARK" transcribe -m "$M" --hallucination-silence-threshold 2 "$JFK"
 
 # expect_usage NAME CMD...: a usage error, exit code 2
 expect_usage() {
