@@ -92,13 +92,26 @@ static void check_window(json_t *g, const char *arch, const char *key, int times
         free(mel);
     }
     CHECK(st == HARK_OK, "%s %s: %s", arch, key, hark_last_error());
-    int same = 0;
-    while (same < ng && same < nw && got[same] == want[same])
-        same++;
-    printf("%s %s: %d tokens, golden %d, identical prefix %d%s\n", arch, key, ng, nw, same,
-           must_match ? "" : " (informational)");
+    /* transformers' sequence also holds the start timestamp that ends each window's tokens after
+     * its last segment (openai/whisper's segments, as hark's, leave it out): skipped here */
+    int i = 0, j = 0, skipped = 0;
+    while (i < ng && j < nw) {
+        if (got[i] == want[j]) {
+            i++, j++;
+        } else if (timestamps && j > 0 && want[j] >= sp.timestamp_begin &&
+                   want[j - 1] >= sp.timestamp_begin) {
+            j++, skipped++;
+        } else {
+            break;
+        }
+    }
+    if (timestamps && i == ng && j == nw - 1 && j > 0 && want[j] >= sp.timestamp_begin &&
+        want[j - 1] >= sp.timestamp_begin)
+        j++, skipped++;
+    printf("%s %s: %d tokens, golden %d (%d window-ending timestamps skipped), identical prefix "
+           "%d%s\n", arch, key, ng, nw, skipped, i, must_match ? "" : " (informational)");
     if (must_match)
-        CHECK(same == nw && ng == nw, "%s %s differs at token %d", arch, key, same);
+        CHECK(i == ng && j == nw, "%s %s differs at token %d", arch, key, i);
     free(x);
     hark_free(pcm);
     hark_state_free(s);
@@ -145,7 +158,11 @@ static void check_longform(json_t *g, const char *arch)
         double w0 = json_real_value(json_object_get(w, "start"));
         double w1 = json_real_value(json_object_get(w, "end"));
         int ok = fabs(hark_segment_t0(s, i) - w0) < 1e-3 && fabs(hark_segment_t1(s, i) - w1) < 1e-3;
-        ok &= nt == nwt && (nt == 0 || memcmp(t, wt, (size_t)nt * sizeof(int32_t)) == 0);
+        /* transformers keeps the start timestamp that ends a window after the last segment
+         * (openai/whisper, which hark follows, drops it: test_openai_goldens) */
+        int ts0 = hark_model_special_tokens(m).timestamp_begin;
+        int extra = nwt == nt + 1 && wt[nt] >= ts0;
+        ok &= (nt == nwt || extra) && (nt == 0 || memcmp(t, wt, (size_t)nt * sizeof(int32_t)) == 0);
         if (!ok) {
             for (int k = 0; k < nt; k++) printf(" %d", t[k]);
             printf("\n");

@@ -73,9 +73,13 @@ static void check_dtw(json_t *g)
         CHECK(same, "dtw %d x %d: path of %d steps differs from the golden's %d", N, M, len, nw);
         free(x), free(pi), free(pj), free(wi), free(wj);
     }
-    float bad[2] = { 1.0f, NAN };
-    int32_t a[3], b[3];
-    CHECK(hark_dtw(bad, 1, 2, a, b) == HARK_ERR_INVALID_ARG, "a NaN cost is refused");
+    /* all NaN (a one-frame window): every comparison is false, the reference's path runs left,
+     * then up along column -1 */
+    float bad[4] = { NAN, NAN, NAN, NAN };
+    int32_t a[4], b[4];
+    int len = hark_dtw(bad, 2, 2, a, b);
+    CHECK(len == 4 && a[0] == 0 && b[0] == -1 && a[1] == 1 && b[1] == -1 && a[2] == 1 &&
+              b[2] == 0 && a[3] == 1 && b[3] == 1, "NaN path (%d steps)", len);
 }
 
 /* The reduced model's alignment against transformers' attention put through find_alignment. */

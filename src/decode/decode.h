@@ -14,7 +14,8 @@ typedef struct hark_window_result {
     int n_tokens;
     double sum_logprob, avg_logprob, compression_ratio, no_speech_prob;
     float temperature;
-    char *text; /* text of the tokens (special and timestamp tokens skipped); malloc'd */
+    char *text; /* text of the tokens (timestamps skipped, other special tokens as their text,
+                   as openai/whisper decodes a result); malloc'd */
 } hark_window_result;
 
 void hark_window_result_free(hark_window_result *r);

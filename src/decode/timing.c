@@ -68,9 +68,6 @@ int hark_dtw(const float *x, int N, int M, int32_t *pi, int32_t *pj)
 {
     if (!x || N < 1 || M < 1 || !pi || !pj)
         return hark_fail(HARK_ERR_INVALID_ARG, "dtw: bad arguments (%d x %d)", N, M);
-    for (size_t k = 0; k < (size_t)N * M; k++)
-        if (!isfinite(x[k]))
-            return hark_fail(HARK_ERR_INVALID_ARG, "dtw: the cost matrix is not finite");
     const size_t W = (size_t)M + 1;
     float *cost = malloc((size_t)(N + 1) * W * sizeof(float));
     signed char *trace = malloc((size_t)(N + 1) * W);
@@ -478,12 +475,11 @@ hark_status hark_alignment_matrix(float *qk, int heads, int tokens, int frames, 
                 double d = x[(size_t)t * frames] - mean;
                 var += d * d;
             }
-            /* a frame every token attends to equally (one frame, or one token) carries no
-             * timing: 0 where the reference would divide 0 by 0 and feed NaN to the DTW */
+            /* a frame every token attends to equally (a window of one frame) gives 0 / 0 = NaN
+             * as in the reference, and the DTW then takes the reference's path for NaN */
             double sd = sqrt(var / tokens);
             for (int t = 0; t < tokens; t++)
-                x[(size_t)t * frames] =
-                    sd > 0 ? (float)((x[(size_t)t * frames] - mean) / sd) : 0.0f;
+                x[(size_t)t * frames] = (float)((x[(size_t)t * frames] - mean) / sd);
         }
     hark_status st = hark_median_filter(qk, heads * tokens, frames, medfilt_width);
     if (st != HARK_OK)

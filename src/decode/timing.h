@@ -25,8 +25,9 @@ hark_status hark_median_filter(float *x, int rows, int n, int width);
 
 /* Dynamic time warping of cost[N][M] (float, accumulated in a float32 table as the reference
  * does): the monotonic path from (0, 0) to (N-1, M-1) as index pairs pi[k], pj[k]; the arrays
- * need N + M entries. Returns the path length, or a negative hark_status.
- * ref: timing.py dtw_cpu, backtrace. */
+ * need N + M entries. Returns the path length, or a negative hark_status. NaN costs give the
+ * reference's path too (its comparisons are false; the path may then run along index -1, which
+ * the reference turns into a time of -0.02 s). ref: timing.py dtw_cpu, backtrace. */
 int hark_dtw(const float *cost, int N, int M, int32_t *pi, int32_t *pj);
 
 /* A word of the alignment: its text, its tokens, start and end (s) and mean token probability. */

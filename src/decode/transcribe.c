@@ -213,23 +213,18 @@ static hark_status add_segments(hark_state *s, const hark_window_result *r, int 
     hark_status st = HARK_OK;
     if (n_cons > 0) {
         /* the cuts: every i where t[i-1] and t[i] are both timestamps (and n when the window
-         * ends on a single timestamp). The last segment keeps its closing timestamp when the
-         * window ends on a pair (as transformers' generate does; openai/whisper drops it from
-         * the tokens — the times are the same). */
-        int last = 0, last_cut = 0;
-        for (int i = 1; i <= n; i++)
-            if (i < n ? (is_ts(m, t[i - 1]) && is_ts(m, t[i])) : single_ending)
-                last_cut = i;
+         * ends on a single timestamp); a segment is t[last..cut), its closing timestamp
+         * included; after the last pair the unfinished rest is left out */
+        int last = 0;
         for (int i = 1; i <= n && st == HARK_OK; i++) {
             int cut = i < n ? (is_ts(m, t[i - 1]) && is_ts(m, t[i])) : single_ending;
             if (!cut)
                 continue;
-            int keep_close = i == last_cut && !single_ending && i < n;
             const int32_t *sl = t + last;
-            int len = i - last + keep_close;
+            int len = i - last;
             hark_segment g = base;
             g.t0 = offset + (sl[0] - tb) * prec;
-            g.t1 = offset + (sl[len - 1 - keep_close] - tb) * prec;
+            g.t1 = offset + (sl[len - 1] - tb) * prec;
             st = results_push(cur, &g, sl, len, m->tok);
             last = i;
         }

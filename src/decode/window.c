@@ -264,9 +264,27 @@ hark_status hark_decode_window(hark_state *s, const int32_t *prompt, int np, int
     out->avg_logprob = hark_avg_logprob(best_sum, n_best);
     out->no_speech_prob = no_speech;
     out->temperature = t;
-    st = hark_tokenizer_decode(m->tok, best, n_best, 1, &out->text);
-    if (st == HARK_OK)
-        st = hark_compression_ratio(out->text, strlen(out->text), &out->compression_ratio);
+    /* ref: decoding.py DecodingTask.run — tokenizer.decode (timestamps dropped, other special
+     * tokens kept as their text), .strip(), then the compression ratio */
+    int32_t *plain = malloc((size_t)(n_best + 1) * sizeof(int32_t));
+    int n_plain = 0;
+    if (!plain) {
+        hark_window_result_free(out);
+        return hark_fail(HARK_ERR_NOMEM, "decode: out of memory");
+    }
+    for (int i = 0; i < n_best; i++)
+        if (best[i] < m->special.timestamp_begin)
+            plain[n_plain++] = best[i];
+    st = hark_tokenizer_decode(m->tok, plain, n_plain, 0, &out->text);
+    free(plain);
+    if (st == HARK_OK) {
+        const char *b = out->text, *e = out->text + strlen(out->text);
+        while (b < e && (*b == ' ' || (*b >= '\t' && *b <= '\r')))
+            b++;
+        while (e > b && (e[-1] == ' ' || (e[-1] >= '\t' && e[-1] <= '\r')))
+            e--;
+        st = hark_compression_ratio(b, (size_t)(e - b), &out->compression_ratio);
+    }
     if (st != HARK_OK)
         hark_window_result_free(out);
     return st;
