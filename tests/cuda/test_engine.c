@@ -10,6 +10,7 @@
  * Runs only where a GPU is (make test-cuda).
  */
 #include "hark.h"
+#include <cuda_runtime_api.h>
 #include "npy.h"
 #include "test.h"
 
@@ -263,6 +264,80 @@ static void check_transcribe(int beam, int words)
     hark_free(pcm);
 }
 
+/* Every GPU of the machine, and one engine per GPU in one process: the same model on cuda:N
+ * gives cuda:0's logits (fp32 weights: identical up to rounding). Skips with one GPU. */
+static void check_devices(void)
+{
+    int n = 0;
+    cudaGetDeviceCount(&n);
+    if (n < 2) {
+        printf("devices: %d GPU, the multi-GPU check skipped\n", n);
+        return;
+    }
+    char path[1024], mp_path[1024];
+    snprintf(path, sizeof(path), "%s/cuda-multi.hark", HARK_BINARY_DIR);
+    hark_convert_params cp = hark_convert_default_params();
+    CHECK_OK(hark_convert_random("tiny-test", 1, path, &cp));
+    snprintf(mp_path, sizeof(mp_path), "%s/tests/data/mel_jfk_80.npy", HARK_SOURCE_DIR);
+    npy_array mel;
+    if (npy_load(mp_path, &mel) != 0)
+        return;
+    hark_model *m[8] = { 0 };
+    hark_state *s[8] = { 0 };
+    float *lg[8] = { 0 };
+    if (n > 8)
+        n = 8;
+    int V = 0;
+    for (int k = 0; k < n; k++) { /* all engines alive at once */
+        char dev[16];
+        snprintf(dev, sizeof(dev), "cuda:%d", k);
+        hark_model_params mp = hark_model_default_params();
+        mp.device = dev;
+        mp.dtype = HARK_DTYPE_F32;
+        CHECK_OK(hark_model_load(path, &mp, &m[k]));
+        if (!m[k])
+            continue;
+        CHECK_OK(hark_state_new(m[k], NULL, &s[k]));
+        V = hark_model_get_dims(m[k]).n_vocab;
+        hark_stats st;
+        CHECK_OK(hark_state_stats(s[k], &st));
+        printf("engine %d on %s\n", k, st.device);
+        CHECK(st.device && strstr(st.device, dev) == st.device, "engine %d reports %s", k,
+              st.device ? st.device : "(null)");
+    }
+    hark_special_tokens sp = m[0] ? hark_model_special_tokens(m[0]) : (hark_special_tokens){ 0 };
+    for (int k = 0; k < n; k++) { /* interleaved work on every GPU */
+        if (!s[k])
+            continue;
+        lg[k] = malloc((size_t)V * sizeof(float));
+        CHECK_OK(hark_encode(s[k], mel.data, 1));
+    }
+    for (int k = 0; k < n; k++) {
+        if (!s[k])
+            continue;
+        hark_decode_entry e[3] = { { 0, 0, sp.sot, 0, 0 }, { 0, 0, sp.lang_first, 1, 0 },
+                                   { 0, 0, sp.transcribe, 2, 1 } };
+        CHECK_OK(hark_decode(s[k], e, 3, lg[k]));
+    }
+    for (int k = 1; k < n; k++) {
+        if (!lg[k] || !lg[0])
+            continue;
+        double worst = 0;
+        for (int v = 0; v < V; v++) {
+            double d = fabs(lg[k][v] - lg[0][v]);
+            worst = d > worst ? d : worst;
+        }
+        printf("cuda:%d vs cuda:0: worst logit difference %.2e\n", k, worst);
+        CHECK(worst < 1e-4, "cuda:%d differs from cuda:0 by %.2e", k, worst);
+    }
+    for (int k = 0; k < n; k++) {
+        free(lg[k]);
+        hark_state_free(s[k]);
+        hark_model_free(m[k]);
+    }
+    npy_free(&mel);
+}
+
 int main(void)
 {
     int n = 0;
@@ -291,6 +366,7 @@ int main(void)
         }
         json_decref(golden);
     }
+    check_devices();
     check_batching(HARK_DTYPE_F32);
     check_batching(HARK_DTYPE_F16);
     check_transcribe(0, 0);
