@@ -211,10 +211,17 @@ __device__ void attend(const float *q, int n, KRow krow, VRow vrow, float *sc, f
     __syncthreads();
 }
 
-template <typename T, int M, int E>
+template <typename T, int M, int E, bool CL>
 __global__ void __launch_bounds__(STEP_THREADS) step_kernel(cu_step_args a)
 {
-    cg::grid_group grid = cg::this_grid();
+    /* the barrier between phases: the whole grid (cooperative launch) or one thread-block
+     * cluster that is the whole grid (hardware barrier) */
+    auto bar = [&]() {
+        if constexpr (CL)
+            cg::this_cluster().sync();
+        else
+            cg::this_grid().sync();
+    };
     extern __shared__ float sm[];
     __shared__ float stat[2 * 2], red[STEP_WARPS];
     const int D = a.d, F = a.f, H = a.h, C = a.c, m = a.m, S = a.block;
@@ -230,7 +237,7 @@ __global__ void __launch_bounds__(STEP_THREADS) step_kernel(cu_step_args a)
     }
     const cu_step_layer *L0 = &a.layers[0];
     prefetch_l2(L0->qkv_w, (size_t)3 * D * D * sizeof(T));
-    grid.sync();
+    bar();
 
     for (int l = 0; l < a.n_layers; l++) {
         const cu_step_layer *L = &a.layers[l];
@@ -251,7 +258,7 @@ __global__ void __launch_bounds__(STEP_THREADS) step_kernel(cu_step_args a)
                             }
                         });
         prefetch_l2(L->o_w, (size_t)D * D * sizeof(T));
-        grid.sync();
+        bar();
         /* B: self-attention of each (row, head) over the row's cached positions */
         for (int item = blockIdx.x; item < m * H; item += gridDim.x) {
             const int i = item / H, h = item - i * H, len = a.len[i];
@@ -268,12 +275,12 @@ __global__ void __launch_bounds__(STEP_THREADS) step_kernel(cu_step_args a)
             __syncthreads();
         }
         prefetch_l2(L->cq_w, (size_t)D * D * sizeof(T));
-        grid.sync();
+        bar();
         /* C: output projection + residual */
         rows_to_shared(att, m * D, sm);
         gemv_rows<T, M>((const T *)L->o_w, (const T *)L->o_b, D, D, sm, m,
                         [&](int i, int row, float v) { x[i * D + row] += v; });
-        grid.sync();
+        bar();
         /* D: LN2, cross-attention query */
         ln_rows<T>(x, m, D, (const T *)L->ln2_g, (const T *)L->ln2_b, sm, stat);
         gemv_rows<T, M>((const T *)L->cq_w, (const T *)L->cq_b, D, D, sm, m,
@@ -283,7 +290,7 @@ __global__ void __launch_bounds__(STEP_THREADS) step_kernel(cu_step_args a)
             prefetch_l2((const T *)L->cross_k + (size_t)a.win[i] * C * D, (size_t)C * D * sizeof(T));
             prefetch_l2((const T *)L->cross_v + (size_t)a.win[i] * C * D, (size_t)C * D * sizeof(T));
         }
-        grid.sync();
+        bar();
         /* E: cross-attention of each (row, head, chunk of positions), unnormalised */
         for (int item = blockIdx.x; item < m * H * split; item += gridDim.x) {
             const int i = item / (H * split), r = item - i * H * split, h = r / split,
@@ -304,7 +311,7 @@ __global__ void __launch_bounds__(STEP_THREADS) step_kernel(cu_step_args a)
             __syncthreads();
         }
         prefetch_l2(L->fc1_w, (size_t)F * D * sizeof(T));
-        grid.sync();
+        bar();
         /* F: merge the chunks (every block, into shared), cross output + residual */
         for (int idx = threadIdx.x; idx < m * D; idx += blockDim.x) {
             const int i = idx / D, d = idx - i * D, h = d / E, j = d - h * E;
@@ -323,7 +330,7 @@ __global__ void __launch_bounds__(STEP_THREADS) step_kernel(cu_step_args a)
         __syncthreads();
         gemv_rows<T, M>((const T *)L->co_w, (const T *)L->co_b, D, D, sm, m,
                         [&](int i, int row, float v) { x[i * D + row] += v; });
-        grid.sync();
+        bar();
         /* G: LN3, fc1, exact GELU */
         ln_rows<T>(x, m, D, (const T *)L->ln3_g, (const T *)L->ln3_b, sm, stat);
         gemv_rows<T, M>((const T *)L->fc1_w, (const T *)L->fc1_b, F, D, sm, m,
@@ -331,14 +338,14 @@ __global__ void __launch_bounds__(STEP_THREADS) step_kernel(cu_step_args a)
                             hb[i * F + row] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
                         });
         prefetch_l2(L->fc2_w, (size_t)D * F * sizeof(T));
-        grid.sync();
+        bar();
         /* H: fc2 + residual */
         rows_to_shared(hb, m * F, sm);
         gemv_rows<T, M>((const T *)L->fc2_w, (const T *)L->fc2_b, D, F, sm, m,
                         [&](int i, int row, float v) { x[i * D + row] += v; });
         if (l + 1 < a.n_layers)
             prefetch_l2(a.layers[l + 1].qkv_w, (size_t)3 * D * D * sizeof(T));
-        grid.sync();
+        bar();
     }
     T *out = (T *)a.out;
     for (size_t idx = gtid; idx < (size_t)m * D; idx += gstride)
@@ -346,9 +353,37 @@ __global__ void __launch_bounds__(STEP_THREADS) step_kernel(cu_step_args a)
 }
 
 template <typename T, int M, int E>
+static int step_launch_cluster(const cu_step_args *a, size_t smem, cudaStream_t s)
+{
+    auto kern = step_kernel<T, M, E, true>;
+    cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         (int)smem);
+    if (e == cudaSuccess && a->cluster > 8)
+        e = cudaFuncSetAttribute(kern, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    if (e != cudaSuccess)
+        return (int)e;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3((unsigned)a->cluster);
+    cfg.blockDim = dim3(STEP_THREADS);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = s;
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeClusterDimension;
+    at[0].val.clusterDim.x = (unsigned)a->cluster;
+    at[0].val.clusterDim.y = 1;
+    at[0].val.clusterDim.z = 1;
+    cfg.attrs = at;
+    cfg.numAttrs = 1;
+    cu_step_args args = *a;
+    return (int)cudaLaunchKernelEx(&cfg, kern, args);
+}
+
+template <typename T, int M, int E>
 static int step_launch(const cu_step_args *a, size_t smem, cudaStream_t s)
 {
-    auto kern = step_kernel<T, M, E>;
+    if (a->cluster > 0)
+        return step_launch_cluster<T, M, E>(a, smem, s);
+    auto kern = step_kernel<T, M, E, false>;
     cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          (int)smem);
     if (e != cudaSuccess)
