@@ -185,6 +185,10 @@ typedef struct hark_state_params {
      * free after weights and window slots (default 0.5), and never more than max_sequences
      * full-length sequences need. */
     float kv_cache_free_mem_fraction;
+    /* GPU: 16 (default, the model's type) or 8: cross-attention keys and values of the window
+     * slots as int8 with a scale per position and head — half their memory and of what every
+     * batched decoder step reads. The CPU keeps fp16. */
+    int cross_kv_bits;
 } hark_state_params;
 
 hark_state_params hark_state_default_params(void);

@@ -23,11 +23,12 @@ static void bench_usage(FILE *f)
 {
     fprintf(f, "usage: hark bench (-m MODEL | --arch ARCH [--seed N]) [--device cpu|cuda:N]\n"
                "                  [--dtype f16|bf16|f32] [--threads N] [--batch B[,B...]]\n"
-               "                  [--tokens T] [--repeat R] [--audio FILE]\n"
+               "                  [--tokens T] [--repeat R] [--audio FILE] [--cross-kv 16|8]\n"
                "The work unit of bench/README.md: B windows of 30 s from PCM: log-mel, encoder,\n"
                "the 4-token prompt, then exactly T greedy decoder steps (end-of-text masked).\n"
                "Prints a table and one JSON line per batch size. --arch makes a random-weight\n"
-               "model of that architecture in $TMPDIR first.\n");
+               "model of that architecture in $TMPDIR first. --cross-kv 8: the GPU keeps the\n"
+               "cross-attention keys and values in int8 (hark_state_params.cross_kv_bits).\n");
 }
 
 /* 30 s of audio: FILE tiled, or a deterministic synthetic signal when no file is given. */
@@ -170,7 +171,7 @@ int cmd_bench(int argc, char **argv)
 {
     const char *model_path = NULL, *arch = NULL, *audio_path = "samples/jfk.wav", *device = NULL;
     long seed = 1, threads = 0, T = 100, R = 3, batches[32] = { 1 };
-    int n_batches = 1, dtype = -1;
+    int n_batches = 1, dtype = -1, kv_bits = 16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -198,6 +199,8 @@ int cmd_bench(int argc, char **argv)
         } else if (!strcmp(a, "--dtype") && v) {
             dtype = cli_parse_dtype(v);
             i++;
+        } else if (!strcmp(a, "--cross-kv") && v) {
+            kv_bits = (int)cli_long(v), i++;
         } else {
             fprintf(stderr, "hark bench: unknown or incomplete option '%s'\n", a);
             bench_usage(stderr);
@@ -205,7 +208,7 @@ int cmd_bench(int argc, char **argv)
         }
     }
     if ((!model_path == !arch) || seed < 0 || threads < 0 || n_batches < 1 || T < 0 || T > 440 ||
-        R < 1 || dtype < -1) {
+        R < 1 || dtype < -1 || (kv_bits != 8 && kv_bits != 16)) {
         bench_usage(stderr);
         return 2;
     }
@@ -234,6 +237,7 @@ int cmd_bench(int argc, char **argv)
     hark_state_params spar = hark_state_default_params();
     spar.max_windows = (int)maxB;
     spar.max_sequences = (int)maxB;
+    spar.cross_kv_bits = kv_bits;
     hark_state *s = NULL;
     st = hark_state_new(m, &spar, &s);
     float *win = bench_audio(audio_path);

@@ -38,7 +38,7 @@ static const char *dt_name(int dt)
 }
 
 /* Parity with the goldens for one architecture and dtype. */
-static void check_golden(const char *arch, const char *mel_name, int dt)
+static void check_golden(const char *arch, const char *mel_name, int dt, int kv_bits)
 {
     json_t *g = json_object_get(golden, arch);
     hark_model *m = load(arch, dt);
@@ -54,9 +54,11 @@ static void check_golden(const char *arch, const char *mel_name, int dt)
         return;
     }
     hark_state *s = NULL;
-    CHECK_OK(hark_state_new(m, NULL, &s));
+    hark_state_params sp = hark_state_default_params();
+    sp.cross_kv_bits = kv_bits;
+    CHECK_OK(hark_state_new(m, &sp, &s));
     CHECK_OK(hark_encode(s, mel.data, 1));
-    double tol = dt == HARK_DTYPE_F32 ? 1e-4 : 1e-2;
+    double tol = dt == HARK_DTYPE_F32 && kv_bits == 16 ? 1e-4 : 1e-2;
 
     int32_t tokens[448], rows[16];
     int nt = json_ints(json_object_get(g, "tokens"), tokens, 448);
@@ -77,7 +79,8 @@ static void check_golden(const char *arch, const char *mel_name, int dt)
                                      (float *)lg.data + (size_t)r * d.n_vocab, (size_t)d.n_vocab);
             worst = err > worst ? err : worst;
         }
-        printf("%s %s: logits worst rel L2 %.3e (gate %.0e)\n", arch, dt_name(dt), worst, tol);
+        printf("%s %s%s: logits worst rel L2 %.3e (gate %.0e)\n", arch, dt_name(dt),
+               kv_bits == 8 ? " int8 cross K/V" : "", worst, tol);
         CHECK(worst <= tol, "%s %s logits rel L2 %.3e", arch, dt_name(dt), worst);
         free(all);
         npy_free(&lg);
@@ -98,10 +101,11 @@ static void check_golden(const char *arch, const char *mel_name, int dt)
     int agree = 0;
     for (int i = 0; i < ng; i++)
         agree += argmax_f(all + (size_t)(np - 1 + i) * d.n_vocab, d.n_vocab) == want[i];
-    printf("%s %s: teacher-forced greedy agreement %d/%d\n", arch, dt_name(dt), agree, ng);
+    printf("%s %s%s: teacher-forced greedy agreement %d/%d\n", arch, dt_name(dt),
+           kv_bits == 8 ? " int8 cross K/V" : "", agree, ng);
     CHECK(agree * 100 >= 99 * ng, "%s %s agreement %d/%d", arch, dt_name(dt), agree, ng);
     free(all);
-    if (dt == HARK_DTYPE_F32) {
+    if (dt == HARK_DTYPE_F32 && kv_bits == 16) {
         int32_t tok[1];
         for (int i = 0; i < np; i++)
             e[i] = (hark_decode_entry){ .token = prompt[i], .pos = i, .want_logits = i == np - 1 };
@@ -338,6 +342,45 @@ static void check_devices(void)
     npy_free(&mel);
 }
 
+/* int8 cross K/V through the whole transcription, word timestamps included (their scores come
+ * from the int8 keys): it runs and gives words. */
+static void check_kv8_transcribe(void)
+{
+    char path[1024], wav[1024];
+    snprintf(path, sizeof(path), "%s/cuda-tr.hark", HARK_BINARY_DIR);
+    float *pcm = NULL;
+    size_t n = 0;
+    CHECK_OK(hark_audio_load(test_src("samples/jfk.wav", wav, sizeof(wav)), &pcm, &n));
+    hark_model_params mp = hark_model_default_params();
+    mp.device = "cuda:0";
+    hark_model *m = NULL;
+    CHECK_OK(hark_model_load(path, &mp, &m));
+    hark_state_params sp = hark_state_default_params();
+    sp.cross_kv_bits = 8;
+    hark_state *s = NULL;
+    if (m)
+        CHECK_OK(hark_state_new(m, &sp, &s));
+    hark_full_params p = hark_full_default_params();
+    p.language = "en";
+    p.max_tokens = 40;
+    p.word_timestamps = 1;
+    int words = 0;
+    if (s && pcm) {
+        CHECK_OK(hark_transcribe(s, pcm, n, &p));
+        for (int i = 0; i < hark_n_segments(s); i++)
+            words += hark_segment_n_words(s, i);
+        printf("int8 cross K/V transcribe with words: %d segments, %d words\n", hark_n_segments(s),
+               words);
+    }
+    CHECK(words > 0, "int8 cross K/V: no words");
+    sp.cross_kv_bits = 4;
+    hark_state *bad = NULL;
+    CHECK(m && hark_state_new(m, &sp, &bad) == HARK_ERR_INVALID_ARG && !bad, "cross_kv_bits 4");
+    hark_state_free(s);
+    hark_model_free(m);
+    hark_free(pcm);
+}
+
 int main(void)
 {
     int n = 0;
@@ -360,9 +403,12 @@ int main(void)
     if (golden) {
         int dts[3] = { HARK_DTYPE_F32, HARK_DTYPE_F16, HARK_DTYPE_BF16 };
         for (int i = 0; i < 3; i++) {
-            check_golden("tiny-test", "mel_jfk_80.npy", dts[i]);
-            check_golden("v3-test", "mel_jfk_128.npy", dts[i]);
-            check_golden("tiny-test.en", "mel_jfk_80.npy", dts[i]);
+            check_golden("tiny-test", "mel_jfk_80.npy", dts[i], 16);
+            check_golden("v3-test", "mel_jfk_128.npy", dts[i], 16);
+            check_golden("tiny-test.en", "mel_jfk_80.npy", dts[i], 16);
+            /* int8 cross-attention keys and values: the fp16 gates */
+            check_golden("tiny-test", "mel_jfk_80.npy", dts[i], 8);
+            check_golden("v3-test", "mel_jfk_128.npy", dts[i], 8);
         }
         json_decref(golden);
     }
@@ -372,5 +418,6 @@ int main(void)
     check_transcribe(0, 0);
     check_transcribe(5, 0);
     check_transcribe(0, 1);
+    check_kv8_transcribe();
     TEST_MAIN_END();
 }

@@ -296,8 +296,14 @@ static hark_status ctx_buffers(cu_ctx *c, float kv_fraction)
     const size_t EW = (size_t)c->ew, R = (size_t)c->rows_cap;
 
     CU_TRY(c_alloc(c, W * C * D * es, &c->enc_out));
-    CU_TRY(c_alloc(c, NL * W * C * D * es, &c->cross_k));
-    CU_TRY(c_alloc(c, NL * W * C * D * es, &c->cross_v));
+    const size_t kv_es = c->kv8 ? 1 : es;
+    CU_TRY(c_alloc(c, NL * W * C * D * kv_es, &c->cross_k));
+    CU_TRY(c_alloc(c, NL * W * C * D * kv_es, &c->cross_v));
+    if (c->kv8) {
+        const size_t H = (size_t)w->H_dec;
+        CU_TRY(c_alloc(c, NL * W * C * H * sizeof(float), (void **)&c->cross_ks));
+        CU_TRY(c_alloc(c, NL * W * C * H * sizeof(float), (void **)&c->cross_vs));
+    }
 
     CU_TRY(c_alloc(c, EW * HARK_N_SAMPLES * sizeof(float), (void **)&c->pcm_dev));
     CU_K(cudaMallocHost((void **)&c->pcm_host, EW * HARK_N_SAMPLES * sizeof(float)));
@@ -360,6 +366,11 @@ static hark_status ctx_new(const hark_model *model, const void *bw, const hark_s
     c->w = w;
     c->dev = w->device;
     c->max_windows = p->max_windows;
+    c->kv8 = p->cross_kv_bits == 8;
+    if (c->kv8 && (w->D / w->H_dec != 64 && w->D / w->H_dec != 32)) {
+        free(c);
+        return hark_fail(HARK_ERR_UNSUPPORTED, "cuda: int8 cross K/V need heads 32 or 64 wide");
+    }
     c->max_seqs = p->max_sequences;
     c->max_rows = 4 * p->max_sequences + w->T;
     c->rows_cap = 1;

@@ -12,6 +12,32 @@
 
 #define K(expr) CU_K(expr)
 
+/* Cross-attention K and V of decoder layer l for n windows whose encoder output is at out
+ * (n x C rows), into the window slots slot0 .. slot0 + n - 1: the products straight into the
+ * slots, or with int8 slots (kv8) into scratch (c->ea, free once the layers are done) and then
+ * quantised with a scale per position and head. */
+static hark_status cross_kv(cu_ctx *c, int l, const void *out, int n, int slot0)
+{
+    const cu_weights *w = c->w;
+    const int D = w->D, C = w->C, H = w->H_dec;
+    const size_t CD = (size_t)C * D, W = (size_t)c->max_windows;
+    if (!c->kv8) {
+        const size_t es = w->esz, off = ((size_t)l * W + (size_t)slot0) * CD * es;
+        CU_TRY(cu_gemm(c, &w->dec[l].ck, out, D, n * C, (char *)c->cross_k + off, D, 0, 0));
+        CU_TRY(cu_gemm(c, &w->dec[l].cv, out, D, n * C, (char *)c->cross_v + off, D, 0, 0));
+        return HARK_OK;
+    }
+    const size_t off = ((size_t)l * W + (size_t)slot0) * CD;
+    const size_t soff = ((size_t)l * W + (size_t)slot0) * (size_t)C * H;
+    CU_TRY(cu_gemm(c, &w->dec[l].ck, out, D, n * C, c->ea, D, 0, 0));
+    K(cu_quantize_i8(w->dt, c->ea, (long)n * C, D, H, (int8_t *)c->cross_k + off,
+                     c->cross_ks + soff, c->st));
+    CU_TRY(cu_gemm(c, &w->dec[l].cv, out, D, n * C, c->ea, D, 0, 0));
+    K(cu_quantize_i8(w->dt, c->ea, (long)n * C, D, H, (int8_t *)c->cross_v + off,
+                     c->cross_vs + soff, c->st));
+    return HARK_OK;
+}
+
 /* The encoder of nb windows whose fp32 log-mel is in c->mel_dev, into slots[0..nb). */
 static hark_status encode_chunk(cu_ctx *c, int nb, const int *slots)
 {
@@ -45,15 +71,12 @@ static hark_status encode_chunk(cu_ctx *c, int nb, const int *slots)
     int contiguous = 1;
     for (int i = 1; i < nb; i++)
         contiguous &= slots[i] == slots[0] + i;
-    const size_t slot_bytes = CD * es, layer_bytes = (size_t)c->max_windows * slot_bytes;
+    const size_t slot_bytes = CD * es;
     if (contiguous) {
         char *out = (char *)c->enc_out + (size_t)slots[0] * slot_bytes;
         K(cu_layer_norm(dt, c->ex, w->enc_ln_g, w->enc_ln_b, out, nb * C, D, s));
-        for (int l = 0; l < w->n_dec; l++) {
-            size_t off = (size_t)l * layer_bytes + (size_t)slots[0] * slot_bytes;
-            CU_TRY(cu_gemm(c, &w->dec[l].ck, out, D, nb * C, (char *)c->cross_k + off, D, 0, 0));
-            CU_TRY(cu_gemm(c, &w->dec[l].cv, out, D, nb * C, (char *)c->cross_v + off, D, 0, 0));
-        }
+        for (int l = 0; l < w->n_dec; l++)
+            CU_TRY(cross_kv(c, l, out, nb, slots[0]));
         return HARK_OK;
     }
     K(cu_layer_norm(dt, c->ex, w->enc_ln_g, w->enc_ln_b, c->eh, nb * C, D, s));
@@ -61,11 +84,8 @@ static hark_status encode_chunk(cu_ctx *c, int nb, const int *slots)
         char *out = (char *)c->enc_out + (size_t)slots[i] * slot_bytes;
         K(cudaMemcpyAsync(out, (char *)c->eh + (size_t)i * slot_bytes, slot_bytes,
                           cudaMemcpyDeviceToDevice, s));
-        for (int l = 0; l < w->n_dec; l++) {
-            size_t off = (size_t)l * layer_bytes + (size_t)slots[i] * slot_bytes;
-            CU_TRY(cu_gemm(c, &w->dec[l].ck, out, D, C, (char *)c->cross_k + off, D, 0, 0));
-            CU_TRY(cu_gemm(c, &w->dec[l].cv, out, D, C, (char *)c->cross_v + off, D, 0, 0));
-        }
+        for (int l = 0; l < w->n_dec; l++)
+            CU_TRY(cross_kv(c, l, out, 1, slots[i]));
     }
     return HARK_OK;
 }

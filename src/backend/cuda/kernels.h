@@ -80,6 +80,19 @@ int cu_cross_qk(hark_dtype dt, const void *q, int ldq, const void *ck, long win_
                 const int32_t *win, float *out, int rows, int d, int h, int head, int n_frames,
                 float scale, cu_stream s);
 
+/* int8 cross-attention keys/values (cross_int8.cu): rows [rows][D] of dt -> int8 [rows][D] and
+ * fp32 scales [rows][H] (max |x| / 127 per head). */
+int cu_quantize_i8(hark_dtype dt, const void *x, long rows, int d, int h, int8_t *q, float *scales,
+                   cu_stream s);
+/* cu_cross_attention over int8 K/V with their scales ([W][C][H] per layer; head width 32 or 64). */
+int cu_cross_attention_i8(hark_dtype dt, const void *q, int ldq, const int8_t *k8, const int8_t *v8,
+                          const float *ks, const float *vs, const int32_t *win, void *out, int rows,
+                          int c, int d, int h, float scale, cu_stream s);
+/* cu_cross_qk over int8 keys. */
+int cu_cross_qk_i8(hark_dtype dt, const void *q, int ldq, const int8_t *k8, const float *ks,
+                   const int32_t *win, float *out, int rows, int c, int d, int h, int head,
+                   int n_frames, float scale, cu_stream s);
+
 /* Small-batch product y[m][n] = LN?(x)[m][k] W[n][k]^T (+ b[n]) (+ y when accumulate), then
  * exact GELU when gelu, for m <= CU_GEMV_MAX_ROWS. y is fp32 when out_f32, else dt.
  * ln_g/ln_b (NULL: none): layer-normalise each x row first (eps 1e-5; needs m*k*4 <= 48 KiB).
