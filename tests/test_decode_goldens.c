@@ -131,12 +131,8 @@ static void check_longform(json_t *g, const char *arch)
     float *jfk = NULL;
     size_t n = 0;
     CHECK_OK(hark_audio_load(test_src("samples/jfk.wav", wav, sizeof(wav)), &jfk, &n));
-    size_t total = 3 * n + 8000;
-    float *a = calloc(total, sizeof(float));
-    memcpy(a, jfk, n * sizeof(float));
-    for (size_t i = 0; i < n; i++)
-        a[n + 8000 + i] = jfk[n - 1 - i];
-    memcpy(a + 2 * n + 8000, jfk, n * sizeof(float));
+    size_t total = 0;
+    float *a = golden_long_audio(jfk, n, &total);
     hark_state *s = NULL;
     CHECK_OK(hark_state_new(m, NULL, &s));
     hark_full_params p = hark_full_default_params();

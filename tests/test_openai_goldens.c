@@ -12,19 +12,6 @@
 
 #include "golden.h"
 
-static float *long_audio(const float *jfk, size_t n, size_t *out_n)
-{
-    /* as the golden script: jfk, 8000 zero samples, jfk reversed, jfk */
-    size_t total = 3 * n + 8000;
-    float *a = calloc(total, sizeof(float));
-    memcpy(a, jfk, n * sizeof(float));
-    for (size_t i = 0; i < n; i++)
-        a[n + 8000 + i] = jfk[n - 1 - i];
-    memcpy(a + 2 * n + 8000, jfk, n * sizeof(float));
-    *out_n = total;
-    return a;
-}
-
 static int near(double a, double b, double abs_tol, double rel_tol)
 {
     double d = fabs(a - b);
@@ -174,7 +161,7 @@ int main(void)
     if (!g || !jfk)
         TEST_MAIN_END();
     size_t n_long = 0;
-    float *longa = long_audio(jfk, n, &n_long);
+    float *longa = golden_long_audio(jfk, n, &n_long);
     json_t *cases = json_object_get(g, "cases");
     const char *arch;
     json_t *per;

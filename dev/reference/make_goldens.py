@@ -139,6 +139,29 @@ def hf_model(arch, seed, dtype="float32"):
     return m.to(getattr(torch, dtype)), sp
 
 
+def openai_state_dict(m):
+    """transformers' state dict renamed to openai/whisper model.py's layout (proj_out dropped:
+    openai ties the output to the token embedding)."""
+    ren = [("model.encoder.embed_positions.weight", "encoder.positional_embedding"),
+           ("model.decoder.embed_positions.weight", "decoder.positional_embedding"),
+           ("model.decoder.embed_tokens.weight", "decoder.token_embedding.weight"),
+           ("model.encoder.layer_norm", "encoder.ln_post"), ("model.decoder.layer_norm", "decoder.ln"),
+           ("model.encoder.", "encoder."), ("model.decoder.", "decoder."), ("layers.", "blocks."),
+           ("self_attn_layer_norm", "attn_ln"), ("encoder_attn_layer_norm", "cross_attn_ln"),
+           ("final_layer_norm", "mlp_ln"), ("self_attn.", "attn."), ("encoder_attn.", "cross_attn."),
+           ("q_proj", "query"), ("k_proj", "key"), ("v_proj", "value"), ("out_proj", "out"),
+           ("fc1", "mlp.0"), ("fc2", "mlp.2")]
+    osd = {}
+    for k, v in m.state_dict().items():
+        if k == "proj_out.weight":
+            continue
+        n = k
+        for x, y in ren:
+            n = n.replace(x, y)
+        osd[n] = v.detach()
+    return osd
+
+
 def read_wav16(path):
     w = wave.open(path)
     assert w.getsampwidth() == 2 and w.getnchannels() == 1 and w.getframerate() == 16000
@@ -253,23 +276,7 @@ def job_fullsize(a):
     hf_dir = os.path.join(a.work, f"hf-{a.arch}")
     m.save_pretrained(hf_dir)  # config.json + model.safetensors
     # OpenAI layout: names as in openai/whisper model.py, fp16 as the official checkpoints
-    ren = [("model.encoder.embed_positions.weight", "encoder.positional_embedding"),
-           ("model.decoder.embed_positions.weight", "decoder.positional_embedding"),
-           ("model.decoder.embed_tokens.weight", "decoder.token_embedding.weight"),
-           ("model.encoder.layer_norm", "encoder.ln_post"), ("model.decoder.layer_norm", "decoder.ln"),
-           ("model.encoder.", "encoder."), ("model.decoder.", "decoder."), ("layers.", "blocks."),
-           ("self_attn_layer_norm", "attn_ln"), ("encoder_attn_layer_norm", "cross_attn_ln"),
-           ("final_layer_norm", "mlp_ln"), ("self_attn.", "attn."), ("encoder_attn.", "cross_attn."),
-           ("q_proj", "query"), ("k_proj", "key"), ("v_proj", "value"), ("out_proj", "out"),
-           ("fc1", "mlp.0"), ("fc2", "mlp.2")]
-    osd = {}
-    for k, v in m.state_dict().items():
-        if k == "proj_out.weight":
-            continue
-        n = k
-        for x, y in ren:
-            n = n.replace(x, y)
-        osd[n] = v.detach().to(torch.float16).clone()
+    osd = {k: v.to(torch.float16).clone() for k, v in openai_state_dict(m).items()}
     dims = dict(n_mels=n_mels, n_vocab=n_vocab, n_audio_ctx=1500, n_audio_state=d, n_audio_head=h,
                 n_audio_layer=le, n_text_ctx=448, n_text_state=d, n_text_head=h, n_text_layer=ld)
     pt = os.path.join(a.work, f"{a.arch}.pt")

@@ -29,23 +29,7 @@ def openai_model(whisper, arch, seed):
     import torch
     m, sp = mg.hf_model(arch, seed, "float32")
     n_mels, n_vocab, d, h, le, ld = mg.ARCHS[arch]
-    ren = [("model.encoder.embed_positions.weight", "encoder.positional_embedding"),
-           ("model.decoder.embed_positions.weight", "decoder.positional_embedding"),
-           ("model.decoder.embed_tokens.weight", "decoder.token_embedding.weight"),
-           ("model.encoder.layer_norm", "encoder.ln_post"), ("model.decoder.layer_norm", "decoder.ln"),
-           ("model.encoder.", "encoder."), ("model.decoder.", "decoder."), ("layers.", "blocks."),
-           ("self_attn_layer_norm", "attn_ln"), ("encoder_attn_layer_norm", "cross_attn_ln"),
-           ("final_layer_norm", "mlp_ln"), ("self_attn.", "attn."), ("encoder_attn.", "cross_attn."),
-           ("q_proj", "query"), ("k_proj", "key"), ("v_proj", "value"), ("out_proj", "out"),
-           ("fc1", "mlp.0"), ("fc2", "mlp.2")]
-    sd = {}
-    for k, v in m.state_dict().items():
-        if k == "proj_out.weight":
-            continue
-        n = k
-        for x, y in ren:
-            n = n.replace(x, y)
-        sd[n] = v.detach().float().clone()
+    sd = {k: v.float().clone() for k, v in mg.openai_state_dict(m).items()}
     from whisper.model import ModelDimensions, Whisper
     dims = ModelDimensions(n_mels=n_mels, n_vocab=n_vocab, n_audio_ctx=1500, n_audio_state=d,
                            n_audio_head=h, n_audio_layer=le, n_text_ctx=448, n_text_state=d,

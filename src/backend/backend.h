@@ -67,6 +67,11 @@ typedef struct hark_entry_limits {
 hark_status hark_check_entries(const char *who, const hark_decode_entry *e, int n,
                                const hark_entry_limits *lim, int have_logits);
 
+/* entries.c: checks decode_cross_qk's heads (each a layer < n_layers, a head < n_heads), n_frames
+ * (1 .. n_ctx) and buffers; errors are prefixed with `who`. */
+hark_status hark_check_cross_qk(const char *who, const int32_t *heads, int n_heads, int n_frames,
+                                const float *qk, int n_layers, int n_head, int n_ctx);
+
 extern const hark_backend hark_backend_cpu;
 #ifdef HARK_WITH_CUDA
 extern const hark_backend hark_backend_cuda;

@@ -37,3 +37,17 @@ hark_status hark_check_entries(const char *who, const hark_decode_entry *e, int 
                                  "position %d of sequence %d", who, j, i, e[i].pos, e[i].seq);
     return HARK_OK;
 }
+
+hark_status hark_check_cross_qk(const char *who, const int32_t *heads, int n_heads, int n_frames,
+                                const float *qk, int n_layers, int n_head, int n_ctx)
+{
+    if (!heads || n_heads < 1 || !qk || n_frames < 1 || n_frames > n_ctx)
+        return hark_fail(HARK_ERR_INVALID_ARG, "%s: bad arguments (%d heads, %d frames)", who,
+                         n_heads, n_frames);
+    for (int k = 0; k < n_heads; k++)
+        if (heads[2 * k] < 0 || heads[2 * k] >= n_layers || heads[2 * k + 1] < 0 ||
+            heads[2 * k + 1] >= n_head)
+            return hark_fail(HARK_ERR_INVALID_ARG, "%s: no head (%d, %d)", who, heads[2 * k],
+                             heads[2 * k + 1]);
+    return HARK_OK;
+}

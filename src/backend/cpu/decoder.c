@@ -185,13 +185,13 @@ hark_status cpu_decode_cross_qk(void *ctx, const hark_decode_entry *e, int n, fl
                                 const int32_t *heads, int n_heads, int n_frames, float *qk)
 {
     const cpu_ctx *c = ctx;
-    if (!c || !heads || n_heads < 1 || !qk || n_frames < 1 || n_frames > c->w->n_ctx_audio)
-        return hark_fail(HARK_ERR_INVALID_ARG, "cpu decode_cross_qk: bad arguments");
-    for (int k = 0; k < n_heads; k++)
-        if (heads[2 * k] < 0 || heads[2 * k] >= c->w->n_text_layer || heads[2 * k + 1] < 0 ||
-            heads[2 * k + 1] >= c->w->n_text_head)
-            return hark_fail(HARK_ERR_INVALID_ARG, "cpu decode_cross_qk: no head (%d, %d)",
-                             heads[2 * k], heads[2 * k + 1]);
+    if (!c)
+        return hark_fail(HARK_ERR_INVALID_ARG, "cpu decode_cross_qk: no context");
+    hark_status st = hark_check_cross_qk("cpu decode_cross_qk", heads, n_heads, n_frames, qk,
+                                         c->w->n_text_layer, c->w->n_text_head,
+                                         c->w->n_ctx_audio);
+    if (st != HARK_OK)
+        return st;
     const qk_capture cap = { heads, n_heads, n_frames, qk };
     return decode_impl(ctx, e, n, logits, &cap);
 }

@@ -225,13 +225,10 @@ hark_status cu_decode_cross_qk(void *ctx, const hark_decode_entry *e, int n, flo
                                const int32_t *heads, int n_heads, int n_frames, float *qk)
 {
     cu_ctx *c = ctx;
-    if (!c || !heads || n_heads < 1 || !qk || n_frames < 1 || n_frames > c->w->C)
-        return hark_fail(HARK_ERR_INVALID_ARG, "cuda decode_cross_qk: bad arguments");
-    for (int k = 0; k < n_heads; k++)
-        if (heads[2 * k] < 0 || heads[2 * k] >= c->w->n_dec || heads[2 * k + 1] < 0 ||
-            heads[2 * k + 1] >= c->w->H_dec)
-            return hark_fail(HARK_ERR_INVALID_ARG, "cuda decode_cross_qk: no head (%d, %d)",
-                             heads[2 * k], heads[2 * k + 1]);
+    if (!c)
+        return hark_fail(HARK_ERR_INVALID_ARG, "cuda decode_cross_qk: no context");
+    CU_TRY(hark_check_cross_qk("cuda decode_cross_qk", heads, n_heads, n_frames, qk, c->w->n_dec,
+                               c->w->H_dec, c->w->C));
     CU_TRY(check_entries(c, e, n));
     K(cudaSetDevice(c->dev));
     int R = 1;
