@@ -336,6 +336,59 @@ static const hark_segment *next_words_segment(const hark_results *cur, int from)
     return NULL;
 }
 
+/* hallucination_silence_threshold th: moves *seek past silences around segments whose words
+ * look like a hallucination, and cuts the window's segments at such a segment. Returns 1 when
+ * the whole window is to be dropped (the reference's `continue`).
+ * ref: transcribe.py (if hallucination_silence_threshold is not None: ...). */
+static int skip_hallucinations(hark_results *cur, float th, int single_ending, long previous_seek,
+                               int segment_size, long content, double last_speech, long *seek)
+{
+    const double time_offset = previous_seek / 100.0; /* HOP_LENGTH / SAMPLE_RATE */
+    const double window_end = (previous_seek + HARK_N_FRAMES) / 100.0;
+    const double segment_duration = segment_size / 100.0;
+    const double content_duration = content / 100.0;
+    if (!single_ending) {
+        double end = segments_end(cur);
+        if (end >= 0 && end > time_offset)
+            *seek = window_end - end > th ? (long)nearbyint(end * 100.0)
+                                          : previous_seek + segment_size;
+    }
+    /* a first segment that may be a hallucination: skip the silence before it */
+    const hark_segment *first = next_words_segment(cur, 0);
+    if (first && segment_anomaly(first)) {
+        double gap = first->t0 - time_offset;
+        if (gap > th) {
+            *seek = previous_seek + (long)nearbyint(gap * 100.0);
+            return 1;
+        }
+    }
+    /* a hallucination between silences (or more hallucinations): cut the window there */
+    double hal_last_end = last_speech;
+    for (int i = 0; i < cur->n_segments; i++) {
+        const hark_segment *g = &cur->segments[i];
+        if (g->n_words == 0)
+            continue;
+        if (segment_anomaly(g)) {
+            const hark_segment *next = next_words_segment(cur, i + 1);
+            double hal_next_start = next ? next->words[0].t0 : time_offset + segment_duration;
+            int silence_before = g->t0 - hal_last_end > th || g->t0 < th ||
+                                 g->t0 - time_offset < 2.0;
+            int silence_after = hal_next_start - g->t1 > th || segment_anomaly(next) ||
+                                window_end - g->t1 < 2.0;
+            if (silence_before && silence_after) {
+                double from = time_offset + 1 > g->t0 ? time_offset + 1 : g->t0;
+                *seek = (long)nearbyint(from * 100.0);
+                if (content_duration - g->t1 < th)
+                    *seek = content;
+                results_truncate(cur, i);
+                break;
+            }
+        }
+        hal_last_end = g->t1;
+    }
+    return 0;
+}
+
 /* The word-timestamp part of one window: words, the seek they imply, and the hallucination
  * skip. *drop_window: the reference's `continue` (the window's segments are not kept).
  * ref: transcribe.py (if word_timestamps: ...). */
@@ -347,9 +400,6 @@ static hark_status window_words(hark_state *s, hark_results *cur, const hark_ful
     const hark_special_tokens *sp = &m->special;
     *drop_window = 0;
     const double time_offset = previous_seek / 100.0; /* HOP_LENGTH / SAMPLE_RATE */
-    const double window_end = (previous_seek + HARK_N_FRAMES) / 100.0;
-    const double segment_duration = segment_size / 100.0;
-    const double content_duration = content / 100.0;
     int32_t sot_seq[3];
     int n_sot = 0;
     sot_seq[n_sot++] = sp->sot;
@@ -383,48 +433,11 @@ static hark_status window_words(hark_state *s, hark_results *cur, const hark_ful
         if (end >= 0 && end > time_offset)
             *seek = (long)nearbyint(end * 100.0);
     }
-    const float th = p->hallucination_silence_threshold;
-    if (th > 0.0f) {
-        if (!single_ending) {
-            double end = segments_end(cur);
-            if (end >= 0 && end > time_offset)
-                *seek = window_end - end > th ? (long)nearbyint(end * 100.0)
-                                              : previous_seek + segment_size;
-        }
-        /* a first segment that may be a hallucination: skip the silence before it */
-        const hark_segment *first = next_words_segment(cur, 0);
-        if (first && segment_anomaly(first)) {
-            double gap = first->t0 - time_offset;
-            if (gap > th) {
-                *seek = previous_seek + (long)nearbyint(gap * 100.0);
-                *drop_window = 1;
-                return HARK_OK;
-            }
-        }
-        /* a hallucination between silences (or more hallucinations): cut the window there */
-        double hal_last_end = *last_speech;
-        for (int i = 0; i < cur->n_segments; i++) {
-            const hark_segment *g = &cur->segments[i];
-            if (g->n_words == 0)
-                continue;
-            if (segment_anomaly(g)) {
-                const hark_segment *next = next_words_segment(cur, i + 1);
-                double hal_next_start = next ? next->words[0].t0 : time_offset + segment_duration;
-                int silence_before = g->t0 - hal_last_end > th || g->t0 < th ||
-                                     g->t0 - time_offset < 2.0;
-                int silence_after = hal_next_start - g->t1 > th || segment_anomaly(next) ||
-                                    window_end - g->t1 < 2.0;
-                if (silence_before && silence_after) {
-                    double from = time_offset + 1 > g->t0 ? time_offset + 1 : g->t0;
-                    *seek = (long)nearbyint(from * 100.0);
-                    if (content_duration - g->t1 < th)
-                        *seek = content;
-                    results_truncate(cur, i);
-                    break;
-                }
-            }
-            hal_last_end = g->t1;
-        }
+    if (p->hallucination_silence_threshold > 0.0f &&
+        skip_hallucinations(cur, p->hallucination_silence_threshold, single_ending, previous_seek,
+                            segment_size, content, *last_speech, seek)) {
+        *drop_window = 1;
+        return HARK_OK;
     }
     double end = segments_end(cur);
     if (end >= 0)
@@ -484,6 +497,187 @@ static hark_status resolve_language(hark_state *s, const float *pcm, size_t n,
     return hark_detect_language(s, pcm, n, NULL, lang);
 }
 
+/* What the seek loop carries from window to window. */
+typedef struct tr_run {
+    hark_state *s;
+    hark_model *m;
+    const hark_full_params *p;
+    int lang;
+    hark_logit_rules rules;
+    int have_rules;
+    float *mel;       /* [n_mels][n_frames]: the log-mel of the audio and 30 s of padding */
+    size_t n_frames;
+    long content;     /* mel frames of audio */
+    float *win;       /* [n_mels][3000]: the window being decoded */
+    int32_t *prompt;  /* [n_text_ctx] */
+    int32_t *prefix;  /* the prefix's tokens, n_prefix of them */
+    int n_prefix;
+    toklist all;      /* the initial prompt's tokens, then every kept segment's */
+    int n_initial, prompt_reset;
+    double last_speech;
+} tr_run;
+
+static void run_free(tr_run *t)
+{
+    if (t->have_rules)
+        hark_rules_free(&t->rules);
+    free(t->mel), free(t->win), free(t->prompt), free(t->prefix), free(t->all.v);
+}
+
+/* The log-mel, the buffers, the initial prompt and the prefix (ref: transcribe.py transcribe's
+ * set-up, decoding.py _get_initial_tokens for the prefix's length). */
+static hark_status run_prepare(tr_run *t, const float *pcm, size_t n_samples)
+{
+    hark_model *m = t->m;
+    const hark_full_params *p = t->p;
+    hark_rules_params rp = hark_rules_default_params();
+    rp.timestamps = p->timestamps != 0;
+    rp.max_initial_timestamp = p->max_initial_timestamp;
+    rp.n_audio_ctx = m->dims.n_audio_ctx;
+    hark_status st = hark_rules_init(&t->rules, m->tok, &m->special, m->dims.n_vocab, &rp);
+    if (st != HARK_OK)
+        return st;
+    t->have_rules = 1;
+    const size_t M = (size_t)m->dims.n_mels;
+    t->prompt = malloc((size_t)m->dims.n_text_ctx * sizeof(int32_t));
+    t->win = malloc(M * HARK_N_FRAMES * sizeof(float));
+    if (!t->prompt || !t->win)
+        return hark_fail(HARK_ERR_NOMEM, "out of memory");
+    st = hark_log_mel_full(pcm, n_samples, HARK_N_SAMPLES, (int)M, &t->mel, &t->n_frames);
+    if (st != HARK_OK)
+        return st;
+    t->content = (long)t->n_frames - HARK_N_FRAMES;
+    if (p->initial_prompt && *p->initial_prompt) {
+        int32_t *ids = NULL;
+        int n_ids = 0;
+        if ((st = encode_text(m, p->initial_prompt, &ids, &n_ids)) == HARK_OK)
+            st = toklist_add(&t->all, ids, n_ids);
+        free(ids);
+        if (st != HARK_OK)
+            return st;
+    }
+    t->n_initial = t->all.n;
+    if (p->prefix && *p->prefix &&
+        (st = encode_text(m, p->prefix, &t->prefix, &t->n_prefix)) != HARK_OK)
+        return st;
+    /* at most n_ctx / 2 - sample_len prefix tokens (all of them when that is 0, as the
+     * reference's [-0:] slice) */
+    int sample_len = p->max_tokens > 0 ? p->max_tokens : m->dims.n_text_ctx / 2;
+    int max_prefix = m->dims.n_text_ctx / 2 - sample_len;
+    if (max_prefix > 0 && t->n_prefix > max_prefix) {
+        memmove(t->prefix, t->prefix + t->n_prefix - max_prefix,
+                (size_t)max_prefix * sizeof(int32_t));
+        t->n_prefix = max_prefix;
+    }
+    return HARK_OK;
+}
+
+/* ref: transcribe.py clip_timestamps — pairs of seek points (mel frames), the last end
+ * defaulting to the end of the audio; *clips is malloc'd with 2 * *n_clips entries. */
+static hark_status clip_points(const hark_full_params *p, long content, long **clips, int *n_clips)
+{
+    int n = p->n_clip_timestamps > 0 && p->clip_timestamps ? p->n_clip_timestamps : 0;
+    long *c = malloc((size_t)(n + 2) * sizeof(long));
+    if (!c)
+        return hark_fail(HARK_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(p->clip_timestamps[i]) || p->clip_timestamps[i] < 0) {
+            free(c);
+            return hark_fail(HARK_ERR_INVALID_ARG, "clip timestamp %d is not a time", i);
+        }
+        long v = (long)nearbyint((double)p->clip_timestamps[i] * 100.0);
+        c[i] = v < content ? v : content;
+    }
+    if (n == 0)
+        c[n++] = 0;
+    if (n % 2)
+        c[n++] = content;
+    *clips = c;
+    *n_clips = n / 2;
+    return HARK_OK;
+}
+
+/* The window's prompt: the previous text (or, with carry_initial_prompt, the initial prompt
+ * then the recent text that fits), the sot sequence, then the prefix. */
+static hark_status window_prompt(tr_run *t, int *np, int *sot_index)
+{
+    const hark_model *m = t->m;
+    const toklist *all = &t->all;
+    const int n_initial = t->n_initial;
+    if (t->p->carry_initial_prompt && n_initial > 0) {
+        /* ref: transcribe.py carry_initial_prompt */
+        int room = m->dims.n_text_ctx / 2 - 1 - n_initial;
+        int from = n_initial > t->prompt_reset ? n_initial : t->prompt_reset;
+        int take = all->n - from;
+        if (take > room)
+            take = room > 0 ? room : 0;
+        int32_t *carry = malloc((size_t)(n_initial + take + 1) * sizeof(int32_t));
+        if (!carry)
+            return hark_fail(HARK_ERR_NOMEM, "out of memory");
+        memcpy(carry, all->v, (size_t)n_initial * sizeof(int32_t));
+        memcpy(carry + n_initial, all->v + all->n - take, (size_t)take * sizeof(int32_t));
+        *np = build_prompt(m, carry, n_initial + take, t->lang, t->p, t->prompt, sot_index);
+        free(carry);
+    } else {
+        *np = build_prompt(m, all->v + t->prompt_reset, all->n - t->prompt_reset, t->lang, t->p,
+                           t->prompt, sot_index);
+    }
+    if (t->n_prefix > 0 && *np + t->n_prefix < m->dims.n_text_ctx) {
+        memcpy(t->prompt + *np, t->prefix, (size_t)t->n_prefix * sizeof(int32_t));
+        *np += t->n_prefix;
+    }
+    return HARK_OK;
+}
+
+/* One window at *seek of segment_size mel frames: encode, decode with fallback, skip it as
+ * silence or cut it into segments (with their words), keep them, and move *seek on.
+ * ref: transcribe.py, the body of the seek loop. */
+static hark_status run_window(tr_run *t, long *seek, int segment_size)
+{
+    const hark_full_params *p = t->p;
+    const size_t M = (size_t)t->m->dims.n_mels;
+    /* ref: transcribe.py — mel[:, seek:seek + segment_size], then pad_or_trim (zeros) */
+    for (size_t r = 0; r < M; r++) {
+        memcpy(t->win + r * HARK_N_FRAMES, t->mel + r * t->n_frames + *seek,
+               (size_t)segment_size * sizeof(float));
+        memset(t->win + r * HARK_N_FRAMES + segment_size, 0,
+               (size_t)(HARK_N_FRAMES - segment_size) * sizeof(float));
+    }
+    hark_status st = hark_encode(t->s, t->win, 1);
+    int np = 0, sot_index = 0;
+    if (st == HARK_OK)
+        st = window_prompt(t, &np, &sot_index);
+    hark_window_result r;
+    if (st != HARK_OK ||
+        (st = decode_with_fallback(t->s, t->prompt, np, sot_index, p, &t->rules, &r)) != HARK_OK)
+        return st;
+    /* ref: transcribe.py — no speech: skip the window */
+    int skip = !isnan(p->no_speech_threshold) && r.no_speech_prob > p->no_speech_threshold &&
+               !(!isnan(p->logprob_threshold) && r.avg_logprob > p->logprob_threshold);
+    if (skip) {
+        *seek += segment_size;
+        hark_window_result_free(&r);
+        return HARK_OK;
+    }
+    const long previous_seek = *seek;
+    int advance = segment_size, single_ending = 0, drop = 0;
+    hark_results cur = { 0 };
+    st = add_segments(t->s, &r, (int)*seek, segment_size, &cur, &advance, &single_ending);
+    *seek += advance;
+    if (st == HARK_OK && p->word_timestamps)
+        st = window_words(t->s, &cur, p, t->lang, single_ending, previous_seek, segment_size,
+                          t->content, seek, &t->last_speech, &drop);
+    /* drop: the reference's `continue` (nothing kept, no prompt reset) */
+    if (st == HARK_OK && !drop)
+        st = commit_segments(t->s, &cur, &t->all, p);
+    results_truncate(&cur, 0);
+    free(cur.segments);
+    if (st == HARK_OK && !drop && (!p->condition_on_previous_text || r.temperature > 0.5f))
+        t->prompt_reset = t->all.n;
+    hark_window_result_free(&r);
+    return st;
+}
+
 hark_status hark_transcribe(hark_state *state, const float *pcm, size_t n_samples,
                             const hark_full_params *params)
 {
@@ -510,81 +704,17 @@ hark_status hark_transcribe(hark_state *state, const float *pcm, size_t n_sample
     if (st != HARK_OK)
         return st;
     int lang;
-    st = resolve_language(state, pcm, n_samples, &p, &lang);
-    if (st != HARK_OK)
+    if ((st = resolve_language(state, pcm, n_samples, &p, &lang)) != HARK_OK)
         return st;
     state->language = lang;
 
-    hark_rules_params rp = hark_rules_default_params();
-    rp.timestamps = p.timestamps != 0;
-    rp.max_initial_timestamp = p.max_initial_timestamp;
-    rp.n_audio_ctx = m->dims.n_audio_ctx;
-    hark_logit_rules rules;
-    if ((st = hark_rules_init(&rules, m->tok, &m->special, m->dims.n_vocab, &rp)) != HARK_OK)
-        return st;
-
-    float *mel = NULL, *win = NULL;
-    size_t n_frames = 0;
-    toklist all = { 0 };
-    int32_t *prefix = NULL;
-    int n_prefix = 0;
-    int32_t *prompt = malloc((size_t)m->dims.n_text_ctx * sizeof(int32_t));
-    const size_t M = (size_t)m->dims.n_mels;
-    win = malloc(M * HARK_N_FRAMES * sizeof(float));
-    if (!prompt || !win) {
-        st = hark_fail(HARK_ERR_NOMEM, "out of memory");
+    tr_run t = { .s = state, .m = m, .p = &p, .lang = lang };
+    long *clips = NULL;
+    int n_clips = 0;
+    if ((st = run_prepare(&t, pcm, n_samples)) != HARK_OK ||
+        (st = clip_points(&p, t.content, &clips, &n_clips)) != HARK_OK)
         goto out;
-    }
-    if ((st = hark_log_mel_full(pcm, n_samples, HARK_N_SAMPLES, (int)M, &mel, &n_frames)) != HARK_OK)
-        goto out;
-    if (p.initial_prompt && *p.initial_prompt) {
-        int32_t *ids = NULL;
-        int n_ids = 0;
-        if ((st = encode_text(m, p.initial_prompt, &ids, &n_ids)) == HARK_OK)
-            st = toklist_add(&all, ids, n_ids);
-        free(ids);
-        if (st != HARK_OK)
-            goto out;
-    }
-    if (p.prefix && *p.prefix &&
-        (st = encode_text(m, p.prefix, &prefix, &n_prefix)) != HARK_OK)
-        goto out;
-    if (n_prefix > 0) {
-        /* ref: decoding.py _get_initial_tokens — at most n_ctx / 2 - sample_len prefix tokens
-         * (all of them when that is 0, as the reference's [-0:] slice) */
-        int sample_len = p.max_tokens > 0 ? p.max_tokens : m->dims.n_text_ctx / 2;
-        int max_prefix = m->dims.n_text_ctx / 2 - sample_len;
-        if (max_prefix > 0 && n_prefix > max_prefix) {
-            memmove(prefix, prefix + n_prefix - max_prefix, (size_t)max_prefix * sizeof(int32_t));
-            n_prefix = max_prefix;
-        }
-    }
-    const long content = (long)n_frames - HARK_N_FRAMES;
-    const int n_initial = all.n;
-    /* ref: transcribe.py clip_timestamps — pairs of seek points, the last end defaulting to the
-     * end of the audio */
-    int n_points = p.n_clip_timestamps > 0 && p.clip_timestamps ? p.n_clip_timestamps : 0;
-    long *clips = malloc((size_t)(n_points + 2) * sizeof(long));
-    if (!clips) {
-        st = hark_fail(HARK_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    for (int i = 0; i < n_points; i++) {
-        if (!isfinite(p.clip_timestamps[i]) || p.clip_timestamps[i] < 0) {
-            free(clips);
-            st = hark_fail(HARK_ERR_INVALID_ARG, "clip timestamp %d is not a time", i);
-            goto out;
-        }
-        long v = (long)nearbyint((double)p.clip_timestamps[i] * 100.0);
-        clips[i] = v < content ? v : content;
-    }
-    if (n_points == 0)
-        clips[n_points++] = 0;
-    if (n_points % 2)
-        clips[n_points++] = content;
-    const int n_clips = n_points / 2;
-    int clip = 0, prompt_reset = 0;
-    double last_speech = 0.0;
+    int clip = 0;
     long seek = clips[0];
     while (clip < n_clips) {
         const long clip_start = clips[2 * clip], clip_end = clips[2 * clip + 1];
@@ -596,93 +726,21 @@ hark_status hark_transcribe(hark_state *state, const float *pcm, size_t n_sample
             continue;
         }
         long size = HARK_N_FRAMES;
-        if (content - seek < size)
-            size = content - seek;
+        if (t.content - seek < size)
+            size = t.content - seek;
         if (clip_end - seek < size)
             size = clip_end - seek;
-        const int segment_size = (int)size;
-        /* ref: transcribe.py — mel[:, seek:seek + segment_size], then pad_or_trim (zeros) */
-        for (size_t r = 0; r < M; r++) {
-            memcpy(win + r * HARK_N_FRAMES, mel + r * n_frames + seek,
-                   (size_t)segment_size * sizeof(float));
-            memset(win + r * HARK_N_FRAMES + segment_size, 0,
-                   (size_t)(HARK_N_FRAMES - segment_size) * sizeof(float));
-        }
-        if ((st = hark_encode(state, win, 1)) != HARK_OK)
+        if ((st = run_window(&t, &seek, (int)size)) != HARK_OK)
             break;
-        int sot_index, np;
-        if (p.carry_initial_prompt && n_initial > 0) {
-            /* ref: transcribe.py carry_initial_prompt — the initial prompt before every window,
-             * then as much of the recent text as still fits */
-            int room = m->dims.n_text_ctx / 2 - 1 - n_initial;
-            int from = n_initial > prompt_reset ? n_initial : prompt_reset;
-            int take = all.n - from;
-            if (take > room)
-                take = room > 0 ? room : 0;
-            int32_t *carry = malloc((size_t)(n_initial + take + 1) * sizeof(int32_t));
-            if (!carry) {
-                st = hark_fail(HARK_ERR_NOMEM, "out of memory");
-                break;
-            }
-            memcpy(carry, all.v, (size_t)n_initial * sizeof(int32_t));
-            memcpy(carry + n_initial, all.v + all.n - take, (size_t)take * sizeof(int32_t));
-            np = build_prompt(m, carry, n_initial + take, lang, &p, prompt, &sot_index);
-            free(carry);
-        } else {
-            np = build_prompt(m, all.v + prompt_reset, all.n - prompt_reset, lang, &p, prompt,
-                              &sot_index);
-        }
-        if (n_prefix > 0 && np + n_prefix < m->dims.n_text_ctx) {
-            memcpy(prompt + np, prefix, (size_t)n_prefix * sizeof(int32_t));
-            np += n_prefix;
-        }
-        hark_window_result r;
-        if ((st = decode_with_fallback(state, prompt, np, sot_index, &p, &rules, &r)) != HARK_OK)
-            break;
-        /* ref: transcribe.py — no speech: skip the window */
-        int skip = !isnan(p.no_speech_threshold) && r.no_speech_prob > p.no_speech_threshold &&
-                   !(!isnan(p.logprob_threshold) && r.avg_logprob > p.logprob_threshold);
-        if (skip) {
-            seek += segment_size;
-        } else {
-            const long previous_seek = seek;
-            int advance = segment_size, single_ending = 0, drop = 0;
-            hark_results cur = { 0 };
-            st = add_segments(state, &r, (int)seek, segment_size, &cur, &advance, &single_ending);
-            seek += advance;
-            if (st == HARK_OK && p.word_timestamps)
-                st = window_words(state, &cur, &p, lang, single_ending, previous_seek,
-                                  segment_size, content, &seek, &last_speech, &drop);
-            if (st == HARK_OK && !drop)
-                st = commit_segments(state, &cur, &all, &p);
-            results_truncate(&cur, 0);
-            free(cur.segments);
-            if (st != HARK_OK) {
-                hark_window_result_free(&r);
-                break;
-            }
-            if (drop) { /* the reference's `continue`: no prompt reset, no progress */
-                hark_window_result_free(&r);
-                continue;
-            }
-            if (!p.condition_on_previous_text || r.temperature > 0.5f)
-                prompt_reset = all.n;
-        }
-        hark_window_result_free(&r);
-        if (p.progress && p.progress((double)(seek < content ? seek : content) / (double)content,
-                                     p.progress_user)) {
+        const long done = seek < t.content ? seek : t.content;
+        if (p.progress && p.progress((double)done / (double)t.content, p.progress_user)) {
             st = hark_fail(HARK_ERR_INVALID_ARG, "transcription cancelled");
             break;
         }
     }
-    free(clips);
 out:
-    free(prefix);
-    hark_rules_free(&rules);
-    free(all.v);
-    free(prompt);
-    free(win);
-    free(mel);
+    free(clips);
+    run_free(&t);
     return st;
 }
 
