@@ -223,6 +223,47 @@ static double gelu_d(double x) { return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
 
 /* ---------------------------------------------------------------- elementwise ---------------- */
 
+/* cu_gemv against a double reference: y[m][n] = x W^T + b (+ y), the split-K path for k >= 2048
+ * and the plain one below, GELU or accumulate, fp32 or dt output. */
+static void test_gemv(hark_dtype dt, int m, int n, int k, int gelu, int accumulate, int out_f32)
+{
+    size_t nx = (size_t)m * k, nw = (size_t)n * k, ny = (size_t)m * n;
+    float *x = xmalloc(nx * 4), *w = xmalloc(nw * 4), *b = xmalloc((size_t)n * 4), *y0 = xmalloc(ny * 4);
+    fill_rand(x, nx, 1.0f, 0.0f);
+    fill_rand(w, nw, 0.05f, 0.0f);
+    fill_rand(b, (size_t)n, 0.5f, 0.0f);
+    fill_rand(y0, ny, 1.0f, 0.0f);
+    void *dx = upload(dt, x, nx), *dw = upload(dt, w, nw), *db = upload(dt, b, (size_t)n);
+    hark_dtype odt = out_f32 ? HARK_DTYPE_F32 : dt;
+    void *dy = accumulate ? upload(odt, y0, ny) : poisoned(odt, ny);
+    /* the reference sees what the device sees: inputs rounded to dt */
+    float *xr = download(dt, dx, nx), *wr = download(dt, dw, nw), *br = download(dt, db, (size_t)n);
+    float *y0r = accumulate ? download(odt, dy, ny) : NULL;
+    cu_gemv_args a = { .dt = dt, .x = dx, .ldx = k, .m = m, .w = dw, .b = db, .n = n, .k = k,
+                       .y = dy, .ldy = n, .accumulate = accumulate, .out_f32 = out_f32,
+                       .gelu = gelu };
+    CHECK_CU(cu_gemv(&a, stream));
+    float *y = download(odt, dy, ny);
+    double *ref = xmalloc(ny * sizeof(double));
+    for (int i = 0; i < m; i++)
+        for (int r = 0; r < n; r++) {
+            double v = br[r];
+            for (int j = 0; j < k; j++)
+                v += (double)xr[(size_t)i * k + j] * wr[(size_t)r * k + j];
+            if (gelu)
+                v = gelu_d(v);
+            if (accumulate)
+                v += y0r[(size_t)i * n + r];
+            ref[(size_t)i * n + r] = v;
+        }
+    char what[96];
+    snprintf(what, sizeof(what), "gemv m%d n%d k%d%s%s%s", m, n, k, gelu ? " gelu" : "",
+             accumulate ? " acc" : "", out_f32 ? " f32out" : "");
+    compare(what, dt, y, ref, ny, tol_of(dt));
+    free(x), free(w), free(b), free(y0), free(xr), free(wr), free(br), free(y0r), free(y), free(ref);
+    cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dy);
+}
+
 static void test_layer_norm(hark_dtype dt, int rows, int d)
 {
     size_t n = (size_t)rows * d;
@@ -829,6 +870,12 @@ int main(int argc, char **argv)
     cudaStreamCreate(&stream);
     for (int i = 0; i < 3; i++) {
         hark_dtype dt = DTYPES[i];
+        test_gemv(dt, 1, 1280, 5120, 0, 1, 0); /* fc2: split-K, residual */
+        test_gemv(dt, 2, 640, 5120, 0, 1, 0);
+        test_gemv(dt, 3, 333, 2048, 1, 0, 0);
+        test_gemv(dt, 8, 100, 4096, 0, 0, 1);
+        test_gemv(dt, 1, 1280, 1280, 0, 0, 0); /* the plain path */
+        test_gemv(dt, 2, 77, 512, 1, 1, 1);
         test_layer_norm(dt, 7, 64);
         test_layer_norm(dt, 33, 1280);
         test_layer_norm(dt, 5, 384);

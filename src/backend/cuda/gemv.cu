@@ -12,6 +12,9 @@
  */
 #include "backend/cuda/common.cuh"
 
+#include <stdlib.h>
+#include <string.h>
+
 #define GEMV_WARPS 8
 
 template <typename T, int M, bool OUTF32, bool LN>
@@ -123,9 +126,118 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(cu_gemv_args a)
     }
 }
 
+/* The long products (k >= 2048: fc2, k = 4 D) split each row over KS warps of a block, their
+ * partial sums added in shared memory: the serial chain of loads per warp is KS times shorter
+ * and the grid KS times larger. No layer norm or K/V epilogue (fc2 has neither). Measured on an
+ * H100 at one row (bench/RESULTS.md): large-v3 2.009 -> 1.842 ms a step (KS 4; KS 2 1.850),
+ * large-v3-turbo 0.329 -> 0.308 ms. Splitting the k = D products too (O, cross output), or asking
+ * L2 for a warp's first weight row before the layer-norm prologue, measured no better. */
+template <typename T, int M, bool OUTF32, int KS>
+__global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_splitk_kernel(cu_gemv_args a)
+{
+    constexpr int V = vec16<T>(), RPB = GEMV_WARPS / KS;
+    __shared__ float red[GEMV_WARPS][M];
+    const T *__restrict__ x = (const T *)a.x;
+    const T *__restrict__ w = (const T *)a.w;
+    const T *__restrict__ b = (const T *)a.b;
+    const int m = a.m, k = a.k, n = a.n, chunk = k / KS;
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, part = wid % KS;
+    for (int base = blockIdx.x * RPB; base < n; base += gridDim.x * RPB) {
+        const int row = base + wid / KS;
+        float acc[M];
+#pragma unroll
+        for (int i = 0; i < M; i++)
+            acc[i] = 0.0f;
+        if (row < n) {
+            const T *wr = w + (size_t)row * k;
+#pragma unroll 4
+            for (int kk = part * chunk + lane * V; kk < (part + 1) * chunk; kk += 32 * V) {
+                float wv[V];
+                load_f<T, V>(wr + kk, wv);
+#pragma unroll
+                for (int i = 0; i < M; i++) {
+                    if (i < m) {
+                        float xv[V];
+                        load_f<T, V>(x + (size_t)i * a.ldx + kk, xv);
+#pragma unroll
+                        for (int j = 0; j < V; j++)
+                            acc[i] = fmaf(wv[j], xv[j], acc[i]);
+                    }
+                }
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < M; i++) {
+            acc[i] = warp_sum(acc[i]);
+            if (lane == 0)
+                red[wid][i] = acc[i];
+        }
+        __syncthreads();
+        if (part == 0 && row < n && lane < m) {
+            const int i = lane;
+            float v = 0.0f;
+#pragma unroll
+            for (int q = 0; q < KS; q++)
+                v += red[wid + q][i];
+            v += b ? to_f(b[row]) : 0.0f;
+            if (a.gelu)
+                v = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+            if (OUTF32) {
+                float *yo = (float *)a.y + (size_t)i * a.ldy + row;
+                *yo = a.accumulate ? *yo + v : v;
+            } else {
+                T *yo = (T *)a.y + (size_t)i * a.ldy + row;
+                if (a.accumulate)
+                    v += to_f(*yo);
+                *yo = from_f<T>(v);
+            }
+        }
+        __syncthreads();
+    }
+}
+
+static int g_splitk = -1;       /* HARK_CUDA_GEMV_SPLITK: 0 off, else the split (default 4) */
+static int g_splitk_min_k = -1; /* HARK_CUDA_GEMV_SPLITK_MIN_K: the shortest row split (2048) */
+
+template <typename T, bool OUTF32>
+static bool launch_splitk(const cu_gemv_args *a, cudaStream_t s)
+{
+    if (g_splitk < 0) {
+        const char *e = getenv("HARK_CUDA_GEMV_SPLITK");
+        g_splitk = e ? atoi(e) : 4;
+        const char *mk = getenv("HARK_CUDA_GEMV_SPLITK_MIN_K");
+        g_splitk_min_k = mk ? atoi(mk) : 2048;
+    }
+    const int ks = g_splitk;
+    constexpr int V = vec16<T>();
+    if ((ks != 2 && ks != 4) || a->k < g_splitk_min_k || a->k % (ks * V) != 0 || a->kv_slot ||
+        a->ln_g)
+        return false;
+    const int rpb = GEMV_WARPS / ks;
+    long blocks = ((long)a->n + rpb - 1) / rpb;
+    if (blocks > 132L * 16)
+        blocks = 132L * 16;
+    dim3 grid((unsigned)blocks), block(GEMV_WARPS * 32);
+#define SPLITK_GO(MM)                                                                           \
+    (ks == 2 ? (gemv_splitk_kernel<T, MM, OUTF32, 2><<<grid, block, 0, s>>>(*a), 0)            \
+             : (gemv_splitk_kernel<T, MM, OUTF32, 4><<<grid, block, 0, s>>>(*a), 0))
+    if (a->m == 1)
+        SPLITK_GO(1);
+    else if (a->m == 2)
+        SPLITK_GO(2);
+    else if (a->m <= 4)
+        SPLITK_GO(4);
+    else
+        SPLITK_GO(8);
+#undef SPLITK_GO
+    return true;
+}
+
 template <typename T, bool OUTF32, bool LN>
 static int launch(const cu_gemv_args *a, cudaStream_t s)
 {
+    if (!LN && launch_splitk<T, OUTF32>(a, s))
+        return (int)cudaGetLastError();
     /* a warp per row, up to 16 blocks per SM. Measured on an H200 (large-v3, one row): a
      * version with a whole tile of loads in flight and software pipelining over rows, with or
      * without the grid capped at two blocks per SM, and with programmatic dependent launch,
