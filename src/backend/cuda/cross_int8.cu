@@ -96,8 +96,11 @@ __global__ void __launch_bounds__(XI8_THREADS)
     __shared__ float qs[E], red[XI8_THREADS / 32];
     float *sc = sm, *part = sm + c;
     const int row = blockIdx.x / h, hd = blockIdx.x - row * h, w = win[row];
-    if (w < 0)
+    if (w < 0) { /* a padded row: zeros, as cu_cross_attention writes */
+        for (int j = threadIdx.x; j < E; j += blockDim.x)
+            out[(long)row * d + hd * E + j] = from_f<T>(0.0f);
         return;
+    }
     for (int j = threadIdx.x; j < E; j += blockDim.x)
         qs[j] = to_f(q[(long)row * ldq + hd * E + j]) * scale;
     __syncthreads();
