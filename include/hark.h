@@ -283,10 +283,10 @@ typedef struct hark_full_params {
     const char *append_punctuations;  /* merged into the previous word (NULL: openai's) */
     /* start,end,start,end,... seconds of the clips to transcribe; an odd count ends at the end
      * of the audio (NULL or n 0: all of it) */
-    const float *clip_timestamps;
+    const double *clip_timestamps;
     int n_clip_timestamps;
     /* with word_timestamps: skip silences longer than this (s) before a likely hallucination
-     * (<= 0 or NAN: off, the default) */
+     * (NAN: off, the default) */
     float hallucination_silence_threshold;
     int max_tokens;          /* tokens sampled per window (default 0: n_text_ctx / 2) */
     int suppress_eot;        /* benchmark mode: never end, always decode max_tokens */
@@ -341,9 +341,10 @@ hark_status hark_segment_get_word(const hark_state *state, int i, int j, hark_wo
  * upper half of the decoder layers. Returns the number of pairs. */
 int hark_model_alignment_heads(const hark_model *model, const int32_t **pairs);
 
-/* hark_decode, and the cross-attention scores q.k / sqrt(head width) of the given heads
- * (pairs[2k] layer, pairs[2k + 1] head) for every entry over the first n_frames encoder
- * positions of its window: qk[n_heads][n_entries][n_frames]. Every entry must want logits. */
+/* hark_decode (logits of the entries that want them, in entry order), and the cross-attention
+ * scores q.k / sqrt(head width) of the given heads (pairs[2k] layer, pairs[2k + 1] head) for
+ * every entry over the first n_frames encoder positions of its window:
+ * qk[n_heads][n_entries][n_frames]. */
 hark_status hark_decode_cross_qk(hark_state *state, const hark_decode_entry *entries,
                                  int n_entries, float *logits, const int32_t *pairs, int n_heads,
                                  int n_frames, float *qk);

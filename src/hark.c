@@ -221,12 +221,14 @@ hark_status hark_decode_cross_qk(hark_state *state, const hark_decode_entry *ent
                                  int n_entries, float *logits, const int32_t *pairs, int n_heads,
                                  int n_frames, float *qk)
 {
-    if (!state || !entries || n_entries < 1 || !logits || !pairs || n_heads < 1 || !qk)
+    if (!state || !entries || n_entries < 1 || !pairs || n_heads < 1 || !qk)
         return hark_fail(HARK_ERR_INVALID_ARG, "hark_decode_cross_qk: bad arguments");
+    int want = 0;
     for (int i = 0; i < n_entries; i++)
-        if (!entries[i].want_logits)
-            return hark_fail(HARK_ERR_INVALID_ARG, "hark_decode_cross_qk: entry %d wants no "
-                             "logits", i);
+        want += entries[i].want_logits != 0;
+    if (want && !logits)
+        return hark_fail(HARK_ERR_INVALID_ARG, "hark_decode_cross_qk: logits requested but no "
+                         "buffer");
     const hark_backend *be = state->model->backend;
     if (!be->decode_cross_qk)
         return hark_fail(HARK_ERR_UNSUPPORTED, "hark_decode_cross_qk: not on %s", be->name);

@@ -77,6 +77,8 @@ fi
 if "$HARK" transcribe -m "$M" --max-tokens 12 --language en --beam-size 1 --word-timestamps true --max-line-width 20 --max-line-count 2 --hallucination-silence-threshold 2 --clip-timestamps 1,5,7 --prefix "And so" -f srt -o "$T/wt2" "$JFK" >/dev/null 2>"$T/err" && [ -f "$T/wt2/jfk.srt" ]; then ok; else bad "word options"; cat "$T/err" >&2; fi
 expect_usage_early() { "$@" >"$T/out" 2>"$T/err"; local rc=$?; if [ $rc -eq 2 ]; then ok; else bad "$*: exit $rc (want 2)"; cat "$T/err" >&2; fi; }
 expect_usage_early "$HARK" transcribe -m "$M" --clip-timestamps 1,x "$JFK"
+expect_usage_early "$HARK" transcribe -m "$M" --clip-timestamps 1, "$JFK"
+expect_usage_early "$HARK" transcribe -m "$M" --clip-timestamps 0x10 "$JFK"
 expect_usage_early "$HARK" transcribe -m "$M" --hallucination-silence-threshold 2 "$JFK"
 
 # expect_usage NAME CMD...: a usage error, exit code 2

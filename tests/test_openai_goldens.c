@@ -125,13 +125,13 @@ static void run_case(hark_state *s, int32_t eot, const char *arch, const char *n
         p.carry_initial_prompt = json_is_true(v);
     if ((v = json_object_get(o, "task")))
         p.translate = strcmp(json_string_value(v), "translate") == 0;
-    float clips[16];
+    double clips[16];
     if ((v = json_object_get(o, "clip_timestamps"))) {
         const char *t = json_string_value(v);
         int k = 0;
         while (t && *t && k < 16) {
             char *end;
-            clips[k++] = strtof(t, &end);
+            clips[k++] = strtod(t, &end);
             t = *end ? end + 1 : end;
         }
         p.clip_timestamps = clips;

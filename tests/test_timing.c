@@ -219,6 +219,15 @@ static void check_alignment(json_t *g)
         CHECK(ok && b == n_text, "alignment %d frames: word times are not the jump times",
               num_frames);
         hark_word_timings_free(words, n_words);
+        if (c == 0) { /* no frame at all: every word at -0.02 s, as the reference */
+            CHECK_OK(hark_words_from_matrix(m->tok, NULL, N, 0, tok + n_sot + 1, n_text, probs,
+                                            sp.eot, 0, &words, &n_words));
+            int all = n_words > 0;
+            for (int i = 0; i < n_words; i++)
+                all &= words[i].start == -0.02 && words[i].end == -0.02;
+            CHECK(all, "an empty alignment: %d words not all at -0.02 s", n_words);
+            hark_word_timings_free(words, n_words);
+        }
         free(w), free(mat), free(pi), free(pj), free(neg);
     }
     free(logits), free(qk);
@@ -454,7 +463,7 @@ static void check_transcribe(void)
 
     /* clips: only 2 s .. 6 s is transcribed */
     p.word_timestamps = 0;
-    const float clips[] = { 2.0f, 6.0f };
+    const double clips[] = { 2.0, 6.0 };
     p.clip_timestamps = clips;
     p.n_clip_timestamps = 2;
     CHECK_OK(hark_transcribe(s, pcm, n, &p));
@@ -468,7 +477,12 @@ static void check_transcribe(void)
     }
     CHECK(inside, "clip 2-6 s: %d segments, first at %g", hark_n_segments(s),
           hark_n_segments(s) ? hark_segment_t0(s, 0) : -1.0);
-    const float bad[] = { NAN };
+    const double huge[] = { 1e38 }; /* clamped to the end of the audio: nothing to transcribe */
+    p.clip_timestamps = huge;
+    p.n_clip_timestamps = 1;
+    CHECK_OK(hark_transcribe(s, pcm, n, &p));
+    CHECK(hark_n_segments(s) == 0, "clip from 1e38 s: %d segments", hark_n_segments(s));
+    const double bad[] = { NAN };
     p.clip_timestamps = bad;
     p.n_clip_timestamps = 1;
     CHECK(hark_transcribe(s, pcm, n, &p) == HARK_ERR_INVALID_ARG, "a NaN clip is refused");

@@ -82,7 +82,7 @@ typedef struct tr_cli {
     const char *initial_prompt, *prefix, *prepend_punctuations, *append_punctuations;
     const char *clip_timestamps;
     float hallucination_silence_threshold;
-    float clips[256];
+    double clips[256];
     int n_clips;
     int carry_initial_prompt;
     const char **files;
@@ -286,9 +286,12 @@ static int check_args(tr_cli *c)
         const char *p = c->clip_timestamps;
         c->n_clips = 0;
         while (*p) {
+            /* a plain decimal number each, as Python's float() of openai's CLI takes */
+            size_t len = strcspn(p, ",");
+            int plain = len > 0 && strspn(p, "0123456789.eE+-") >= len;
             char *end;
-            float v = strtof(p, &end);
-            if (end == p || !isfinite(v) || v < 0 || (*end && *end != ','))
+            double v = strtod(p, &end);
+            if (!plain || end != p + len || !isfinite(v) || v < 0 || (p[len] == ',' && !p[len + 1]))
                 return usage_error("bad --clip-timestamps '%s' (start,end,... in seconds)",
                                    c->clip_timestamps);
             if (c->n_clips == (int)(sizeof(c->clips) / sizeof(c->clips[0])))
@@ -336,8 +339,7 @@ static hark_full_params full_params(const tr_cli *c)
     fp.append_punctuations = c->append_punctuations;
     fp.clip_timestamps = c->n_clips > 0 ? c->clips : NULL;
     fp.n_clip_timestamps = c->n_clips;
-    fp.hallucination_silence_threshold =
-        isnan(c->hallucination_silence_threshold) ? 0.0f : c->hallucination_silence_threshold;
+    fp.hallucination_silence_threshold = c->hallucination_silence_threshold; /* NAN: off */
     fp.max_tokens = (int)c->max_tokens;
     if (c->seed >= 0)
         fp.seed = (uint64_t)c->seed;
@@ -442,9 +444,6 @@ static int run(const tr_cli *c)
                         "using English instead.\n", path, fp.language);
     if (!multilingual)
         fp.language = "en";
-    if (c->word_timestamps)
-        fprintf(stderr, "hark: note: word timings are not implemented yet; "
-                        "--word-timestamps is ignored\n");
     hark_out_options opt = hark_out_default_options();
     opt.max_line_width = (int)c->max_line_width;
     opt.max_line_count = (int)c->max_line_count;

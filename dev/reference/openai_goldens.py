@@ -49,14 +49,21 @@ CASES = {  # name: (audio, options)
     "words_hallucination": ("long", dict(language="en", word_timestamps=True,
                                          hallucination_silence_threshold=1.0)),
     "clips": ("long", dict(language="en", clip_timestamps="2,6,8")),
+    "clips_words": ("long", dict(language="en", clip_timestamps="2,6,8", word_timestamps=True)),
+    "words_hallucination_5": ("long", dict(language="en", word_timestamps=True,
+                                           hallucination_silence_threshold=5.0)),
+    "words_hallucination_0": ("long", dict(language="en", word_timestamps=True,
+                                           hallucination_silence_threshold=0.0)),
+    "words_one_frame": ("jfk", dict(language="en", word_timestamps=True, clip_timestamps="0,0.01")),
     "prefix": ("jfk", dict(language="en", prefix="And so my")),
     "prompt_carry": ("long", dict(language="en", initial_prompt="Ask not",
                                   carry_initial_prompt=True)),
     "translate_words": ("jfk", dict(language="en", task="translate", word_timestamps=True)),
     "detect": ("jfk", dict()),
 }
-PER_ARCH = {"tiny-test": list(CASES), "v3-test": ["beam5", "words_long", "greedy_long"],
-            "tiny": ["beam5", "words_long", "greedy_long"]}
+PER_ARCH = {"tiny-test": list(CASES),
+            "v3-test": ["beam5", "words_long", "greedy_long", "words_hallucination_5"],
+            "tiny": ["beam5", "words_long", "greedy_long", "words_hallucination_5"]}
 
 
 def main():

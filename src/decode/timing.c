@@ -386,11 +386,11 @@ hark_status hark_words_from_matrix(const hark_tokenizer *tok, const float *matri
                                    int *n_words)
 {
     *words = NULL, *n_words = 0;
-    if (n_text < 1 || N != n_text + 1 || M < 1)
+    if (n_text < 1 || N != n_text + 1 || M < 0)
         return n_text < 1 ? HARK_OK
                           : hark_fail(HARK_ERR_INVALID_ARG, "alignment: %d rows for %d tokens", N,
                                       n_text);
-    float *neg = malloc((size_t)N * M * sizeof(float));
+    float *neg = malloc(((size_t)N * M + 1) * sizeof(float));
     int32_t *pi = malloc((size_t)(N + M) * sizeof(int32_t));
     int32_t *pj = malloc((size_t)(N + M) * sizeof(int32_t));
     double *jump = malloc((size_t)N * sizeof(double));
@@ -402,18 +402,23 @@ hark_status hark_words_from_matrix(const hark_tokenizer *tok, const float *matri
         st = hark_fail(HARK_ERR_NOMEM, "alignment: out of memory");
         goto out;
     }
-    for (size_t k = 0; k < (size_t)N * M; k++)
-        neg[k] = -matrix[k];
-    int len = hark_dtw(neg, N, M, pi, pj);
-    if (len < 0) {
-        st = (hark_status)len;
-        goto out;
-    }
-    /* ref: find_alignment — the time index where the text index first reaches each row */
     int nj = 0;
-    for (int k = 0; k < len && nj < N; k++)
-        if (k == 0 || pi[k] != pi[k - 1])
-            jump[nj++] = pj[k] / 50.0; /* TOKENS_PER_SECOND */
+    if (M == 0) { /* the reference's backtrace of an N x 0 table: every row at time index -1 */
+        for (nj = 0; nj < N; nj++)
+            jump[nj] = -1 / 50.0;
+    } else {
+        for (size_t k = 0; k < (size_t)N * M; k++)
+            neg[k] = -matrix[k];
+        int len = hark_dtw(neg, N, M, pi, pj);
+        if (len < 0) {
+            st = (hark_status)len;
+            goto out;
+        }
+        /* ref: find_alignment — the time index where the text index first reaches each row */
+        for (int k = 0; k < len && nj < N; k++)
+            if (k == 0 || pi[k] != pi[k - 1])
+                jump[nj++] = pj[k] / 50.0; /* TOKENS_PER_SECOND */
+    }
     memcpy(all, text, (size_t)n_text * sizeof(int32_t));
     all[n_text] = eot;
     if ((st = hark_split_words(tok, all, n_text + 1, eot, no_spaces, &w, &nw)) != HARK_OK)

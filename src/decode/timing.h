@@ -58,7 +58,9 @@ hark_status hark_merge_punctuations(hark_word_timing *w, int n, const char *prep
 
 /* The word timings from the alignment matrix[N][M] (N = text tokens + 1, normalised, filtered,
  * head-averaged; DTW runs on its negation), the text tokens, and each text token's
- * probability. ref: timing.py find_alignment (from the DTW on). */
+ * probability. M may be 0 (a window of one mel frame; matrix unused): every time is then
+ * -0.02 s, as the reference's backtrace of an empty table gives. ref: timing.py find_alignment
+ * (from the DTW on). */
 hark_status hark_words_from_matrix(const hark_tokenizer *tok, const float *matrix, int N, int M,
                                    const int32_t *text, int n_text, const float *text_probs,
                                    int32_t eot, int no_spaces, hark_word_timing **words,

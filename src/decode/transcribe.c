@@ -47,7 +47,7 @@ hark_full_params hark_full_default_params(void)
         .append_punctuations = NULL,
         .clip_timestamps = NULL,
         .n_clip_timestamps = 0,
-        .hallucination_silence_threshold = 0.0f,
+        .hallucination_silence_threshold = NAN,
         .max_tokens = 0,
         .suppress_eot = 0,
         .seed = 0,
@@ -290,13 +290,19 @@ static hark_status commit_segments(hark_state *s, hark_results *cur, toklist *al
     return st;
 }
 
-/* ref: utils.py get_end — the end of the last word, else of the last segment (-1: none). */
-static double segments_end(const hark_results *cur)
+/* ref: utils.py get_end — the end of the last word, else of the last segment; 0 when there
+ * is no segment (None). */
+static int segments_end(const hark_results *cur, double *end)
 {
     for (int i = cur->n_segments - 1; i >= 0; i--)
-        if (cur->segments[i].n_words > 0)
-            return cur->segments[i].words[cur->segments[i].n_words - 1].t1;
-    return cur->n_segments ? cur->segments[cur->n_segments - 1].t1 : -1.0;
+        if (cur->segments[i].n_words > 0) {
+            *end = cur->segments[i].words[cur->segments[i].n_words - 1].t1;
+            return 1;
+        }
+    if (cur->n_segments == 0)
+        return 0;
+    *end = cur->segments[cur->n_segments - 1].t1;
+    return 1;
 }
 
 /* ref: transcribe.py word_anomaly_score / is_segment_anomaly. */
@@ -347,12 +353,9 @@ static int skip_hallucinations(hark_results *cur, float th, int single_ending, l
     const double window_end = (previous_seek + HARK_N_FRAMES) / 100.0;
     const double segment_duration = segment_size / 100.0;
     const double content_duration = content / 100.0;
-    if (!single_ending) {
-        double end = segments_end(cur);
-        if (end >= 0 && end > time_offset)
-            *seek = window_end - end > th ? (long)nearbyint(end * 100.0)
-                                          : previous_seek + segment_size;
-    }
+    double end;
+    if (!single_ending && segments_end(cur, &end) && end > time_offset)
+        *seek = window_end - end > th ? (long)nearbyint(end * 100.0) : previous_seek + segment_size;
     /* a first segment that may be a hallucination: skip the silence before it */
     const hark_segment *first = next_words_segment(cur, 0);
     if (first && segment_anomaly(first)) {
@@ -415,10 +418,13 @@ static hark_status window_words(hark_state *s, hark_results *cur, const hark_ful
                                       .tokens = cur->segments[i].tokens,
                                       .n_tokens = cur->segments[i].n_tokens };
     const char *code = lang >= 0 ? hark_language_code(lang) : "en";
+    /* ref: add_word_timestamps takes last_speech_timestamp by value: the loop's own changes
+     * only after the window is kept */
+    double speech = *last_speech;
     hark_status st = hark_add_word_timestamps(
         s, ts, cur->n_segments, sot_seq, n_sot, segment_size, hark_language_no_spaces(code),
         time_offset, p->prepend_punctuations ? p->prepend_punctuations : HARK_PREPEND_PUNCTUATIONS,
-        p->append_punctuations ? p->append_punctuations : HARK_APPEND_PUNCTUATIONS, last_speech);
+        p->append_punctuations ? p->append_punctuations : HARK_APPEND_PUNCTUATIONS, &speech);
     for (int i = 0; i < cur->n_segments; i++) {
         hark_segment *g = &cur->segments[i];
         g->t0 = ts[i].start, g->t1 = ts[i].end;
@@ -428,19 +434,16 @@ static hark_status window_words(hark_state *s, hark_results *cur, const hark_ful
     if (st != HARK_OK)
         return st;
 
-    if (!single_ending) {
-        double end = segments_end(cur);
-        if (end >= 0 && end > time_offset)
-            *seek = (long)nearbyint(end * 100.0);
-    }
-    if (p->hallucination_silence_threshold > 0.0f &&
+    double end;
+    if (!single_ending && segments_end(cur, &end) && end > time_offset)
+        *seek = (long)nearbyint(end * 100.0);
+    if (!isnan(p->hallucination_silence_threshold) &&
         skip_hallucinations(cur, p->hallucination_silence_threshold, single_ending, previous_seek,
                             segment_size, content, *last_speech, seek)) {
         *drop_window = 1;
         return HARK_OK;
     }
-    double end = segments_end(cur);
-    if (end >= 0)
+    if (segments_end(cur, &end))
         *last_speech = end;
     return HARK_OK;
 }
@@ -585,8 +588,9 @@ static hark_status clip_points(const hark_full_params *p, long content, long **c
             free(c);
             return hark_fail(HARK_ERR_INVALID_ARG, "clip timestamp %d is not a time", i);
         }
-        long v = (long)nearbyint((double)p->clip_timestamps[i] * 100.0);
-        c[i] = v < content ? v : content;
+        /* round(ts * FRAMES_PER_SECOND), clamped to the audio before it becomes an integer */
+        double v = nearbyint(p->clip_timestamps[i] * 100.0);
+        c[i] = v < (double)content ? (long)v : content;
     }
     if (n == 0)
         c[n++] = 0;

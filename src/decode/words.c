@@ -42,15 +42,14 @@ hark_status hark_add_word_timestamps(hark_state *s, hark_timed_segment *segs, in
     if (n > m->dims.n_text_ctx)
         return hark_fail(HARK_ERR_CAPACITY, "word timestamps: %d tokens exceed the text context %d",
                          n, m->dims.n_text_ctx);
+    /* a window of one mel frame has no encoder frame to align to: the reference's DTW then
+     * runs on an N x 0 matrix and every word gets -0.02 s (timing.py dtw / backtrace) */
     const int NF = num_frames / 2, NH = m->n_align_heads;
-    if (NF < 1)
-        return hark_assign_words(NULL, 0, segs, n_segs, eot, time_offset, prepended, appended,
-                                 last_speech);
     hark_decode_entry *e = malloc((size_t)n * sizeof(*e));
     int32_t *tok = malloc((size_t)n * sizeof(int32_t));
-    float *logits = malloc((size_t)n * V * sizeof(float));
-    float *qk = malloc((size_t)NH * n * NF * sizeof(float));
-    float *mat = malloc((size_t)n * NF * sizeof(float));
+    float *logits = malloc((size_t)n_text * V * sizeof(float));
+    float *qk = malloc(((size_t)NH * n * NF + 1) * sizeof(float));
+    float *mat = malloc(((size_t)n * NF + 1) * sizeof(float));
     float *probs = malloc((size_t)n_text * sizeof(float));
     hark_word_timing *al = NULL;
     int n_al = 0;
@@ -68,17 +67,19 @@ hark_status hark_add_word_timestamps(hark_state *s, hark_timed_segment *segs, in
             if (segs[i].tokens[j] < eot)
                 tok[k++] = segs[i].tokens[j];
     tok[k++] = eot;
+    /* logits of the rows that predict the text tokens (from <|notimestamps|> on) */
     for (int i = 0; i < n; i++)
         e[i] = (hark_decode_entry){ .seq = 0, .window = 0, .token = tok[i], .pos = i,
-                                    .want_logits = 1 };
-    st = be->decode_cross_qk(s->ctx, e, n, logits, m->align_heads, NH, NF, qk);
+                                    .want_logits = i >= n_sot && i < n_sot + n_text };
+    st = NF > 0 ? be->decode_cross_qk(s->ctx, e, n, logits, m->align_heads, NH, NF, qk)
+                : be->decode(s->ctx, e, n, logits);
     if (be->kv_free)
         be->kv_free(s->ctx, 0);
     if (st != HARK_OK)
         goto out;
     /* each text token's probability under the softmax over the text vocabulary (ids < eot) */
     for (int i = 0; i < n_text; i++) {
-        const float *row = logits + (size_t)(n_sot + i) * V;
+        const float *row = logits + (size_t)i * V;
         float mx = -INFINITY;
         for (int t = 0; t < eot; t++)
             mx = row[t] > mx ? row[t] : mx;
@@ -87,7 +88,7 @@ hark_status hark_add_word_timestamps(hark_state *s, hark_timed_segment *segs, in
             sum += exp((double)row[t] - mx);
         probs[i] = (float)(exp((double)row[tok[n_sot + 1 + i]] - mx) / sum);
     }
-    if ((st = hark_alignment_matrix(qk, NH, n, NF, MEDFILT_WIDTH, mat)) != HARK_OK)
+    if (NF > 0 && (st = hark_alignment_matrix(qk, NH, n, NF, MEDFILT_WIDTH, mat)) != HARK_OK)
         goto out;
     /* the rows from <|notimestamps|> to the last text token */
     st = hark_words_from_matrix(m->tok, mat + (size_t)n_sot * NF, n_text + 1, NF, tok + n_sot + 1,

@@ -116,6 +116,9 @@ typedef struct cu_ctx {
                                       block table [rows_cap][MB], then argmax [rows_cap] */
     cudaGraphExec_t graphs[CU_MAX_GRAPHS]; /* index log2(R) */
     int use_graphs;
+    int gemv_splitk, gemv_splitk_min_k; /* split-K of long small-batch rows (gemv.cu): 4 warps
+                                           from k = 2048 (HARK_CUDA_GEMV_SPLITK=0|2|4,
+                                           HARK_CUDA_GEMV_SPLITK_MIN_K) */
     int gemv_max_rows; /* products of at most this many rows go through cu_gemv (default 2:
                           measured on H200, cuBLASLt wins from ~8 rows; HARK_CUDA_GEMV=N sets it,
                           0 turns it off) */

@@ -384,6 +384,9 @@ static hark_status ctx_new(const hark_model *model, const void *bw, const hark_s
     c->gemv_max_rows = gv ? atoi(gv) : 2;
     if (c->gemv_max_rows < 0 || c->gemv_max_rows > CU_GEMV_MAX_ROWS)
         c->gemv_max_rows = 2;
+    const char *ks = getenv("HARK_CUDA_GEMV_SPLITK"), *mk = getenv("HARK_CUDA_GEMV_SPLITK_MIN_K");
+    c->gemv_splitk = ks ? atoi(ks) : 4;
+    c->gemv_splitk_min_k = mk ? atoi(mk) : 2048;
     c->ws_size = 32u << 20;
     hark_status st = cu_check(cudaSetDevice(c->dev), "cudaSetDevice");
     if (st == HARK_OK)

@@ -116,7 +116,8 @@ static hark_status try_gemv(cu_ctx *c, const cu_lin *w, const void *x, int ldx, 
                        .n = w->n, .k = w->k, .y = y, .ldy = ldy, .accumulate = o->accumulate,
                        .out_f32 = o->out_f32, .gelu = o->gelu, .ln_g = o->ln_g, .ln_b = o->ln_b,
                        .k_pool = o->k_pool, .v_pool = o->v_pool, .kv_slot = o->kv_slot,
-                       .kv_d = cw->D };
+                       .kv_d = cw->D, .splitk = c->gemv_splitk,
+                       .splitk_min_k = c->gemv_splitk_min_k };
     int e = cu_gemv(&a, c->st);
     if (e == 0) {
         *done = 1;

@@ -12,8 +12,6 @@
  */
 #include "backend/cuda/common.cuh"
 
-#include <stdlib.h>
-#include <string.h>
 
 #define GEMV_WARPS 8
 
@@ -196,21 +194,12 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_splitk_kernel(cu_gemv_ar
     }
 }
 
-static int g_splitk = -1;       /* HARK_CUDA_GEMV_SPLITK: 0 off, else the split (default 4) */
-static int g_splitk_min_k = -1; /* HARK_CUDA_GEMV_SPLITK_MIN_K: the shortest row split (2048) */
-
 template <typename T, bool OUTF32>
 static bool launch_splitk(const cu_gemv_args *a, cudaStream_t s)
 {
-    if (g_splitk < 0) {
-        const char *e = getenv("HARK_CUDA_GEMV_SPLITK");
-        g_splitk = e ? atoi(e) : 4;
-        const char *mk = getenv("HARK_CUDA_GEMV_SPLITK_MIN_K");
-        g_splitk_min_k = mk ? atoi(mk) : 2048;
-    }
-    const int ks = g_splitk;
+    const int ks = a->splitk;
     constexpr int V = vec16<T>();
-    if ((ks != 2 && ks != 4) || a->k < g_splitk_min_k || a->k % (ks * V) != 0 || a->kv_slot ||
+    if ((ks != 2 && ks != 4) || a->k < a->splitk_min_k || a->k % (ks * V) != 0 || a->kv_slot ||
         a->ln_g)
         return false;
     const int rpb = GEMV_WARPS / ks;

@@ -113,6 +113,7 @@ typedef struct cu_gemv_args {
     void *k_pool, *v_pool;
     const int32_t *kv_slot;
     int kv_d;
+    int splitk, splitk_min_k; /* rows of k >= splitk_min_k over splitk (2 or 4) warps; 0: off */
 } cu_gemv_args;
 int cu_gemv(const cu_gemv_args *a, cu_stream s);
 
