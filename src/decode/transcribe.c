@@ -320,7 +320,8 @@ static double word_anomaly(const hark_word *w)
 
 static int segment_anomaly(const hark_segment *g)
 {
-    static const char punct[] = "\"'\u201c\u00bf([{-\"'.\u3002,\uff0c!\uff01?\uff1f:\uff1a\u201d)]}\u3001";
+    /* ref: transcribe.py `punctuation`: the prepended then the appended marks */
+    static const char punct[] = HARK_PREPEND_PUNCTUATIONS HARK_APPEND_PUNCTUATIONS;
     if (!g || g->n_words == 0)
         return 0;
     double score = 0.0;

@@ -492,71 +492,6 @@ static void test_convert(hark_dtype dt, long n)
 
 /* out[e] = sum_p softmax_p(q . k_p * scale) v_p[e] over n keys at rows krow(p) (double). */
 static void attend_ref(const float *q, const float *kmat, const float *vmat, const long *rows_of,
-                       int n, int d, int e_w, double scale, double *out);
-
-/* int8 cross K/V: cu_quantize_i8 (each value within half a step of its head's scale) and
- * cu_cross_attention_i8 against the double reference on the dequantised keys and values. */
-static void test_cross_attention_i8(hark_dtype dt, int rows, int c, int h, int e_w)
-{
-    const int n_win = 2, d = h * e_w, ldq = d + 8;
-    const size_t nkv = (size_t)n_win * c * d, nq = (size_t)rows * ldq, ns = (size_t)n_win * c * h;
-    float *q = xmalloc(nq * 4), *ck = xmalloc(nkv * 4), *cv = xmalloc(nkv * 4);
-    fill_rand(q, nq, 3.0f, 0.0f);
-    fill_rand(ck, nkv, 1.0f, 0.0f);
-    fill_rand(cv, nkv, 2.0f, 0.5f);
-    for (int j = 0; j < e_w; j++) /* one head of zeros: scale 0 */
-        ck[j] = cv[j] = 0.0f;
-    int32_t *win = xmalloc((size_t)rows * 4);
-    const int wins[4] = { 1, -1, 0, 1 };
-    for (int r = 0; r < rows; r++)
-        win[r] = wins[r % 4];
-    void *dq = upload(dt, q, nq), *dk = upload(dt, ck, nkv), *dv = upload(dt, cv, nkv);
-    float *kr = download(dt, dk, nkv), *vr = download(dt, dv, nkv); /* as the device has them */
-    int8_t *k8 = dmalloc(nkv), *v8 = dmalloc(nkv);
-    float *ks = dmalloc(ns * 4), *vs = dmalloc(ns * 4);
-    CHECK_CU(cu_quantize_i8(dt, dk, (long)n_win * c, d, h, k8, ks, stream));
-    CHECK_CU(cu_quantize_i8(dt, dv, (long)n_win * c, d, h, v8, vs, stream));
-    int8_t *hk = xmalloc(nkv), *hv = xmalloc(nkv);
-    float *hks = xmalloc(ns * 4), *hvs = xmalloc(ns * 4);
-    cudaStreamSynchronize(stream);
-    cudaMemcpy(hk, k8, nkv, cudaMemcpyDeviceToHost);
-    cudaMemcpy(hv, v8, nkv, cudaMemcpyDeviceToHost);
-    cudaMemcpy(hks, ks, ns * 4, cudaMemcpyDeviceToHost);
-    cudaMemcpy(hvs, vs, ns * 4, cudaMemcpyDeviceToHost);
-    float *dqk = xmalloc(nkv * 4), *dqv = xmalloc(nkv * 4);
-    int within = 1;
-    for (size_t i = 0; i < nkv; i++) {
-        size_t g = i / (size_t)e_w;
-        dqk[i] = hk[i] * hks[g], dqv[i] = hv[i] * hvs[g];
-        within &= fabsf(dqk[i] - kr[i]) <= 0.5001f * hks[g] + 1e-6f &&
-                  fabsf(dqv[i] - vr[i]) <= 0.5001f * hvs[g] + 1e-6f;
-    }
-    CHECK(within, "quantize_i8 %s: a value off by more than half a step", DT_NAME[dt]);
-    void *dwin = upload_bytes(win, (size_t)rows * 4), *dout = poisoned(dt, (size_t)rows * d);
-    float scale = 1.0f / sqrtf((float)e_w);
-    CHECK_CU(cu_cross_attention_i8(dt, dq, ldq, k8, v8, ks, vs, dwin, dout, rows, c, d, h, scale,
-                                   stream));
-    float *got = download(dt, dout, (size_t)rows * d);
-    double *ref = xmalloc((size_t)rows * d * sizeof(double));
-    long *rows_of = xmalloc((size_t)c * sizeof(long));
-    for (int p = 0; p < c; p++)
-        rows_of[p] = p;
-    for (int r = 0; r < rows; r++)
-        for (int hh = 0; hh < h; hh++) {
-            size_t off = (size_t)(win[r] < 0 ? 0 : win[r]) * c * d + hh * e_w;
-            attend_ref(q + (size_t)r * ldq + hh * e_w, dqk + off, dqv + off, rows_of,
-                       win[r] < 0 ? 0 : c, d, e_w, scale, ref + (size_t)r * d + hh * e_w);
-        }
-    char what[80];
-    snprintf(what, sizeof(what), "cross_attention_i8 R%d C%d H%d E%d", rows, c, h, e_w);
-    compare(what, dt, got, ref, (size_t)rows * d, tol_of(dt));
-    free(q), free(ck), free(cv), free(kr), free(vr), free(hk), free(hv), free(hks), free(hvs);
-    free(dqk), free(dqv), free(got), free(ref), free(rows_of), free(win);
-    cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(k8), cudaFree(v8), cudaFree(ks);
-    cudaFree(vs), cudaFree(dwin), cudaFree(dout);
-}
-
-static void attend_ref(const float *q, const float *kmat, const float *vmat, const long *rows_of,
                        int n, int d, int e_w, double scale, double *out)
 {
     double mx = -INFINITY, *w = xmalloc((size_t)(n > 0 ? n : 1) * sizeof(double));
@@ -577,6 +512,25 @@ static void attend_ref(const float *q, const float *kmat, const float *vmat, con
         out[e] = n > 0 ? a / sum : 0.0;
     }
     free(w);
+}
+
+/* The cross-attention reference for every (row, head): row r attends to all c positions of
+ * window win[r] (K and V [window][c][d] at win_stride floats apart), none when win[r] < 0. */
+static void cross_ref(const float *q, int ldq, const float *ck, const float *cv, long win_stride,
+                      const int32_t *win, int rows, int c, int h, int e_w, double *ref)
+{
+    const int d = h * e_w;
+    const float scale = 1.0f / sqrtf((float)e_w); /* as the kernels get it */
+    long *rows_of = xmalloc((size_t)(c > 0 ? c : 1) * sizeof(long));
+    for (int p = 0; p < c; p++)
+        rows_of[p] = p;
+    for (int r = 0; r < rows; r++)
+        for (int hh = 0; hh < h; hh++) {
+            size_t off = (size_t)(win[r] < 0 ? 0 : win[r]) * win_stride + hh * e_w;
+            attend_ref(q + (size_t)r * ldq + hh * e_w, ck + off, cv + off, rows_of,
+                       win[r] < 0 ? 0 : c, d, e_w, scale, ref + (size_t)r * d + hh * e_w);
+        }
+    free(rows_of);
 }
 
 static void test_self_attention(hark_dtype dt, int rows, int h, int e_w, int blk)
@@ -642,20 +596,66 @@ static void test_cross_attention(hark_dtype dt, int rows, int c, int h, int e_w)
                                 stream));
     float *got = download(dt, dout, (size_t)rows * d);
     double *ref = xmalloc((size_t)rows * d * sizeof(double));
-    long *rows_of = xmalloc((size_t)c * sizeof(long));
-    for (int p = 0; p < c; p++)
-        rows_of[p] = p;
-    for (int r = 0; r < rows; r++)
-        for (int hh = 0; hh < h; hh++) {
-            size_t off = (size_t)(win[r] < 0 ? 0 : win[r]) * win_stride + hh * e_w;
-            attend_ref(q + (size_t)r * ldq + hh * e_w, ck + off, cv + off, rows_of,
-                       win[r] < 0 ? 0 : c, d, e_w, scale, ref + (size_t)r * d + hh * e_w);
-        }
+    cross_ref(q, ldq, ck, cv, win_stride, win, rows, c, h, e_w, ref);
     char what[80];
     snprintf(what, sizeof(what), "cross_attention R%d C%d H%d E%d", rows, c, h, e_w);
     compare(what, dt, got, ref, (size_t)rows * d, tol_of(dt));
-    free(q), free(ck), free(cv), free(got), free(ref), free(rows_of), free(win);
+    free(q), free(ck), free(cv), free(got), free(ref), free(win);
     cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(dwin), cudaFree(dout);
+}
+
+/* int8 cross K/V: cu_quantize_i8 (each value within half a step of its head's scale) and
+ * cu_cross_attention_i8 against the double reference on the dequantised keys and values. */
+static void test_cross_attention_i8(hark_dtype dt, int rows, int c, int h, int e_w)
+{
+    const int n_win = 2, d = h * e_w, ldq = d + 8;
+    const size_t nkv = (size_t)n_win * c * d, nq = (size_t)rows * ldq, ns = (size_t)n_win * c * h;
+    float *q = xmalloc(nq * 4), *ck = xmalloc(nkv * 4), *cv = xmalloc(nkv * 4);
+    fill_rand(q, nq, 3.0f, 0.0f);
+    fill_rand(ck, nkv, 1.0f, 0.0f);
+    fill_rand(cv, nkv, 2.0f, 0.5f);
+    for (int j = 0; j < e_w; j++) /* one head of zeros: scale 0 */
+        ck[j] = cv[j] = 0.0f;
+    int32_t *win = xmalloc((size_t)rows * 4);
+    const int wins[4] = { 1, -1, 0, 1 };
+    for (int r = 0; r < rows; r++)
+        win[r] = wins[r % 4];
+    void *dq = upload(dt, q, nq), *dk = upload(dt, ck, nkv), *dv = upload(dt, cv, nkv);
+    float *kr = download(dt, dk, nkv), *vr = download(dt, dv, nkv); /* as the device has them */
+    int8_t *k8 = dmalloc(nkv), *v8 = dmalloc(nkv);
+    float *ks = dmalloc(ns * 4), *vs = dmalloc(ns * 4);
+    CHECK_CU(cu_quantize_i8(dt, dk, (long)n_win * c, d, h, k8, ks, stream));
+    CHECK_CU(cu_quantize_i8(dt, dv, (long)n_win * c, d, h, v8, vs, stream));
+    int8_t *hk = xmalloc(nkv), *hv = xmalloc(nkv);
+    float *hks = xmalloc(ns * 4), *hvs = xmalloc(ns * 4);
+    cudaStreamSynchronize(stream);
+    cudaMemcpy(hk, k8, nkv, cudaMemcpyDeviceToHost);
+    cudaMemcpy(hv, v8, nkv, cudaMemcpyDeviceToHost);
+    cudaMemcpy(hks, ks, ns * 4, cudaMemcpyDeviceToHost);
+    cudaMemcpy(hvs, vs, ns * 4, cudaMemcpyDeviceToHost);
+    float *dqk = xmalloc(nkv * 4), *dqv = xmalloc(nkv * 4);
+    int within = 1;
+    for (size_t i = 0; i < nkv; i++) {
+        size_t g = i / (size_t)e_w;
+        dqk[i] = hk[i] * hks[g], dqv[i] = hv[i] * hvs[g];
+        within &= fabsf(dqk[i] - kr[i]) <= 0.5001f * hks[g] + 1e-6f &&
+                  fabsf(dqv[i] - vr[i]) <= 0.5001f * hvs[g] + 1e-6f;
+    }
+    CHECK(within, "quantize_i8 %s: a value off by more than half a step", DT_NAME[dt]);
+    void *dwin = upload_bytes(win, (size_t)rows * 4), *dout = poisoned(dt, (size_t)rows * d);
+    float scale = 1.0f / sqrtf((float)e_w);
+    CHECK_CU(cu_cross_attention_i8(dt, dq, ldq, k8, v8, ks, vs, dwin, dout, rows, c, d, h, scale,
+                                   stream));
+    float *got = download(dt, dout, (size_t)rows * d);
+    double *ref = xmalloc((size_t)rows * d * sizeof(double));
+    cross_ref(q, ldq, dqk, dqv, (long)c * d, win, rows, c, h, e_w, ref);
+    char what[80];
+    snprintf(what, sizeof(what), "cross_attention_i8 R%d C%d H%d E%d", rows, c, h, e_w);
+    compare(what, dt, got, ref, (size_t)rows * d, tol_of(dt));
+    free(q), free(ck), free(cv), free(kr), free(vr), free(hk), free(hv), free(hks), free(hvs);
+    free(dqk), free(dqv), free(got), free(ref), free(win);
+    cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(k8), cudaFree(v8), cudaFree(ks);
+    cudaFree(vs), cudaFree(dwin), cudaFree(dout);
 }
 
 /* ---------------------------------------------------------------- log-mel -------------------- */

@@ -15,6 +15,25 @@
 
 #define GEMV_WARPS 8
 
+/* The epilogue of output (i, row) after the bias: exact GELU when asked, plus y when
+ * accumulating, stored as fp32 or T. Returns the stored value. */
+template <typename T, bool OUTF32>
+__device__ __forceinline__ float store_row(const cu_gemv_args &a, int i, int row, float v)
+{
+    if (a.gelu)
+        v = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+    if (OUTF32) {
+        float *yo = (float *)a.y + (size_t)i * a.ldy + row;
+        *yo = a.accumulate ? *yo + v : v;
+    } else {
+        T *yo = (T *)a.y + (size_t)i * a.ldy + row;
+        if (a.accumulate)
+            v += to_f(*yo);
+        *yo = from_f<T>(v);
+    }
+    return v;
+}
+
 template <typename T, int M, bool OUTF32, bool LN>
 __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(cu_gemv_args a)
 {
@@ -99,25 +118,12 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(cu_gemv_args a)
 #pragma unroll
         for (int i = 0; i < M; i++) {
             if (i < m && lane == i) {
-                float v = acc[i] + bias;
-                if (a.gelu)
-                    v = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
-                if (OUTF32) {
-                    float *yo = (float *)a.y + (size_t)i * a.ldy + row;
-                    *yo = a.accumulate ? *yo + v : v;
-                } else {
-                    T *yo = (T *)a.y + (size_t)i * a.ldy + row;
-                    if (a.accumulate)
-                        v += to_f(*yo);
-                    *yo = from_f<T>(v);
-                    if (a.kv_slot && row >= a.kv_d) {
-                        int32_t slot = a.kv_slot[i];
-                        if (slot >= 0) {
-                            T *pool = (T *)(row < 2 * a.kv_d ? a.k_pool : a.v_pool);
-                            int col = row < 2 * a.kv_d ? row - a.kv_d : row - 2 * a.kv_d;
-                            pool[(size_t)slot * a.kv_d + col] = from_f<T>(v);
-                        }
-                    }
+                const float v = store_row<T, OUTF32>(a, i, row, acc[i] + bias);
+                /* the K and V columns of a fused QKV product also go to the paged cache */
+                if (!OUTF32 && a.kv_slot && row >= a.kv_d && a.kv_slot[i] >= 0) {
+                    T *pool = (T *)(row < 2 * a.kv_d ? a.k_pool : a.v_pool);
+                    int col = row < 2 * a.kv_d ? row - a.kv_d : row - 2 * a.kv_d;
+                    pool[(size_t)a.kv_slot[i] * a.kv_d + col] = from_f<T>(v);
                 }
             }
         }
@@ -177,18 +183,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_splitk_kernel(cu_gemv_ar
 #pragma unroll
             for (int q = 0; q < KS; q++)
                 v += red[wid + q][i];
-            v += b ? to_f(b[row]) : 0.0f;
-            if (a.gelu)
-                v = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
-            if (OUTF32) {
-                float *yo = (float *)a.y + (size_t)i * a.ldy + row;
-                *yo = a.accumulate ? *yo + v : v;
-            } else {
-                T *yo = (T *)a.y + (size_t)i * a.ldy + row;
-                if (a.accumulate)
-                    v += to_f(*yo);
-                *yo = from_f<T>(v);
-            }
+            store_row<T, OUTF32>(a, i, row, v + (b ? to_f(b[row]) : 0.0f));
         }
         __syncthreads();
     }
