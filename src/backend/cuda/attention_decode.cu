@@ -31,24 +31,6 @@ namespace cg = cooperative_groups;
 
 enum { ATT_MAX_WARPS = 32 };
 
-/* Asynchronous copy of CB (8 or 16) bytes global -> shared, then commit / wait on groups. */
-template <int CB> __device__ __forceinline__ void cp_async(void *dst, const void *src)
-{
-    unsigned sa = (unsigned)__cvta_generic_to_shared(dst);
-    if constexpr (CB == 16)
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sa), "l"(src) : "memory");
-    else
-        asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(sa), "l"(src) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit()
-{
-    asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-template <int N> __device__ __forceinline__ void cp_async_wait()
-{
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
 /* N elements of T in shared memory (raw, 8- or 16-byte aligned) to fp32 registers. */
 template <typename T, int N>
 __device__ __forceinline__ void shared_to_f(const void *p, float (&out)[N])
@@ -145,6 +127,7 @@ __global__ void __launch_bounds__(512)
     __shared__ float sm_acc[ATT_MAX_WARPS][E];
     __shared__ float cl_ms[2], cl_acc[E]; /* this block's merged partial, read by rank 0 */
 
+    pdl_trigger();
     int pair = blockIdx.x, rank = 0, n_rank = 1;
     if constexpr (CLUSTER) {
         cg::cluster_group cl = cg::this_cluster();
@@ -167,6 +150,7 @@ __global__ void __launch_bounds__(512)
     }
     T *o = out + (size_t)r * d + head * E;
     if (n <= 0) {
+        pdl_wait();
         for (int i = threadIdx.x; i < E; i += blockDim.x)
             o[i] = from_f<T>(0.0f);
         return;
@@ -175,10 +159,14 @@ __global__ void __launch_bounds__(512)
     int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
     int grp = lane / G, gl = lane % G;
     float qv[VEC];
-    load_f<T, VEC>(q + (size_t)r * ldq + head * E + gl * VEC, qv);
+    /* the query comes from the kernel before: read after pdl_wait() */
+    auto load_q = [&]() {
+        pdl_wait();
+        load_f<T, VEC>(q + (size_t)r * ldq + head * E + gl * VEC, qv);
 #pragma unroll
-    for (int e = 0; e < VEC; e++)
-        qv[e] *= q_scale;
+        for (int e = 0; e < VEC; e++)
+            qv[e] *= q_scale;
+    };
 
     float m = -INFINITY, s = 0.0f, acc[VEC];
 #pragma unroll
@@ -211,7 +199,8 @@ __global__ void __launch_bounds__(512)
         };
 #pragma unroll
         for (int i = 0; i < ST; i++)
-            issue(i);
+            issue(i); /* the window's K/V are not written during a step: before pdl_wait() */
+        load_q();
         for (int it = 0; it < n_it; it++) {
             cp_async_wait<ST - 1>(); /* stage it has landed (this thread's own chunks) */
             const unsigned char *slot = ring + (size_t)(it % ST) * U * 2 * nt * CB;
@@ -233,6 +222,13 @@ __global__ void __launch_bounds__(512)
         }
         cp_async_wait<0>();
     } else {
+        if constexpr (!PAGED) { /* the window's K/V lines on their way to L2 meanwhile */
+            for (int p = p0 + (int)threadIdx.x; p < p1; p += (int)blockDim.x) {
+                prefetch_l2(kb + (size_t)p * d);
+                prefetch_l2(vb + (size_t)p * d);
+            }
+        }
+        load_q(); /* the current position's K/V (PAGED) come from the kernel before too */
         for (int base = p0 + warp * P * U; base - warp * P * U - p0 < p1 - p0; base += step) {
             float kf[U][VEC], vf[U][VEC];
 #pragma unroll
@@ -336,19 +332,23 @@ static int attn_decode_launch(int e, unsigned grid, int cs, int threads, cudaStr
                               const int32_t *bt, int mb, int blk, const int32_t *len, T *out,
                               int c, int d, int h, float q_scale)
 {
-    cudaLaunchConfig_t cfg = {};
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = (unsigned)cs;
-    attr[0].val.clusterDim.y = 1;
-    attr[0].val.clusterDim.z = 1;
-    cfg.gridDim = dim3(grid * (unsigned)cs);
-    cfg.blockDim = dim3((unsigned)threads);
-    cfg.stream = st;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
     int cb = attn_vec(e, (int)sizeof(T)) * (int)sizeof(T);
     size_t ring = ST > 0 ? (size_t)ST * U * 2 * threads * cb : 0;
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute attr[2];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    attr[1].id = cudaLaunchAttributeClusterDimension;
+    attr[1].val.clusterDim.x = (unsigned)cs;
+    attr[1].val.clusterDim.y = 1;
+    attr[1].val.clusterDim.z = 1;
+    cfg.gridDim = dim3(grid * (unsigned)cs);
+    cfg.blockDim = dim3((unsigned)threads);
+    cfg.dynamicSmemBytes = ring;
+    cfg.stream = st;
+    /* the PDL attribute when asked for, the cluster attribute when cs > 1 */
+    cfg.attrs = g_cu_pdl ? attr : attr + 1;
+    cfg.numAttrs = (g_cu_pdl ? 1 : 0) + (cs > 1 ? 1 : 0);
 #define ATT_CASE(EW)                                                                            \
     case EW:                                                                                    \
         if constexpr (ST == 0) {                                                                \
@@ -365,9 +365,9 @@ static int attn_decode_launch(int e, unsigned grid, int cs, int threads, cudaStr
             if (err != cudaSuccess)                                                             \
                 return (int)err;                                                                \
         }                                                                                       \
-        attn_decode_kernel<T, EW, U, ST, PAGED, false><<<grid, threads, ring, st>>>(            \
-            q, ldq, k, v, win_stride, win, bt, mb, blk, len, out, c, d, h, q_scale);            \
-        break;
+        return (int)cudaLaunchKernelEx(&cfg, attn_decode_kernel<T, EW, U, ST, PAGED, false>,     \
+                                       q, ldq, k, v, win_stride, win, bt, mb, blk, len, out, c, \
+                                       d, h, q_scale);
     switch (e) {
         ATT_CASE(4)
         ATT_CASE(8)

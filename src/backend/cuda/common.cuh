@@ -94,6 +94,28 @@ template <typename T, int N> __device__ __forceinline__ void copy_raw(T *dst, co
     }
 }
 
+/* ---- asynchronous copies global -> shared (sm_80+): CB = 4, 8 or 16 bytes, then commit / wait
+ * on groups. 16 bytes bypass L1 (.cg). ---- */
+
+template <int CB> __device__ __forceinline__ void cp_async(void *dst, const void *src)
+{
+    unsigned sa = (unsigned)__cvta_generic_to_shared(dst);
+    if constexpr (CB == 16)
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sa), "l"(src) : "memory");
+    else if constexpr (CB == 8)
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(sa), "l"(src) : "memory");
+    else
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(sa), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit()
+{
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+template <int N> __device__ __forceinline__ void cp_async_wait()
+{
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
 /* ---- warp reductions (all 32 lanes take part) ---- */
 
 __device__ __forceinline__ float warp_sum(float x)
@@ -112,6 +134,37 @@ __device__ __forceinline__ float warp_max(float x)
     return x;
 }
 
+/* ---- programmatic dependent launch (Hopper) ----
+ * The decoder-step kernels are launched with programmatic stream serialization (launch_pdl): a
+ * kernel may start while the one before it still runs, once every block of that one has called
+ * pdl_trigger(). Before pdl_wait() a kernel may read only what no kernel of the step writes
+ * (weights, the cross-attention K/V of the windows, the step's metadata, all written before the
+ * step's first kernel started); every read of an activation and every write comes after it.
+ * pdl_wait() returns once the previous kernel has completed and its writes are visible; without
+ * a programmatic launch both are no-ops. ref: CUDA programming guide, "Programmatic Dependent
+ * Launch and Synchronization". */
+
+__device__ __forceinline__ void pdl_trigger()
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void pdl_wait()
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+/* Asks L2 for the 128-byte line holding p (a hint: no register, no fault on any address the
+ * kernel could legally read). */
+__device__ __forceinline__ void prefetch_l2(const void *p)
+{
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+}
+
 /* ---- host helpers ---- */
 
 /* True when p is aligned to `bytes`. */
@@ -126,6 +179,28 @@ static inline unsigned grid_for(long n, int threads)
     long b = (n + threads - 1) / threads;
     long cap = 132L * 32; /* 32 blocks per SM of an H100 is plenty for a grid-stride loop */
     return (unsigned)(b < 1 ? 1 : (b > cap ? cap : b));
+}
+
+/* Whether launch_pdl asks for programmatic dependent launch (cu_set_pdl; kernels.cu). */
+extern int g_cu_pdl;
+
+/* kern<<<grid, block, smem, s>>>(args...), with programmatic stream serialization when
+ * g_cu_pdl is set: only for kernels that call pdl_wait() before touching activations. */
+template <typename... P, typename... A>
+static inline int launch_pdl(void (*kern)(P...), dim3 grid, dim3 block, size_t smem,
+                             cudaStream_t s, A... args)
+{
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = s;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = g_cu_pdl ? 1 : 0;
+    return (int)cudaLaunchKernelEx(&cfg, kern, args...);
 }
 
 /* Runs the statement (the variadic part) with T bound to the C++ type of dt; an unknown dt returns cudaErrorInvalidValue. */

@@ -5,14 +5,13 @@
  * fp16 cross K/V a step). Symmetric quantisation: scale = max |x| / 127 over the head's E values,
  * q = round(x / scale).
  *  - quantize_kernel: rows [n][D] (the model's dtype) -> int8 [n][D] and scales [n][H];
- *  - cross_i8_kernel: one block per (row, head): scores with a position per thread (its E bytes
- *    in 16-byte loads), softmax, then the weighted sum of values with 16-byte slices per thread
- *    over strided positions, partial sums merged in shared memory;
+ *  - cross_i8_kernel: one block per (row, head), online softmax over K/V streamed through a
+ *    cp.async ring (the design of the fp16 kernel), int8 widened by byte permutes;
  *  - cross_qk_i8_kernel: the scaled scores alone (word timestamps).
  */
 #include "backend/cuda/common.cuh"
 
-#define XI8_THREADS 256
+#define XI8_THREADS 128
 
 /* TPG threads per (row, head) group of E = 8 TPG values: each loads 8 in one vector, the group's
  * maximum by shuffles, 8 int8 stored as one 8-byte word. */
@@ -74,101 +73,185 @@ extern "C" int cu_quantize_i8(hark_dtype dt, const void *x, long rows, int d, in
     return (int)cudaGetLastError();
 }
 
-/* 16 int8 values at p (16-byte aligned) to fp32. */
-__device__ __forceinline__ void load_i8x16(const int8_t *p, float (&out)[16])
+/* 16 int8 values (raw, in a 16-byte vector) to fp32 without the conversion unit (16 a clock
+ * an SM on Hopper, which would bound this kernel below the memory's rate): each byte, offset to
+ * unsigned, becomes the low mantissa byte of 2^23 (PRMT), and 2^23 + 128 is taken off (FADD). */
+__device__ __forceinline__ void i8x16_to_f(const uint4 &u, float (&out)[16])
 {
-    int4 u = __ldg(reinterpret_cast<const int4 *>(p));
-    const int8_t *b = reinterpret_cast<const int8_t *>(&u);
+    const unsigned w[4] = { u.x ^ 0x80808080u, u.y ^ 0x80808080u, u.z ^ 0x80808080u,
+                            u.w ^ 0x80808080u };
 #pragma unroll
-    for (int i = 0; i < 16; i++)
-        out[i] = (float)b[i];
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            out[4 * i + j] = __uint_as_float(__byte_perm(w[i], 0x4B000000u, 0x7540u + j)) -
+                             8388736.0f;
 }
 
-template <typename T, int E>
+/* One block of XI8_THREADS per (row, head), the fp16 kernel's design (attention_decode.cu,
+ * variant 2 of dev/cuda/CROSS.md) over int8: lanes in groups of G = E / 16 hold 16 values of a
+ * position each, a warp covers P = 32 / G positions U times a step, every group keeps an online
+ * softmax (base 2: q carries scale * log2 e) and the groups and warps merge at the end. K/V and
+ * their per-(position, head) scales stream through a ring of ST stages in shared memory filled by
+ * cp.async, ST - 1 steps ahead: each thread copies the 16-byte chunks it reads itself, lanes 0
+ * and 1 of a group the group's two scales (read by the whole group after __syncwarp). Before
+ * pdl_wait() only the window's K/V (not written during a step) are touched. */
+template <typename T, int E, int U, int ST>
 __global__ void __launch_bounds__(XI8_THREADS)
     cross_i8_kernel(const T *__restrict__ q, int ldq, const int8_t *__restrict__ k8,
                     const int8_t *__restrict__ v8, const float *__restrict__ ks,
                     const float *__restrict__ vs, const int32_t *__restrict__ win,
-                    T *__restrict__ out, int c, int d, int h, float scale)
+                    T *__restrict__ out, int c, int d, int h, float q_scale)
 {
-    constexpr int CH = E / 16, G = XI8_THREADS / CH;
-    extern __shared__ float sm[]; /* scores [c], then partial outputs [G][E] */
-    __shared__ float qs[E], red[XI8_THREADS / 32];
-    float *sc = sm, *part = sm + c;
-    const int row = blockIdx.x / h, hd = blockIdx.x - row * h, w = win[row];
+    constexpr int G = E / 16, P = 32 / G, NT = XI8_THREADS, NW = NT / 32, NG = NT / G;
+    constexpr int DATA = U * 2 * NT * 16, STAGE = DATA + U * 2 * NG * 4;
+    extern __shared__ __align__(16) unsigned char ring[];
+    __shared__ float sm_m[NW], sm_s[NW], sm_acc[NW][E];
+    pdl_trigger();
+    const int r = blockIdx.x / h, hd = blockIdx.x - r * h, w = win[r];
+    T *o = out + (long)r * d + hd * E;
     if (w < 0) { /* a padded row: zeros, as cu_cross_attention writes */
+        pdl_wait();
         for (int j = threadIdx.x; j < E; j += blockDim.x)
-            out[(long)row * d + hd * E + j] = from_f<T>(0.0f);
+            o[j] = from_f<T>(0.0f);
         return;
     }
-    for (int j = threadIdx.x; j < E; j += blockDim.x)
-        qs[j] = to_f(q[(long)row * ldq + hd * E + j]) * scale;
-    __syncthreads();
     const int8_t *kb = k8 + (long)w * c * d + hd * E, *vb = v8 + (long)w * c * d + hd * E;
     const float *ksb = ks + (long)w * c * h + hd, *vsb = vs + (long)w * c * h + hd;
-    float mx = -INFINITY;
-    for (int p = threadIdx.x; p < c; p += blockDim.x) {
-        const int8_t *kr = kb + (long)p * d;
-        float s = 0.0f;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, grp = lane / G, gl = lane % G;
+    const int gid = tid / G, step = NW * P * U, n_it = (c + step - 1) / step;
+    const int first = warp * P * U + grp;
+    auto issue = [&](int it) {
+        if (it < n_it) {
+            unsigned char *slot = ring + (size_t)(it % ST) * STAGE;
 #pragma unroll
-        for (int j = 0; j < E; j += 16) {
-            float kv[16];
-            load_i8x16(kr + j, kv);
-#pragma unroll
-            for (int u = 0; u < 16; u++)
-                s = fmaf(qs[j + u], kv[u], s);
+            for (int u = 0; u < U; u++) {
+                const int p = first + it * step + u * P;
+                if (p < c) {
+                    cp_async<16>(slot + ((2 * u) * NT + tid) * 16, kb + (long)p * d + gl * 16);
+                    cp_async<16>(slot + ((2 * u + 1) * NT + tid) * 16, vb + (long)p * d + gl * 16);
+                    if (gl < 2)
+                        cp_async<4>(slot + DATA + ((2 * u + gl) * NG + gid) * 4,
+                                    (gl == 0 ? ksb : vsb) + (long)p * h);
+                }
+            }
         }
-        s *= __ldg(ksb + (long)p * h);
-        sc[p] = s;
-        mx = fmaxf(mx, s);
-    }
-    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
-    mx = warp_max(mx);
-    if (lane == 0)
-        red[wid] = mx;
-    __syncthreads();
-    mx = red[0];
-    for (int i = 1; i < XI8_THREADS / 32; i++)
-        mx = fmaxf(mx, red[i]);
-    __syncthreads();
-    float sum = 0.0f;
-    for (int p = threadIdx.x; p < c; p += blockDim.x) {
-        float v = __expf(sc[p] - mx);
-        sc[p] = v * __ldg(vsb + (long)p * h); /* the value scale rides on the weight */
-        sum += v;
-    }
-    sum = warp_sum(sum);
-    if (lane == 0)
-        red[wid] = sum;
-    __syncthreads();
-    sum = 0.0f;
-    for (int i = 0; i < XI8_THREADS / 32; i++)
-        sum += red[i];
-    const int ch = threadIdx.x % CH, g = threadIdx.x / CH;
-    float acc[16];
+        cp_async_commit();
+    };
 #pragma unroll
-    for (int u = 0; u < 16; u++)
-        acc[u] = 0.0f;
-#pragma unroll 4
-    for (int p = g; p < c; p += G) {
-        float vv[16];
-        load_i8x16(vb + (long)p * d + ch * 16, vv);
-        const float wgt = sc[p];
+    for (int i = 0; i < ST; i++)
+        issue(i);
+    pdl_wait();
+
+    float qv[16];
+    {
+        float a[8], b[8];
+        const T *qr = q + (long)r * ldq + hd * E + gl * 16;
+        load_f<T, 8>(qr, a);
+        load_f<T, 8>(qr + 8, b);
 #pragma unroll
-        for (int u = 0; u < 16; u++)
-            acc[u] = fmaf(wgt, vv[u], acc[u]);
+        for (int e = 0; e < 8; e++) {
+            qv[e] = a[e] * q_scale;
+            qv[8 + e] = b[e] * q_scale;
+        }
     }
+    float m = -INFINITY, s = 0.0f, acc[16];
 #pragma unroll
-    for (int u = 0; u < 16; u++)
-        part[g * E + ch * 16 + u] = acc[u];
+    for (int e = 0; e < 16; e++)
+        acc[e] = 0.0f;
+    for (int it = 0; it < n_it; it++) {
+        cp_async_wait<ST - 1>();
+        __syncwarp(); /* the group's scales, copied by lanes 0 and 1, are visible to all */
+        const unsigned char *slot = ring + (size_t)(it % ST) * STAGE;
+        const float *scl = reinterpret_cast<const float *>(slot + DATA);
+        const int base = warp * P * U + it * step;
+        float sc[U], vsc[U], mx = m;
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const bool live = base + u * P + grp < c;
+            float dot = 0.0f;
+            if (live) {
+                float kf[16];
+                i8x16_to_f(*reinterpret_cast<const uint4 *>(slot + ((2 * u) * NT + tid) * 16), kf);
+#pragma unroll
+                for (int e = 0; e < 16; e++)
+                    dot = fmaf(qv[e], kf[e], dot);
+            }
+#pragma unroll
+            for (int off = G / 2; off > 0; off >>= 1)
+                dot += __shfl_xor_sync(0xffffffffu, dot, off);
+            sc[u] = live ? dot * scl[(2 * u) * NG + gid] : -INFINITY;
+            vsc[u] = live ? scl[(2 * u + 1) * NG + gid] : 0.0f;
+            mx = fmaxf(mx, sc[u]);
+        }
+        const float corr = m == -INFINITY ? 0.0f : exp2f(m - mx);
+        s *= corr;
+#pragma unroll
+        for (int e = 0; e < 16; e++)
+            acc[e] *= corr;
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            if (sc[u] != -INFINITY) {
+                const float pe = exp2f(sc[u] - mx);
+                s += pe;
+                const float wv = pe * vsc[u]; /* the value scale rides on the weight */
+                float vf[16];
+                i8x16_to_f(*reinterpret_cast<const uint4 *>(slot + ((2 * u + 1) * NT + tid) * 16),
+                           vf);
+#pragma unroll
+                for (int e = 0; e < 16; e++)
+                    acc[e] = fmaf(wv, vf[e], acc[e]);
+            }
+        }
+        m = mx;
+        __syncwarp(); /* every lane is done with the slot's scales before they are refilled */
+        issue(it + ST);
+    }
+    cp_async_wait<0>();
+
+    /* merge the P groups of the warp (lanes gl, gl + G, ... hold the same slice), then warps */
+#pragma unroll
+    for (int off = G; off < 32; off <<= 1) {
+        const float om = __shfl_xor_sync(0xffffffffu, m, off);
+        const float os = __shfl_xor_sync(0xffffffffu, s, off);
+        const float mx = fmaxf(m, om);
+        const float fa = m == -INFINITY ? 0.0f : exp2f(m - mx);
+        const float fb = om == -INFINITY ? 0.0f : exp2f(om - mx);
+        s = s * fa + os * fb;
+#pragma unroll
+        for (int e = 0; e < 16; e++)
+            acc[e] = acc[e] * fa + __shfl_xor_sync(0xffffffffu, acc[e], off) * fb;
+        m = mx;
+    }
+    if (grp == 0) {
+#pragma unroll
+        for (int e = 0; e < 16; e++)
+            sm_acc[warp][gl * 16 + e] = acc[e];
+        if (gl == 0) {
+            sm_m[warp] = m;
+            sm_s[warp] = s;
+        }
+    }
     __syncthreads();
-    if (threadIdx.x < E) {
-        float t = 0.0f;
-        for (int k = 0; k < G; k++)
-            t += part[k * E + threadIdx.x];
-        out[(long)row * d + hd * E + threadIdx.x] = from_f<T>(sum > 0.0f ? t / sum : 0.0f);
+    for (int i = tid; i < E; i += NT) {
+        float gm = -INFINITY;
+#pragma unroll
+        for (int k = 0; k < NW; k++)
+            gm = fmaxf(gm, sm_m[k]);
+        float gs = 0.0f, ga = 0.0f;
+#pragma unroll
+        for (int k = 0; k < NW; k++) {
+            const float f = sm_m[k] == -INFINITY ? 0.0f : exp2f(sm_m[k] - gm);
+            gs += sm_s[k] * f;
+            ga += sm_acc[k][i] * f;
+        }
+        o[i] = from_f<T>(gs > 0.0f ? ga / gs : 0.0f);
     }
 }
+
+/* Ring depth and positions per group a step: 8 x 2 keeps ~7 steps of K/V in flight per thread
+ * with 64 fp32 values of K and V in registers. */
+enum { XI8_U = 2, XI8_ST = 8 };
 
 extern "C" int cu_cross_attention_i8(hark_dtype dt, const void *q, int ldq, const int8_t *k8,
                                      const int8_t *v8, const float *ks, const float *vs,
@@ -176,27 +259,39 @@ extern "C" int cu_cross_attention_i8(hark_dtype dt, const void *q, int ldq, cons
                                      float scale, cu_stream s)
 {
     const int e = h > 0 ? d / h : 0;
-    if (rows < 0 || h < 1 || d % h != 0 || (e != 64 && e != 32) || d % 16 != 0 || c < 1)
+    if (rows < 0 || h < 1 || d % h != 0 || (e != 64 && e != 32) || d % 16 != 0 || c < 1 ||
+        ldq % 8 != 0 || !is_aligned(q, 16) || !is_aligned(k8, 16) || !is_aligned(v8, 16) ||
+        !is_aligned(ks, 4) || !is_aligned(vs, 4))
         return (int)cudaErrorInvalidValue;
     if (rows == 0)
         return 0;
-    const int G = XI8_THREADS / (e / 16);
-    const size_t smem = ((size_t)c + (size_t)G * e) * sizeof(float);
+    if ((long)rows * h > 0x7fffffffL)
+        return (int)cudaErrorInvalidValue;
+    const int G = e / 16;
+    const size_t smem = (size_t)XI8_ST * (XI8_U * 2 * XI8_THREADS * 16 +
+                                          XI8_U * 2 * (XI8_THREADS / G) * 4);
+    const float qs = scale * 1.4426950408889634f;
     cudaStream_t st = (cudaStream_t)s;
     HARK_CU_DISPATCH(dt, T, {
         if (e == 64) {
-            auto kern = cross_i8_kernel<T, 64>;
-            cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-            kern<<<(unsigned)(rows * h), XI8_THREADS, smem, st>>>(
-                (const T *)q, ldq, k8, v8, ks, vs, win, (T *)out, c, d, h, scale);
+            auto kern = cross_i8_kernel<T, 64, XI8_U, XI8_ST>;
+            cudaError_t err = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                   (int)smem);
+            if (err != cudaSuccess)
+                return (int)err;
+            return launch_pdl(kern, dim3((unsigned)(rows * h)), dim3(XI8_THREADS), smem, st,
+                              (const T *)q, ldq, k8, v8, ks, vs, win, (T *)out, c, d, h, qs);
         } else {
-            auto kern = cross_i8_kernel<T, 32>;
-            cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-            kern<<<(unsigned)(rows * h), XI8_THREADS, smem, st>>>(
-                (const T *)q, ldq, k8, v8, ks, vs, win, (T *)out, c, d, h, scale);
+            auto kern = cross_i8_kernel<T, 32, XI8_U, XI8_ST>;
+            cudaError_t err = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                   (int)smem);
+            if (err != cudaSuccess)
+                return (int)err;
+            return launch_pdl(kern, dim3((unsigned)(rows * h)), dim3(XI8_THREADS), smem, st,
+                              (const T *)q, ldq, k8, v8, ks, vs, win, (T *)out, c, d, h, qs);
         }
     });
-    return (int)cudaGetLastError();
+    return 0;
 }
 
 template <typename T>

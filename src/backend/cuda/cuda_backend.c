@@ -389,6 +389,13 @@ static hark_status ctx_new(const hark_model *model, const void *bw, const hark_s
     c->gemv_splitk_min_k = mk ? atoi(mk) : 2048;
     c->ws_size = 32u << 20;
     hark_status st = cu_check(cudaSetDevice(c->dev), "cudaSetDevice");
+    /* programmatic dependent launch in the decoder step (kernels.h): Hopper and later, unless
+     * HARK_CUDA_PDL=0 */
+    int cc_major = 0;
+    const char *pd = getenv("HARK_CUDA_PDL");
+    if (st == HARK_OK && cudaDeviceGetAttribute(&cc_major, cudaDevAttrComputeCapabilityMajor,
+                                                c->dev) == cudaSuccess)
+        cu_set_pdl(cc_major >= 9 && !(pd && strcmp(pd, "0") == 0));
     if (st == HARK_OK)
         st = cu_check(cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking), "cudaStreamCreate");
     if (st == HARK_OK)

@@ -34,82 +34,143 @@ __device__ __forceinline__ float store_row(const cu_gemv_args &a, int i, int row
     return v;
 }
 
+/* Weight chunks a lane holds in registers: 16-byte vectors, a row (or a split-K part) of up to
+ * 32 * GEMV_PF * V elements is in flight at once (1280 halves: every Whisper width). The first
+ * row of each warp is asked for before pdl_wait(), while the kernel before still runs. */
+#define GEMV_PF 5
+
+/* Chunks c = 0 .. GEMV_PF-1 of elements [k0, k1) of weight row `row` (row < n), lane's share. */
+template <typename T>
+__device__ __forceinline__ void gemv_prefetch(const T *__restrict__ w, int k, int n, int row,
+                                              int k0, int k1, int lane, uint4 (&pre)[GEMV_PF])
+{
+    constexpr int V = vec16<T>();
+    if (row >= n)
+        return;
+    const T *wr = w + (size_t)row * k;
+#pragma unroll
+    for (int c = 0; c < GEMV_PF; c++) {
+        const int kk = k0 + (c * 32 + lane) * V;
+        if (kk < k1)
+            pre[c] = __ldg(reinterpret_cast<const uint4 *>(wr + kk));
+    }
+}
+
+/* 16 bytes of T to fp32. */
+template <typename T, int V>
+__device__ __forceinline__ void unpack_f(const uint4 &u, float (&out)[V])
+{
+    const T *e = reinterpret_cast<const T *>(&u);
+#pragma unroll
+    for (int i = 0; i < V; i++)
+        out[i] = to_f(e[i]);
+}
+
+/* acc[i] += w[kk .. kk+V) . x_i[kk .. kk+V) for the m activation rows: from the normalised rows
+ * in shared memory (LN) or from x. */
+template <typename T, int M, bool LN>
+__device__ __forceinline__ void gemv_fma(const cu_gemv_args &a, const float *xs, int kk,
+                                         const float (&wv)[vec16<T>()], float (&acc)[M])
+{
+    constexpr int V = vec16<T>();
+#pragma unroll
+    for (int i = 0; i < M; i++) {
+        if (i < a.m) {
+            float xv[V];
+            if (LN) {
+#pragma unroll
+                for (int j = 0; j < V; j++)
+                    xv[j] = xs[i * a.k + kk + j];
+            } else {
+                load_f<T, V>((const T *)a.x + (size_t)i * a.ldx + kk, xv);
+            }
+#pragma unroll
+            for (int j = 0; j < V; j++)
+                acc[i] = fmaf(wv[j], xv[j], acc[i]);
+        }
+    }
+}
+
+/* One row (at most 48 registers): 5 blocks of 256 an SM, so that the 640 blocks of a 5120-row
+ * product (fc1) are resident at once and the next kernel can start early (pdl_trigger). */
 template <typename T, int M, bool OUTF32, bool LN>
-__global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(cu_gemv_args a)
+__global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(cu_gemv_args a)
 {
     constexpr int V = vec16<T>();
     extern __shared__ float xs[]; /* LN: the normalised rows [m][k] */
+    pdl_trigger();
     const T *__restrict__ x = (const T *)a.x;
     const T *__restrict__ w = (const T *)a.w;
     const T *__restrict__ b = (const T *)a.b;
     const int m = a.m, k = a.k, n = a.n;
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    const int warp = (int)(blockIdx.x * GEMV_WARPS + wid);
+    const int nwarps = (int)(gridDim.x * GEMV_WARPS);
+    uint4 pre[GEMV_PF];
+    gemv_prefetch<T>(w, k, n, warp, 0, k, lane, pre);
+    pdl_wait();
 
     if (LN) {
-        __shared__ float stat[2][M];
-        if (wid < m) { /* one warp per row: two-pass mean and variance */
+        /* one warp per row: the row read once (all its vectors in flight), kept in shared
+         * memory as fp32 for the exact two-pass mean and variance and then normalised in place;
+         * each lane touches only its own elements until the barrier */
+        if (wid < m) {
             const T *xr = x + (size_t)wid * a.ldx;
+            float *xw = xs + (size_t)wid * k;
             float s = 0.0f;
+#pragma unroll 8
             for (int kk = lane * V; kk < k; kk += 32 * V) {
                 float v[V];
                 load_f<T, V>(xr + kk, v);
 #pragma unroll
-                for (int j = 0; j < V; j++)
+                for (int j = 0; j < V; j++) {
+                    xw[kk + j] = v[j];
                     s += v[j];
+                }
             }
             const float mean = warp_sum(s) / (float)k;
             float q = 0.0f;
-            for (int kk = lane * V; kk < k; kk += 32 * V) {
-                float v[V];
-                load_f<T, V>(xr + kk, v);
+            for (int kk = lane * V; kk < k; kk += 32 * V)
 #pragma unroll
                 for (int j = 0; j < V; j++)
-                    q += (v[j] - mean) * (v[j] - mean);
+                    q += (xw[kk + j] - mean) * (xw[kk + j] - mean);
+            const float rstd = rsqrtf(warp_sum(q) / (float)k + 1e-5f);
+            const T *g = (const T *)a.ln_g, *bb = (const T *)a.ln_b;
+#pragma unroll 4
+            for (int kk = lane * V; kk < k; kk += 32 * V) {
+                float gv[V], bv[V];
+                load_f<T, V>(g + kk, gv);
+                load_f<T, V>(bb + kk, bv);
+#pragma unroll
+                for (int j = 0; j < V; j++)
+                    xw[kk + j] = (xw[kk + j] - mean) * rstd * gv[j] + bv[j];
             }
-            q = warp_sum(q);
-            if (lane == 0) {
-                stat[0][wid] = mean;
-                stat[1][wid] = rsqrtf(q / (float)k + 1e-5f);
-            }
-        }
-        __syncthreads();
-        const T *g = (const T *)a.ln_g, *bb = (const T *)a.ln_b;
-        for (int idx = threadIdx.x; idx < m * k; idx += blockDim.x) {
-            int i = idx / k, kk = idx - i * k;
-            float v = to_f(x[(size_t)i * a.ldx + kk]);
-            xs[idx] = (v - stat[0][i]) * stat[1][i] * to_f(g[kk]) + to_f(bb[kk]);
         }
         __syncthreads();
     }
 
-    const int warp = (int)(blockIdx.x * GEMV_WARPS + wid);
-    const int nwarps = (int)(gridDim.x * GEMV_WARPS);
     for (int row = warp; row < n; row += nwarps) {
+        if (row != warp)
+            gemv_prefetch<T>(w, k, n, row, 0, k, lane, pre);
         const T *wr = w + (size_t)row * k;
         float acc[M];
 #pragma unroll
         for (int i = 0; i < M; i++)
             acc[i] = 0.0f;
+#pragma unroll
+        for (int c = 0; c < GEMV_PF; c++) {
+            const int kk = (c * 32 + lane) * V;
+            if (kk < k) {
+                float wv[V];
+                unpack_f<T, V>(pre[c], wv);
+                gemv_fma<T, M, LN>(a, xs, kk, wv, acc);
+            }
+        }
 #pragma unroll 4
-        for (int kk = lane * V; kk < k; kk += 32 * V) {
+        for (int kk = (GEMV_PF * 32 + lane) * V; kk < k; kk += 32 * V) {
             float wv[V];
             load_f<T, V>(wr + kk, wv);
-#pragma unroll
-            for (int i = 0; i < M; i++) {
-                if (i < m) {
-                    float xv[V];
-                    if (LN) {
-#pragma unroll
-                        for (int j = 0; j < V; j++)
-                            xv[j] = xs[i * k + kk + j];
-                    } else {
-                        load_f<T, V>(x + (size_t)i * a.ldx + kk, xv);
-                    }
-#pragma unroll
-                    for (int j = 0; j < V; j++)
-                        acc[i] = fmaf(wv[j], xv[j], acc[i]);
-                }
-            }
+            gemv_fma<T, M, LN>(a, xs, kk, wv, acc);
         }
 #pragma unroll
         for (int i = 0; i < M; i++)
@@ -141,11 +202,15 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_splitk_kernel(cu_gemv_ar
 {
     constexpr int V = vec16<T>(), RPB = GEMV_WARPS / KS;
     __shared__ float red[GEMV_WARPS][M];
-    const T *__restrict__ x = (const T *)a.x;
+    pdl_trigger();
     const T *__restrict__ w = (const T *)a.w;
     const T *__restrict__ b = (const T *)a.b;
     const int m = a.m, k = a.k, n = a.n, chunk = k / KS;
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, part = wid % KS;
+    const int k0 = part * chunk, k1 = k0 + chunk;
+    uint4 pre[GEMV_PF];
+    gemv_prefetch<T>(w, k, n, (int)blockIdx.x * RPB + wid / KS, k0, k1, lane, pre);
+    pdl_wait();
     for (int base = blockIdx.x * RPB; base < n; base += gridDim.x * RPB) {
         const int row = base + wid / KS;
         float acc[M];
@@ -153,21 +218,23 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_splitk_kernel(cu_gemv_ar
         for (int i = 0; i < M; i++)
             acc[i] = 0.0f;
         if (row < n) {
+            if (base != (int)blockIdx.x * RPB)
+                gemv_prefetch<T>(w, k, n, row, k0, k1, lane, pre);
             const T *wr = w + (size_t)row * k;
+#pragma unroll
+            for (int c = 0; c < GEMV_PF; c++) {
+                const int kk = k0 + (c * 32 + lane) * V;
+                if (kk < k1) {
+                    float wv[V];
+                    unpack_f<T, V>(pre[c], wv);
+                    gemv_fma<T, M, false>(a, nullptr, kk, wv, acc);
+                }
+            }
 #pragma unroll 4
-            for (int kk = part * chunk + lane * V; kk < (part + 1) * chunk; kk += 32 * V) {
+            for (int kk = k0 + (GEMV_PF * 32 + lane) * V; kk < k1; kk += 32 * V) {
                 float wv[V];
                 load_f<T, V>(wr + kk, wv);
-#pragma unroll
-                for (int i = 0; i < M; i++) {
-                    if (i < m) {
-                        float xv[V];
-                        load_f<T, V>(x + (size_t)i * a.ldx + kk, xv);
-#pragma unroll
-                        for (int j = 0; j < V; j++)
-                            acc[i] = fmaf(wv[j], xv[j], acc[i]);
-                    }
-                }
+                gemv_fma<T, M, false>(a, nullptr, kk, wv, acc);
             }
         }
 #pragma unroll
@@ -203,8 +270,8 @@ static bool launch_splitk(const cu_gemv_args *a, cudaStream_t s)
         blocks = 132L * 16;
     dim3 grid((unsigned)blocks), block(GEMV_WARPS * 32);
 #define SPLITK_GO(MM)                                                                           \
-    (ks == 2 ? (gemv_splitk_kernel<T, MM, OUTF32, 2><<<grid, block, 0, s>>>(*a), 0)            \
-             : (gemv_splitk_kernel<T, MM, OUTF32, 4><<<grid, block, 0, s>>>(*a), 0))
+    (ks == 2 ? launch_pdl(gemv_splitk_kernel<T, MM, OUTF32, 2>, grid, block, 0, s, *a)          \
+             : launch_pdl(gemv_splitk_kernel<T, MM, OUTF32, 4>, grid, block, 0, s, *a))
     if (a->m == 1)
         SPLITK_GO(1);
     else if (a->m == 2)
@@ -233,14 +300,12 @@ static int launch(const cu_gemv_args *a, cudaStream_t s)
     dim3 grid((unsigned)blocks), block(GEMV_WARPS * 32);
     size_t smem = LN ? (size_t)a->m * a->k * sizeof(float) : 0;
     if (a->m == 1)
-        gemv_kernel<T, 1, OUTF32, LN><<<grid, block, smem, s>>>(*a);
-    else if (a->m == 2)
-        gemv_kernel<T, 2, OUTF32, LN><<<grid, block, smem, s>>>(*a);
-    else if (a->m <= 4)
-        gemv_kernel<T, 4, OUTF32, LN><<<grid, block, smem, s>>>(*a);
-    else
-        gemv_kernel<T, 8, OUTF32, LN><<<grid, block, smem, s>>>(*a);
-    return (int)cudaGetLastError();
+        return launch_pdl(gemv_kernel<T, 1, OUTF32, LN>, grid, block, smem, s, *a);
+    if (a->m == 2)
+        return launch_pdl(gemv_kernel<T, 2, OUTF32, LN>, grid, block, smem, s, *a);
+    if (a->m <= 4)
+        return launch_pdl(gemv_kernel<T, 4, OUTF32, LN>, grid, block, smem, s, *a);
+    return launch_pdl(gemv_kernel<T, 8, OUTF32, LN>, grid, block, smem, s, *a);
 }
 
 extern "C" int cu_gemv(const cu_gemv_args *a, cu_stream s)

@@ -137,6 +137,16 @@ extern "C" int cu_layer_norm(hark_dtype dt, const void *x, const void *g, const 
     return (int)cudaGetLastError();
 }
 
+/* ---------------------------------------------------------------- launch policy -------------- */
+
+int g_cu_pdl = 0;
+
+/* See kernels.h. */
+extern "C" void cu_set_pdl(int on)
+{
+    g_cu_pdl = on != 0;
+}
+
 /* ---------------------------------------------------------------- GELU ----------------------- */
 
 __device__ __forceinline__ float gelu_f(float x)
@@ -184,7 +194,9 @@ static void gelu_launch(T *x, const T *pos, long n, long period, cudaStream_t s)
 {
     constexpr int N = vec16<T>();
     const int threads = 256;
-    bool vec = n % N == 0 && period % N == 0 && is_aligned(x, 16) && (!pos || is_aligned(pos, 16));
+    /* period matters only with ADD_POS (cu_gelu passes 1) */
+    bool vec = n % N == 0 && (!ADD_POS || period % N == 0) && is_aligned(x, 16) &&
+               (!pos || is_aligned(pos, 16));
     if (vec)
         gelu_kernel<T, N, ADD_POS><<<grid_for(n / N, threads), threads, 0, s>>>(x, pos, n, period);
     else
@@ -301,6 +313,7 @@ __global__ void embed_kernel(const T *__restrict__ tok, const T *__restrict__ po
                              const int32_t *__restrict__ tokens, const int32_t *__restrict__ p,
                              T *__restrict__ x, int d)
 {
+    pdl_trigger(); /* the step's first kernel: the next one may start loading its weights */
     int r = blockIdx.x;
     const T *a = tok + (size_t)tokens[r] * d, *b = pos + (size_t)p[r] * d;
     T *o = x + (size_t)r * d;
@@ -392,8 +405,11 @@ __device__ __forceinline__ void argmax_merge(float &bv, int &bi, float v, int i)
 
 enum { ARGMAX_THREADS = 1024 };
 
-/* One block per row: each thread scans a strided slice of logits[r][0 .. limit), then a warp and
- * a block reduction of (value, id) pairs. */
+/* One block per row: each thread scans a strided slice of logits[r][0 .. limit) in 16-byte
+ * vectors, ARGMAX_UNROLL of them in flight (a single chain of scalar loads made this kernel 21 us
+ * of a 1.85 ms large-v3 step on an H100), then a warp and a block reduction of (value, id)
+ * pairs. Rows start 4-byte aligned: a scalar head up to the first 16-byte boundary. */
+enum { ARGMAX_UNROLL = 4 };
 __global__ void argmax_kernel(const float *__restrict__ logits, int v, int limit,
                               int32_t *__restrict__ out)
 {
@@ -402,7 +418,33 @@ __global__ void argmax_kernel(const float *__restrict__ logits, int v, int limit
     const float *row = logits + (size_t)blockIdx.x * v;
     float bv = -FLT_MAX;
     int bi = -1;
-    for (int t = threadIdx.x; t < limit; t += blockDim.x)
+    int head = (int)(((16u - ((uintptr_t)row & 15u)) & 15u) / 4u);
+    head = head < limit ? head : limit;
+    if ((int)threadIdx.x < head)
+        argmax_merge(bv, bi, __ldg(row + threadIdx.x), (int)threadIdx.x);
+    const float4 *r4 = reinterpret_cast<const float4 *>(row + head);
+    const int n4 = (limit - head) / 4;
+    for (int j0 = (int)threadIdx.x; j0 < n4; j0 += (int)blockDim.x * ARGMAX_UNROLL) {
+        float4 q[ARGMAX_UNROLL];
+#pragma unroll
+        for (int u = 0; u < ARGMAX_UNROLL; u++) {
+            const int j = j0 + u * (int)blockDim.x;
+            if (j < n4)
+                q[u] = __ldg(r4 + j);
+        }
+#pragma unroll
+        for (int u = 0; u < ARGMAX_UNROLL; u++) {
+            const int j = j0 + u * (int)blockDim.x;
+            if (j < n4) {
+                const int t = head + 4 * j;
+                argmax_merge(bv, bi, q[u].x, t);
+                argmax_merge(bv, bi, q[u].y, t + 1);
+                argmax_merge(bv, bi, q[u].z, t + 2);
+                argmax_merge(bv, bi, q[u].w, t + 3);
+            }
+        }
+    }
+    for (int t = head + 4 * n4 + (int)threadIdx.x; t < limit; t += (int)blockDim.x)
         argmax_merge(bv, bi, __ldg(row + t), t);
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1)

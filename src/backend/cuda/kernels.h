@@ -117,6 +117,12 @@ typedef struct cu_gemv_args {
 } cu_gemv_args;
 int cu_gemv(const cu_gemv_args *a, cu_stream s);
 
+/* Programmatic dependent launch (Hopper) for the decoder-step kernels (cu_gemv, the decode
+ * attentions, cu_embed's successor): each may start while the kernel before it finishes and
+ * stream its weights meanwhile (common.cuh). Process-wide; off until set. Graphs captured while
+ * it is on keep the programmatic edges. */
+void cu_set_pdl(int on);
+
 /* out[r] = argmax over t < limit of logits[r][t] (fp32 logits [R][V]); ties: lowest id. */
 int cu_argmax(const float *logits, int v, int limit, int32_t *out, int rows, cu_stream s);
 
