@@ -624,8 +624,8 @@ static void test_cross_attention_i8(hark_dtype dt, int rows, int c, int h, int e
     float *kr = download(dt, dk, nkv), *vr = download(dt, dv, nkv); /* as the device has them */
     int8_t *k8 = dmalloc(nkv), *v8 = dmalloc(nkv);
     float *ks = dmalloc(ns * 4), *vs = dmalloc(ns * 4);
-    CHECK_CU(cu_quantize_i8(dt, dk, (long)n_win * c, d, h, k8, ks, stream));
-    CHECK_CU(cu_quantize_i8(dt, dv, (long)n_win * c, d, h, v8, vs, stream));
+    CHECK_CU(cu_quantize_i8(dt, dk, n_win, c, d, h, k8, ks, stream));
+    CHECK_CU(cu_quantize_i8(dt, dv, n_win, c, d, h, v8, vs, stream));
     int8_t *hk = xmalloc(nkv), *hv = xmalloc(nkv);
     float *hks = xmalloc(ns * 4), *hvs = xmalloc(ns * 4);
     cudaStreamSynchronize(stream);
@@ -635,9 +635,10 @@ static void test_cross_attention_i8(hark_dtype dt, int rows, int c, int h, int e
     cudaMemcpy(hvs, vs, ns * 4, cudaMemcpyDeviceToHost);
     float *dqk = xmalloc(nkv * 4), *dqv = xmalloc(nkv * 4);
     int within = 1;
-    for (size_t i = 0; i < nkv; i++) {
-        size_t g = i / (size_t)e_w;
-        dqk[i] = hk[i] * hks[g], dqv[i] = hv[i] * hvs[g];
+    for (size_t i = 0; i < nkv; i++) { /* the head-major layout [W][H][C][E], scales [W][H][C] */
+        size_t row = i / (size_t)d, col = i % (size_t)d, w = row / (size_t)c, p = row % (size_t)c;
+        size_t hd = col / (size_t)e_w, j = col % (size_t)e_w, g = (w * h + hd) * c + p;
+        dqk[i] = hk[g * e_w + j] * hks[g], dqv[i] = hv[g * e_w + j] * hvs[g];
         within &= fabsf(dqk[i] - kr[i]) <= 0.5001f * hks[g] + 1e-6f &&
                   fabsf(dqv[i] - vr[i]) <= 0.5001f * hvs[g] + 1e-6f;
     }
@@ -854,6 +855,44 @@ static void bench_cross(cudaEvent_t e0, cudaEvent_t e1, int reps)
     }
 }
 
+/* cu_cross_attention_i8 with large-v3 shapes (f16 queries), one window per row: ms per call and
+ * GB/s of unique int8 K+V and scale bytes. */
+static void bench_cross_i8(cudaEvent_t e0, cudaEvent_t e1, int reps)
+{
+    const int d = 1280, h = 20, c = 1500;
+    static const int rows_list[] = { 1, 8, 32, 128, 256 };
+    printf("bench cross_attention_i8 f16 C1500 D1280 H20: ms (GB/s of K+V+scales)\n");
+    for (size_t j = 0; j < sizeof(rows_list) / sizeof(rows_list[0]); j++) {
+        const int rows = rows_list[j];
+        const size_t nkv = (size_t)rows * c * d, ns = (size_t)rows * c * h;
+        void *q = dmalloc((size_t)rows * d * 2), *o = dmalloc((size_t)rows * d * 2);
+        int8_t *k = dmalloc(nkv), *v = dmalloc(nkv);
+        float *ks = dmalloc(ns * 4), *vs = dmalloc(ns * 4);
+        cudaMemset(q, 0, (size_t)rows * d * 2);
+        cudaMemset(k, 1, nkv);
+        cudaMemset(v, 1, nkv);
+        cudaMemset(ks, 0, ns * 4);
+        cudaMemset(vs, 0, ns * 4);
+        int32_t *win = xmalloc((size_t)rows * 4);
+        for (int r = 0; r < rows; r++)
+            win[r] = r;
+        void *dw = upload_bytes(win, (size_t)rows * 4);
+        int err = cu_cross_attention_i8(HARK_DTYPE_F16, q, d, k, v, ks, vs, dw, o, rows, c, d, h,
+                                        0.125f, stream);
+        cudaEventRecord(e0, stream);
+        for (int r = 0; r < reps; r++)
+            cu_cross_attention_i8(HARK_DTYPE_F16, q, d, k, v, ks, vs, dw, o, rows, c, d, h, 0.125f,
+                                  stream);
+        cudaEventRecord(e1, stream);
+        double ms = err ? -1.0 : time_ms(e0, e1) / reps;
+        printf("  R%-4d %.3f ms (%.0f GB/s)\n", rows, ms,
+               err ? 0.0 : (2.0 * nkv + 2.0 * ns * 4) / (ms * 1e6));
+        free(win);
+        cudaFree(q), cudaFree(o), cudaFree(k), cudaFree(v), cudaFree(ks), cudaFree(vs);
+        cudaFree(dw);
+    }
+}
+
 static void bench(void)
 {
     cudaEvent_t e0, e1;
@@ -862,6 +901,7 @@ static void bench(void)
     const int reps = 20;
     const int d = 1280, h = 20;
     bench_cross(e0, e1, reps);
+    bench_cross_i8(e0, e1, reps);
     { /* self-attention: 128 rows at len 448, blocks of 16 */
         int rows = 128, blk = 16, mb = 28, len = 448;
         size_t npool = (size_t)rows * mb * blk * d;

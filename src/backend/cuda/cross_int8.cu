@@ -4,7 +4,8 @@
  * reads, which bound batched decoding (bench/RESULTS.md: at 128 windows large-v3 reads 31 GB of
  * fp16 cross K/V a step). Symmetric quantisation: scale = max |x| / 127 over the head's E values,
  * q = round(x / scale).
- *  - quantize_kernel: rows [n][D] (the model's dtype) -> int8 [n][D] and scales [n][H];
+ *  - quantize_kernel: rows [W*C][D] (the model's dtype) -> int8 [W][H][C][E] and scales
+ *    [W][H][C] (head-major, each (window, head) one contiguous run);
  *  - cross_i8_kernel: one block per (row, head), online softmax over K/V streamed through a
  *    cp.async ring (the design of the fp16 kernel), int8 widened by byte permutes;
  *  - cross_qk_i8_kernel: the scaled scores alone (word timestamps).
@@ -14,10 +15,13 @@
 #define XI8_THREADS 128
 
 /* TPG threads per (row, head) group of E = 8 TPG values: each loads 8 in one vector, the group's
- * maximum by shuffles, 8 int8 stored as one 8-byte word. */
+ * maximum by shuffles, 8 int8 stored as one 8-byte word. Input rows are [n_win * c][D]; output
+ * is head-major per window, [n_win][h][c][E] and scales [n_win][h][c], so that the decoder's
+ * block for one (row, head) streams one contiguous run of the window (64-byte pieces of D-wide
+ * rows read at 1.7 TB/s on an H100, below the fp16 layout's 128-byte pieces). */
 template <typename T, int TPG>
 __global__ void quantize_kernel(const T *__restrict__ x, int8_t *__restrict__ q,
-                                float *__restrict__ sc, long groups)
+                                float *__restrict__ sc, long groups, int c, int h)
 {
     const long t = (long)blockIdx.x * blockDim.x + threadIdx.x;
     const long g = t / TPG;
@@ -38,9 +42,12 @@ __global__ void quantize_kernel(const T *__restrict__ x, int8_t *__restrict__ q,
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o, TPG));
     if (!live)
         return;
+    const long row = g / h, w = row / c;
+    const int hd = (int)(g - row * h), p = (int)(row - w * c);
+    const long og = (w * h + hd) * c + p; /* the group's place in the head-major layout */
     const float inv = mx > 0.0f ? 127.0f / mx : 0.0f;
     if (part == 0)
-        sc[g] = mx / 127.0f;
+        sc[og] = mx / 127.0f;
     union {
         int8_t b[8];
         uint2 u;
@@ -48,17 +55,17 @@ __global__ void quantize_kernel(const T *__restrict__ x, int8_t *__restrict__ q,
 #pragma unroll
     for (int i = 0; i < 8; i++)
         o8.b[i] = (int8_t)fmaxf(-127.0f, fminf(127.0f, rintf(v[i] * inv)));
-    *reinterpret_cast<uint2 *>(q + g * (8 * TPG) + part * 8) = o8.u;
+    *reinterpret_cast<uint2 *>(q + og * (8 * TPG) + part * 8) = o8.u;
 }
 
-extern "C" int cu_quantize_i8(hark_dtype dt, const void *x, long rows, int d, int h, int8_t *q,
-                              float *scales, cu_stream s)
+extern "C" int cu_quantize_i8(hark_dtype dt, const void *x, long n_win, int c, int d, int h,
+                              int8_t *q, float *scales, cu_stream s)
 {
     const int e = h > 0 ? d / h : 0;
-    if (rows < 0 || h < 1 || d % h != 0 || (e != 64 && e != 32) || !is_aligned(x, 16) ||
+    if (n_win < 0 || c < 1 || h < 1 || d % h != 0 || (e != 64 && e != 32) || !is_aligned(x, 16) ||
         !is_aligned(q, 8))
         return (int)cudaErrorInvalidValue;
-    const long groups = rows * h;
+    const long groups = n_win * c * h;
     if (groups == 0)
         return 0;
     const long threads = groups * (e / 8);
@@ -66,9 +73,9 @@ extern "C" int cu_quantize_i8(hark_dtype dt, const void *x, long rows, int d, in
     cudaStream_t st = (cudaStream_t)s;
     HARK_CU_DISPATCH(dt, T, {
         if (e == 64)
-            quantize_kernel<T, 8><<<blocks, 256, 0, st>>>((const T *)x, q, scales, groups);
+            quantize_kernel<T, 8><<<blocks, 256, 0, st>>>((const T *)x, q, scales, groups, c, h);
         else
-            quantize_kernel<T, 4><<<blocks, 256, 0, st>>>((const T *)x, q, scales, groups);
+            quantize_kernel<T, 4><<<blocks, 256, 0, st>>>((const T *)x, q, scales, groups, c, h);
     });
     return (int)cudaGetLastError();
 }
@@ -116,8 +123,9 @@ __global__ void __launch_bounds__(XI8_THREADS)
             o[j] = from_f<T>(0.0f);
         return;
     }
-    const int8_t *kb = k8 + (long)w * c * d + hd * E, *vb = v8 + (long)w * c * d + hd * E;
-    const float *ksb = ks + (long)w * c * h + hd, *vsb = vs + (long)w * c * h + hd;
+    const long run = (long)w * h + hd; /* the (window, head) run of c positions */
+    const int8_t *kb = k8 + run * c * E, *vb = v8 + run * c * E;
+    const float *ksb = ks + run * c, *vsb = vs + run * c;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, grp = lane / G, gl = lane % G;
     const int gid = tid / G, step = NW * P * U, n_it = (c + step - 1) / step;
     const int first = warp * P * U + grp;
@@ -128,11 +136,11 @@ __global__ void __launch_bounds__(XI8_THREADS)
             for (int u = 0; u < U; u++) {
                 const int p = first + it * step + u * P;
                 if (p < c) {
-                    cp_async<16>(slot + ((2 * u) * NT + tid) * 16, kb + (long)p * d + gl * 16);
-                    cp_async<16>(slot + ((2 * u + 1) * NT + tid) * 16, vb + (long)p * d + gl * 16);
+                    cp_async<16>(slot + ((2 * u) * NT + tid) * 16, kb + (long)p * E + gl * 16);
+                    cp_async<16>(slot + ((2 * u + 1) * NT + tid) * 16, vb + (long)p * E + gl * 16);
                     if (gl < 2)
                         cp_async<4>(slot + DATA + ((2 * u + gl) * NG + gid) * 4,
-                                    (gl == 0 ? ksb : vsb) + (long)p * h);
+                                    (gl == 0 ? ksb : vsb) + p);
                 }
             }
         }
@@ -304,11 +312,12 @@ __global__ void cross_qk_i8_kernel(const T *__restrict__ q, int ldq, const int8_
     if (t >= n_frames || win[row] < 0)
         return;
     const T *qr = q + (long)row * ldq + (long)head * e;
-    const int8_t *kr = k8 + ((long)win[row] * c + t) * d + (long)head * e;
+    const long at = ((long)win[row] * h + head) * c + t; /* head-major: see quantize_kernel */
+    const int8_t *kr = k8 + at * e;
     float s = 0.0f;
     for (int j = 0; j < e; j++)
         s += to_f(qr[j]) * (float)kr[j];
-    out[(long)row * n_frames + t] = s * ks[((long)win[row] * c + t) * h + head] * scale;
+    out[(long)row * n_frames + t] = s * ks[at] * scale;
 }
 
 extern "C" int cu_cross_qk_i8(hark_dtype dt, const void *q, int ldq, const int8_t *k8,

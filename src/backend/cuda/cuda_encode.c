@@ -30,10 +30,10 @@ static hark_status cross_kv(cu_ctx *c, int l, const void *out, int n, int slot0)
     const size_t off = ((size_t)l * W + (size_t)slot0) * CD;
     const size_t soff = ((size_t)l * W + (size_t)slot0) * (size_t)C * H;
     CU_TRY(cu_gemm(c, &w->dec[l].ck, out, D, n * C, c->ea, D, 0, 0));
-    K(cu_quantize_i8(w->dt, c->ea, (long)n * C, D, H, (int8_t *)c->cross_k + off,
+    K(cu_quantize_i8(w->dt, c->ea, (long)n, C, D, H, (int8_t *)c->cross_k + off,
                      c->cross_ks + soff, c->st));
     CU_TRY(cu_gemm(c, &w->dec[l].cv, out, D, n * C, c->ea, D, 0, 0));
-    K(cu_quantize_i8(w->dt, c->ea, (long)n * C, D, H, (int8_t *)c->cross_v + off,
+    K(cu_quantize_i8(w->dt, c->ea, (long)n, C, D, H, (int8_t *)c->cross_v + off,
                      c->cross_vs + soff, c->st));
     return HARK_OK;
 }

@@ -80,11 +80,13 @@ int cu_cross_qk(hark_dtype dt, const void *q, int ldq, const void *ck, long win_
                 const int32_t *win, float *out, int rows, int d, int h, int head, int n_frames,
                 float scale, cu_stream s);
 
-/* int8 cross-attention keys/values (cross_int8.cu): rows [rows][D] of dt -> int8 [rows][D] and
- * fp32 scales [rows][H] (max |x| / 127 per head). */
-int cu_quantize_i8(hark_dtype dt, const void *x, long rows, int d, int h, int8_t *q, float *scales,
-                   cu_stream s);
-/* cu_cross_attention over int8 K/V with their scales ([W][C][H] per layer; head width 32 or 64). */
+/* int8 cross-attention keys/values (cross_int8.cu): rows [n_win * c][D] of dt -> int8
+ * [n_win][H][c][E] and fp32 scales [n_win][H][c] (max |x| / 127 per head and position): each
+ * (window, head) one contiguous run. */
+int cu_quantize_i8(hark_dtype dt, const void *x, long n_win, int c, int d, int h, int8_t *q,
+                   float *scales, cu_stream s);
+/* cu_cross_attention over int8 K/V and their scales in cu_quantize_i8's layout (head width 32
+ * or 64). */
 int cu_cross_attention_i8(hark_dtype dt, const void *q, int ldq, const int8_t *k8, const int8_t *v8,
                           const float *ks, const float *vs, const int32_t *win, void *out, int rows,
                           int c, int d, int h, float scale, cu_stream s);
