@@ -75,6 +75,7 @@ typedef struct cu_ctx {
     size_t ws_size;
     cu_plan plans[CU_MAX_PLANS];
     int n_plans;
+    int gemm_tune; /* time cuBLASLt's candidate algorithms per shape (HARK_CUDA_GEMM_TUNE=0: off) */
     int max_windows, max_seqs, max_rows, rows_cap; /* rows_cap: max_rows rounded up to 2^k */
     size_t bytes; /* everything this context allocated on the device */
     size_t peak_used;

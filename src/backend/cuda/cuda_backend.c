@@ -388,6 +388,8 @@ static hark_status ctx_new(const hark_model *model, const void *bw, const hark_s
     c->gemv_splitk = ks ? atoi(ks) : 4;
     c->gemv_splitk_min_k = mk ? atoi(mk) : 2048;
     c->ws_size = 32u << 20;
+    const char *gt = getenv("HARK_CUDA_GEMM_TUNE");
+    c->gemm_tune = !(gt && strcmp(gt, "0") == 0);
     hark_status st = cu_check(cudaSetDevice(c->dev), "cudaSetDevice");
     /* programmatic dependent launch in the decoder step (kernels.h): Hopper and later, unless
      * HARK_CUDA_PDL=0 */

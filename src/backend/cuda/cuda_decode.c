@@ -160,6 +160,10 @@ static hark_status run_bucket(cu_ctx *c, int R)
     if (!c->use_graphs || b >= CU_MAX_GRAPHS)
         return run_layers(c, R, NULL);
     if (!c->graphs[b]) {
+        /* one pass outside capture first: the bucket's matrix shapes get their cuBLASLt plans
+         * tuned (cuda_gemm.c), which cannot be timed while capturing; the pass is idempotent
+         * (it starts from the embedding and rewrites the same cache slots) */
+        CU_TRY(run_layers(c, R, NULL));
         cudaGraph_t g = NULL;
         K(cudaStreamBeginCapture(c->st, cudaStreamCaptureModeThreadLocal));
         hark_status st = run_layers(c, R, NULL);

@@ -22,12 +22,62 @@ hark_status cu_check_lt(cublasStatus_t e, const char *what)
 
 #define LT(expr) CU_TRY(cu_check_lt((expr), #expr))
 
-/* Builds the plan of one shape: row-major y[m][n] is column-major [n][m]; W row-major [n][k]
- * is column-major [k][n] taken transposed; x row-major [m][k] is column-major [k][m]. */
-static hark_status plan_new(cu_ctx *c, cu_plan *p)
+#define LT_CANDIDATES 8
+
+/* Times each candidate algorithm on the call's own operands with a scratch output (the real y
+ * is not touched: accumulating products read it as C, write the scratch as D) and returns the
+ * index of the fastest: one warm-up and 3 timed runs each. Outside stream capture only. */
+static int plan_tune(cu_ctx *c, cu_plan *p, const cublasLtMatmulHeuristicResult_t *res, int n,
+                     const void *x, const void *w, const void *y)
 {
-    const cu_weights *w = c->w;
-    cudaDataType_t t = cuda_type(w->dt), to = p->out_f32 ? CUDA_R_32F : t;
+    const size_t esz = p->out_f32 ? 4 : c->w->esz;
+    void *scratch = NULL;
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    int best = 0;
+    float best_ms = 1e30f;
+    if (cudaMalloc(&scratch, (size_t)p->m * p->ldy * esz) != cudaSuccess ||
+        cudaEventCreate(&e0) != cudaSuccess || cudaEventCreate(&e1) != cudaSuccess)
+        goto done;
+    const float alpha = 1.0f, beta = p->beta1 ? 1.0f : 0.0f;
+    for (int i = 0; i < n; i++) {
+        cublasStatus_t e = CUBLAS_STATUS_SUCCESS;
+        for (int r = 0; r < 4 && e == CUBLAS_STATUS_SUCCESS; r++) {
+            if (r == 1)
+                cudaEventRecord(e0, c->st);
+            e = cublasLtMatmul(c->lt, p->op, &alpha, w, p->a, x, p->b, &beta, y, p->c, scratch,
+                               p->c, &res[i].algo, c->ws, c->ws_size, c->st);
+        }
+        cudaEventRecord(e1, c->st);
+        float ms = 0.0f;
+        if (cudaEventSynchronize(e1) != cudaSuccess || e != CUBLAS_STATUS_SUCCESS ||
+            cudaEventElapsedTime(&ms, e0, e1) != cudaSuccess)
+            continue;
+        if (ms < best_ms) {
+            best_ms = ms;
+            best = i;
+        }
+    }
+done:
+    cudaGetLastError(); /* a candidate that failed to launch must not poison the next call */
+    if (e0)
+        cudaEventDestroy(e0);
+    if (e1)
+        cudaEventDestroy(e1);
+    cudaFree(scratch);
+    return best;
+}
+
+/* Builds the plan of one shape: row-major y[m][n] is column-major [n][m]; W row-major [n][k]
+ * is column-major [k][n] taken transposed; x row-major [m][k] is column-major [k][m]. The
+ * heuristic's first answer is taken under stream capture (or with HARK_CUDA_GEMM_TUNE=0);
+ * otherwise its best LT_CANDIDATES are timed on the call's operands (plan_tune): cuBLASLt's
+ * first pick for the decoder's skinny products (m = 128 rows against 1280-5120 wide weights)
+ * leaves most multiprocessors idle. */
+static hark_status plan_new(cu_ctx *c, cu_plan *p, const void *x, const void *w, const void *bias,
+                            const void *y)
+{
+    const cu_weights *cw = c->w;
+    cudaDataType_t t = cuda_type(cw->dt), to = p->out_f32 ? CUDA_R_32F : t;
     LT(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
@@ -36,6 +86,8 @@ static hark_status plan_new(cu_ctx *c, cu_plan *p)
         cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
         LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
         LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &t, sizeof(t)));
+        LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
+                                          sizeof(bias)));
     }
     LT(cublasLtMatrixLayoutCreate(&p->a, t, (uint64_t)p->k, (uint64_t)p->n, p->k));
     LT(cublasLtMatrixLayoutCreate(&p->b, t, (uint64_t)p->k, (uint64_t)p->m, p->ldx));
@@ -44,19 +96,24 @@ static hark_status plan_new(cu_ctx *c, cu_plan *p)
     LT(cublasLtMatmulPreferenceCreate(&pref));
     LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                             &c->ws_size, sizeof(c->ws_size)));
-    cublasLtMatmulHeuristicResult_t res;
+    cublasLtMatmulHeuristicResult_t res[LT_CANDIDATES];
     int found = 0;
+    enum cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
+    cudaStreamIsCapturing(c->st, &cap);
+    const int tune = c->gemm_tune && cap == cudaStreamCaptureStatusNone;
     cublasStatus_t e = cublasLtMatmulAlgoGetHeuristic(c->lt, p->op, p->a, p->b, p->c, p->c, pref,
-                                                      1, &res, &found);
+                                                      tune ? LT_CANDIDATES : 1, res, &found);
     cublasLtMatmulPreferenceDestroy(pref);
     if (e != CUBLAS_STATUS_SUCCESS || found == 0)
         return hark_fail(HARK_ERR_BACKEND, "cuda: no cuBLASLt algorithm for %dx%dx%d (status %d)",
                          p->m, p->n, p->k, (int)e);
-    p->algo = res.algo;
+    p->algo = res[tune && found > 1 ? plan_tune(c, p, res, found, x, w, y) : 0].algo;
     return HARK_OK;
 }
 
-static hark_status plan_get(cu_ctx *c, const cu_plan *key, cu_plan **out)
+/* The cached plan of key's shape, built (and tuned on x, w, y) on first use. */
+static hark_status plan_get(cu_ctx *c, const cu_plan *key, const void *x, const void *w,
+                            const void *bias, const void *y, cu_plan **out)
 {
     for (int i = 0; i < c->n_plans; i++) {
         cu_plan *p = &c->plans[i];
@@ -71,7 +128,7 @@ static hark_status plan_get(cu_ctx *c, const cu_plan *key, cu_plan **out)
         return hark_fail(HARK_ERR_CAPACITY, "cuda: more than %d matrix shapes", CU_MAX_PLANS);
     cu_plan *p = &c->plans[c->n_plans];
     *p = *key;
-    hark_status st = plan_new(c, p);
+    hark_status st = plan_new(c, p, x, w, bias, y);
     if (st != HARK_OK)
         return st;
     c->n_plans++;
@@ -93,7 +150,7 @@ static hark_status gemm_lt(cu_ctx *c, const cu_lin *w, const void *x, int ldx, i
     cu_plan key = { .n = w->n, .m = m, .k = w->k, .ldx = ldx, .ldy = ldy, .bias = w->b != NULL,
                     .beta1 = accumulate != 0, .out_f32 = out_f32 != 0 };
     cu_plan *p = NULL;
-    CU_TRY(plan_get(c, &key, &p));
+    CU_TRY(plan_get(c, &key, x, w->w, w->b, y, &p));
     if (w->b)
         LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &w->b,
                                           sizeof(w->b)));
