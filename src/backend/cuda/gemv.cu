@@ -289,11 +289,11 @@ static int launch(const cu_gemv_args *a, cudaStream_t s)
 {
     if (!LN && launch_splitk<T, OUTF32>(a, s))
         return (int)cudaGetLastError();
-    /* a warp per row, up to 16 blocks per SM. Measured on an H200 (large-v3, one row): a
-     * version with a whole tile of loads in flight and software pipelining over rows, with or
-     * without the grid capped at two blocks per SM, and with programmatic dependent launch,
-     * was no faster (1.87 ms a step here against 1.9-2.1 ms): at 3-13 MB per product the
-     * launch and ramp dominate. */
+    /* a warp per row. Programmatic dependent launch pays only when the kernel before triggers
+     * early and this one loads its weights before pdl_wait() (large-v3 one row on an H100:
+     * 2.00 -> 1.80 ms a step); a launch attribute alone, a tile of loads in flight with
+     * software pipelining over rows, or a grid capped at two blocks per SM measured no faster
+     * (bench/RESULTS.md). */
     long blocks = ((long)a->n + GEMV_WARPS - 1) / GEMV_WARPS;
     if (blocks > 132L * 16)
         blocks = 132L * 16;
