@@ -349,6 +349,52 @@ hark_status hark_decode_cross_qk(hark_state *state, const hark_decode_entry *ent
                                  int n_entries, float *logits, const int32_t *pairs, int n_heads,
                                  int n_frames, float *qk);
 
+/* ---------------------------------------------------------------- batching across states ----- */
+
+/* A batch engine: one backend context whose window and sequence slots all its states share, and
+ * one thread that runs their engine calls together: the encoder passes pending at a moment go
+ * to the backend as one encode, the decoder steps as one decode (in-flight batching: states
+ * join and leave between rounds). A state made by hark_batch_state_new is used as any other
+ * (hark_transcribe and the stage calls, from any thread, one thread per state at a time); its
+ * results are those of a plain state on the same backend. ref: Orca (Yu et al., OSDI 2022),
+ * iteration-level scheduling. */
+typedef struct hark_batch hark_batch;
+
+typedef struct hark_batch_params {
+    int max_windows;   /* window slots shared by all states (default 16) */
+    int max_sequences; /* sequence slots shared by all states (default 64) */
+    /* A round waits at most this long (microseconds) for the calls of states still working on
+     * the CPU (sampling, segments), so that they join it (default 500; 0: never waits). */
+    int max_wait_us;
+    float kv_cache_free_mem_fraction; /* as hark_state_params (default 0.5) */
+    int cross_kv_bits;                /* as hark_state_params (default 16) */
+} hark_batch_params;
+
+hark_batch_params hark_batch_default_params(void);
+
+hark_status hark_batch_new(hark_model *model, const hark_batch_params *params, hark_batch **out);
+/* Stops the engine thread and frees the context; free every state of the batch first. */
+void hark_batch_free(hark_batch *batch);
+
+/* A state whose max_windows and max_sequences slots come from the batch: waits until that many
+ * are free (HARK_ERR_CAPACITY at once when the batch has fewer in all). Free it with
+ * hark_state_free, which gives the slots back. */
+hark_status hark_batch_state_new(hark_batch *batch, const hark_state_params *params,
+                                 hark_state **out);
+
+typedef struct hark_batch_stats {
+    int states;                 /* alive now */
+    int free_windows, free_sequences;
+    uint64_t rounds;            /* engine rounds run */
+    uint64_t decode_calls;      /* states' decode calls, and the backend calls they became */
+    uint64_t decode_batches;
+    uint64_t decode_rows;       /* entries decoded */
+    uint64_t encode_calls, encode_batches, encode_windows;
+    int max_decode_calls;       /* the most states' decode calls merged into one backend call */
+} hark_batch_stats;
+
+hark_status hark_batch_get_stats(hark_batch *batch, hark_batch_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -140,6 +140,13 @@ hark_state_params hark_state_default_params(void)
 
 hark_status hark_state_new(hark_model *model, const hark_state_params *params, hark_state **out)
 {
+    return hark_state_new_on(model, params, model ? model->backend : NULL,
+                             model ? model->backend_weights : NULL, out);
+}
+
+hark_status hark_state_new_on(hark_model *model, const hark_state_params *params,
+                              const hark_backend *backend, const void *bw, hark_state **out)
+{
     if (!out)
         return hark_fail(HARK_ERR_INVALID_ARG, "hark_state_new: out is NULL");
     *out = NULL;
@@ -161,8 +168,9 @@ hark_status hark_state_new(hark_model *model, const hark_state_params *params, h
         return hark_fail(HARK_ERR_NOMEM, "hark_state_new: out of memory");
     s->model = model;
     s->params = p;
-    hark_status st = model->backend->ctx_new(model, model->backend_weights, &p,
-                                             model->params.n_threads, &s->ctx);
+    s->backend = backend;
+    s->bw = bw;
+    hark_status st = backend->ctx_new(model, bw, &p, model->params.n_threads, &s->ctx);
     if (st != HARK_OK) {
         free(s);
         return st;
@@ -176,7 +184,7 @@ void hark_state_free(hark_state *state)
     if (!state)
         return;
     if (state->ctx)
-        state->model->backend->ctx_free(state->ctx);
+        state->backend->ctx_free(state->ctx);
     hark_results_clear(&state->results);
     free(state->mel);
     free(state->logits);
@@ -194,14 +202,14 @@ hark_status hark_encode(hark_state *state, const float *mel, int n_windows)
     int slots[4096];
     for (int i = 0; i < n_windows; i++)
         slots[i] = i;
-    return state->model->backend->encode(state->ctx, mel, n_windows, slots);
+    return state->backend->encode(state->ctx, mel, n_windows, slots);
 }
 
 hark_status hark_encoder_output(hark_state *state, int window, float *out)
 {
     if (!state || !out || window < 0 || window >= state->params.max_windows)
         return hark_fail(HARK_ERR_INVALID_ARG, "hark_encoder_output: bad arguments");
-    return state->model->backend->encoder_output(state->ctx, window, out);
+    return state->backend->encoder_output(state->ctx, window, out);
 }
 
 hark_status hark_decode(hark_state *state, const hark_decode_entry *entries, int n_entries,
@@ -214,7 +222,7 @@ hark_status hark_decode(hark_state *state, const hark_decode_entry *entries, int
         want += entries[i].want_logits != 0;
     if (want && !logits)
         return hark_fail(HARK_ERR_INVALID_ARG, "hark_decode: logits requested but no buffer");
-    return state->model->backend->decode(state->ctx, entries, n_entries, logits);
+    return state->backend->decode(state->ctx, entries, n_entries, logits);
 }
 
 hark_status hark_decode_cross_qk(hark_state *state, const hark_decode_entry *entries,
@@ -229,7 +237,7 @@ hark_status hark_decode_cross_qk(hark_state *state, const hark_decode_entry *ent
     if (want && !logits)
         return hark_fail(HARK_ERR_INVALID_ARG, "hark_decode_cross_qk: logits requested but no "
                          "buffer");
-    const hark_backend *be = state->model->backend;
+    const hark_backend *be = state->backend;
     if (!be->decode_cross_qk)
         return hark_fail(HARK_ERR_UNSUPPORTED, "hark_decode_cross_qk: not on %s", be->name);
     return be->decode_cross_qk(state->ctx, entries, n_entries, logits, pairs, n_heads, n_frames,
@@ -249,7 +257,7 @@ hark_status hark_decode_argmax(hark_state *state, const hark_decode_entry *entri
 {
     if (!state || !entries || n_entries < 1 || !tokens)
         return hark_fail(HARK_ERR_INVALID_ARG, "hark_decode_argmax: bad arguments");
-    const hark_backend *be = state->model->backend;
+    const hark_backend *be = state->backend;
     int V = state->model->dims.n_vocab;
     if (limit <= 0 || limit > V)
         limit = V;
@@ -286,7 +294,7 @@ hark_status hark_encode_pcm(hark_state *state, const float *pcm, int n_windows)
     if (n_windows > state->params.max_windows)
         return hark_fail(HARK_ERR_CAPACITY, "hark_encode_pcm: %d windows but the state holds %d",
                          n_windows, state->params.max_windows);
-    const hark_backend *be = state->model->backend;
+    const hark_backend *be = state->backend;
     int slots[4096];
     for (int i = 0; i < n_windows; i++)
         slots[i] = i;
@@ -318,7 +326,7 @@ hark_status hark_sequence_free(hark_state *state, int seq)
 {
     if (!state || seq < 0 || seq >= state->params.max_sequences)
         return hark_fail(HARK_ERR_INVALID_ARG, "hark_sequence_free: no sequence slot %d", seq);
-    const hark_backend *be = state->model->backend;
+    const hark_backend *be = state->backend;
     return be->kv_free ? be->kv_free(state->ctx, seq) : HARK_OK;
 }
 
@@ -327,7 +335,7 @@ hark_status hark_state_stats(hark_state *state, hark_stats *out)
     if (!state || !out)
         return hark_fail(HARK_ERR_INVALID_ARG, "hark_state_stats: bad arguments");
     memset(out, 0, sizeof(*out));
-    const hark_backend *be = state->model->backend;
+    const hark_backend *be = state->backend;
     if (be->stats) {
         be->stats(state->ctx, out);
         return HARK_OK;

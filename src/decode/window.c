@@ -32,11 +32,10 @@ hark_status hark_state_reserve(hark_state *s, int n_seqs)
     hark_state_params p = s->params;
     p.max_sequences = n_seqs;
     void *ctx = NULL;
-    hark_status st = s->model->backend->ctx_new(s->model, s->model->backend_weights, &p,
-                                                s->model->params.n_threads, &ctx);
+    hark_status st = s->backend->ctx_new(s->model, s->bw, &p, s->model->params.n_threads, &ctx);
     if (st != HARK_OK)
         return st;
-    s->model->backend->ctx_free(s->ctx);
+    s->backend->ctx_free(s->ctx);
     s->ctx = ctx;
     s->params = p;
     return HARK_OK;
@@ -98,7 +97,7 @@ static hark_status prefill(hark_state *s, const int32_t *prompt, int np, int sot
     }
     free(rows);
     for (int i = 1; i < q->n && st == HARK_OK; i++)
-        st = m->backend->kv_copy(s->ctx, 0, i, np);
+        st = s->backend->kv_copy(s->ctx, 0, i, np);
     return st;
 }
 
@@ -175,9 +174,9 @@ static hark_status run_beam(hark_state *s, int np, const hark_full_params *p, in
         /* slot i <- old slot forks[i].source, for all i at once: through the scratch slots */
         int n_pos = np + step;
         for (int i = 0; i < B && st == HARK_OK; i++)
-            st = m->backend->kv_copy(s->ctx, forks[i].source, B + i, n_pos);
+            st = s->backend->kv_copy(s->ctx, forks[i].source, B + i, n_pos);
         for (int i = 0; i < B && st == HARK_OK; i++)
-            st = m->backend->kv_copy(s->ctx, B + i, i, n_pos);
+            st = s->backend->kv_copy(s->ctx, B + i, i, n_pos);
         for (int i = 0; i < B; i++)
             e[i] = (hark_decode_entry){ .seq = i, .window = 0, .token = forks[i].token,
                                         .pos = n_pos, .want_logits = 1 };

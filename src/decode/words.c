@@ -23,7 +23,7 @@ hark_status hark_add_word_timestamps(hark_state *s, hark_timed_segment *segs, in
                                      const char *appended, double *last_speech)
 {
     hark_model *m = s->model;
-    const hark_backend *be = m->backend;
+    const hark_backend *be = s->backend;
     const int32_t eot = m->special.eot;
     const int V = m->dims.n_vocab;
     if (n_segs == 0)

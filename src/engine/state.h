@@ -27,9 +27,19 @@ typedef struct hark_results {
 
 void hark_results_clear(hark_results *r);
 
+/* hark.c: a state on the given backend and its context argument (hark_state_new passes the
+ * model's backend and weights). */
+hark_status hark_state_new_on(hark_model *model, const hark_state_params *params,
+                              const struct hark_backend *backend, const void *bw,
+                              hark_state **out);
+
 struct hark_state {
     hark_model *model;
     hark_state_params params;
+    /* The backend this state's context belongs to: the model's (backend_weights as bw), or a
+     * batch engine's proxy (engine/batch.c, the hark_batch as bw). */
+    const struct hark_backend *backend;
+    const void *bw;
     void *ctx;      /* backend context */
     float *mel;     /* [mel_windows][n_mels][3000], allocated on first use */
     int mel_windows;

@@ -1,0 +1,681 @@
+/*
+ * batch.c — the batch engine (hark_batch_*): in-flight batching without a second decoding loop.
+ *
+ * Every state of a batch runs the ordinary transcription code (decode/transcribe.c, window.c)
+ * on its own thread. Its backend is a proxy: the proxy context owns window and sequence slots
+ * of the batch's one real context, renames the state's slots to them, and hands each encode or
+ * decode call to the engine thread, then sleeps until it is done. The engine thread takes all
+ * calls pending at a moment (waiting up to max_wait_us for states still on the CPU) and runs
+ * them as few backend calls as it can: one encode of all the windows, one decode of all the
+ * entries that want logits, one argmax decode per token limit, split only at the backend's row
+ * cap. Each call's results are scattered back. Entries of different sequences never interact in
+ * a backend pass, so a state gets what it would get alone (the test: tests/test_batch.c).
+ * Rare calls (K/V copies and frees, alignment scores, encoder output) run on the caller's thread
+ * under the engine lock. ref: Orca (Yu et al., OSDI 2022) for iteration-level scheduling.
+ *
+ * Locks: `mu` guards the queue, the slot pools and the counters; `eng` serialises use of the
+ * real context (held by the engine thread for a round, by callers for the rare calls). `eng` is
+ * never taken while holding `mu`.
+ */
+#include "hark.h"
+
+#include "backend/backend.h"
+#include "engine/state.h"
+#include "model/model.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TRY(expr)                                                                               \
+    do {                                                                                        \
+        hark_status try_st_ = (expr);                                                           \
+        if (try_st_ != HARK_OK)                                                                 \
+            return try_st_;                                                                     \
+    } while (0)
+
+typedef enum call_kind { CALL_ENCODE, CALL_ENCODE_PCM, CALL_DECODE, CALL_ARGMAX } call_kind;
+
+/* One state's pending engine call. Inputs are the caller's (valid until done), with slots
+ * already renamed; outputs go to the caller's buffers. */
+typedef struct bcall {
+    call_kind kind;
+    const float *data; /* ENCODE: mel [n][n_mels][3000]; ENCODE_PCM: pcm [n][480000] */
+    const int *slots;  /* [n] real window slots */
+    int n;
+    const hark_decode_entry *e; /* DECODE / ARGMAX: n entries, real slots */
+    int limit;                  /* ARGMAX */
+    float *logits;              /* DECODE: rows of the entries that want logits */
+    int32_t *tokens;            /* ARGMAX */
+    int n_want;
+    hark_status st;
+    char err[512];
+    int done;
+    struct bcall *next;
+} bcall;
+
+struct hark_batch {
+    hark_model *model;
+    const hark_backend *rb; /* the real backend and its context */
+    void *rctx;
+    hark_backend be; /* the proxy table the batch's states use */
+    int W, S, max_rows, max_wait_us;
+
+    pthread_mutex_t mu, eng;
+    pthread_cond_t cv_work, cv_done, cv_slots;
+    pthread_t thread;
+    int thread_started, stop;
+    bcall *head, *tail;
+    int n_pending, n_live;
+    int *free_w, n_free_w, *free_s, n_free_s;
+    hark_batch_stats stats; /* under mu */
+    hark_batch_stats rs;    /* the engine thread's counts of the round, added to stats after */
+
+    /* the engine thread's scratch */
+    float *buf;
+    size_t buf_cap;
+    hark_decode_entry *ent;
+    size_t ent_cap;
+    int32_t *tok;
+    size_t tok_cap;
+    int *wslots;
+};
+
+/* A state's context: its slots in the real context. */
+typedef struct bproxy {
+    hark_batch *b;
+    int nw, ns;
+    int *wmap, *smap;
+} bproxy;
+
+hark_batch_params hark_batch_default_params(void)
+{
+    hark_batch_params p = { .max_windows = 16, .max_sequences = 64, .max_wait_us = 500,
+                            .kv_cache_free_mem_fraction = 0.5f, .cross_kv_bits = 16 };
+    return p;
+}
+
+/* ---------------------------------------------------------------- the engine thread ---------- */
+
+static hark_status grow(void **p, size_t *cap, size_t need, size_t size)
+{
+    if (*cap >= need)
+        return HARK_OK;
+    void *q = realloc(*p, need * size);
+    if (!q)
+        return hark_fail(HARK_ERR_NOMEM, "batch: out of memory (%zu bytes)", need * size);
+    *p = q;
+    *cap = need;
+    return HARK_OK;
+}
+
+/* Marks calls [from, to) with st, and the calling thread's last error as their message. */
+static void finish(bcall *from, bcall *to, hark_status st)
+{
+    for (bcall *c = from; c != to; c = c->next) {
+        c->st = st;
+        if (st != HARK_OK)
+            snprintf(c->err, sizeof(c->err), "%s", hark_last_error());
+    }
+}
+
+/* One backend encode of every call of `kind` in the list. */
+static void run_encodes(hark_batch *b, bcall *list, call_kind kind)
+{
+    const size_t per = kind == CALL_ENCODE ? (size_t)b->model->dims.n_mels * HARK_N_FRAMES
+                                           : (size_t)HARK_N_SAMPLES;
+    int n = 0, calls = 0;
+    for (bcall *c = list; c; c = c->next)
+        if (c->kind == kind)
+            n += c->n, calls++;
+    if (calls == 0)
+        return;
+    hark_status st = grow((void **)&b->buf, &b->buf_cap, per * (size_t)n, sizeof(float));
+    int k = 0;
+    for (bcall *c = list; c && st == HARK_OK; c = c->next) {
+        if (c->kind != kind)
+            continue;
+        memcpy(b->buf + per * (size_t)k, c->data, per * (size_t)c->n * sizeof(float));
+        memcpy(b->wslots + k, c->slots, (size_t)c->n * sizeof(int));
+        k += c->n;
+    }
+    if (st == HARK_OK)
+        st = kind == CALL_ENCODE ? b->rb->encode(b->rctx, b->buf, n, b->wslots)
+                                 : b->rb->encode_pcm(b->rctx, b->buf, n, b->wslots);
+    for (bcall *c = list; c; c = c->next)
+        if (c->kind == kind)
+            finish(c, c->next, st);
+    b->rs.encode_calls += (uint64_t)calls;
+    b->rs.encode_batches++;
+    b->rs.encode_windows += (uint64_t)n;
+}
+
+/* One backend decode over calls [from, to) of one kind (and limit), then their outputs. */
+static hark_status decode_group(hark_batch *b, bcall **calls, int n_calls)
+{
+    const size_t V = (size_t)b->model->dims.n_vocab;
+    int rows = 0, want = 0;
+    for (int i = 0; i < n_calls; i++)
+        rows += calls[i]->n, want += calls[i]->n_want;
+    hark_status st = grow((void **)&b->ent, &b->ent_cap, (size_t)rows, sizeof(hark_decode_entry));
+    if (st != HARK_OK)
+        return st;
+    int k = 0;
+    for (int i = 0; i < n_calls; i++) {
+        memcpy(b->ent + k, calls[i]->e, (size_t)calls[i]->n * sizeof(hark_decode_entry));
+        k += calls[i]->n;
+    }
+    if (calls[0]->kind == CALL_ARGMAX) {
+        TRY(grow((void **)&b->tok, &b->tok_cap, (size_t)(want ? want : 1), sizeof(int32_t)));
+        TRY(b->rb->decode_argmax(b->rctx, b->ent, rows, calls[0]->limit, b->tok));
+        int r = 0;
+        for (int i = 0; i < n_calls; i++) {
+            memcpy(calls[i]->tokens, b->tok + r, (size_t)calls[i]->n_want * sizeof(int32_t));
+            r += calls[i]->n_want;
+        }
+    } else {
+        TRY(grow((void **)&b->buf, &b->buf_cap, (size_t)(want ? want : 1) * V, sizeof(float)));
+        TRY(b->rb->decode(b->rctx, b->ent, rows, want ? b->buf : NULL));
+        size_t r = 0;
+        for (int i = 0; i < n_calls; i++) {
+            if (calls[i]->n_want)
+                memcpy(calls[i]->logits, b->buf + r * V,
+                       (size_t)calls[i]->n_want * V * sizeof(float));
+            r += (size_t)calls[i]->n_want;
+        }
+    }
+    return HARK_OK;
+}
+
+/* Runs the decode calls of one kind (and, for ARGMAX, one limit) in backend calls of at most
+ * max_rows entries. A failed merged call is retried call by call (a decode only rewrites the
+ * same cache positions), so that one state's error is not everyone's. */
+static void run_decodes(hark_batch *b, bcall **calls, int n)
+{
+    int i = 0;
+    while (i < n) {
+        int j = i, rows = 0;
+        while (j < n && (j == i || rows + calls[j]->n <= b->max_rows))
+            rows += calls[j++]->n;
+        hark_status st = decode_group(b, calls + i, j - i);
+        if (st != HARK_OK && j - i > 1) {
+            for (int k = i; k < j; k++) {
+                hark_status sk = decode_group(b, calls + k, 1);
+                finish(calls[k], calls[k]->next, sk);
+            }
+        } else {
+            for (int k = i; k < j; k++)
+                finish(calls[k], calls[k]->next, st);
+        }
+        b->rs.decode_batches++;
+        if (j - i > b->rs.max_decode_calls)
+            b->rs.max_decode_calls = j - i;
+        b->rs.decode_rows += (uint64_t)rows;
+        i = j;
+    }
+}
+
+static void run_round(hark_batch *b, bcall *list)
+{
+    run_encodes(b, list, CALL_ENCODE);
+    run_encodes(b, list, CALL_ENCODE_PCM);
+    int n = 0;
+    for (bcall *c = list; c; c = c->next)
+        n += c->kind == CALL_DECODE || c->kind == CALL_ARGMAX;
+    if (n == 0)
+        return;
+    bcall **calls = malloc((size_t)n * sizeof(*calls)), **group = NULL;
+    if (calls)
+        group = malloc((size_t)n * sizeof(*group));
+    if (!calls || !group) {
+        hark_fail(HARK_ERR_NOMEM, "batch: out of memory");
+        for (bcall *c = list; c; c = c->next)
+            if (c->kind == CALL_DECODE || c->kind == CALL_ARGMAX)
+                finish(c, c->next, HARK_ERR_NOMEM);
+        free(calls);
+        return;
+    }
+    int k = 0;
+    for (bcall *c = list; c; c = c->next)
+        if (c->kind == CALL_DECODE || c->kind == CALL_ARGMAX)
+            calls[k++] = c;
+    /* groups: the plain decodes, then the argmax decodes of each limit, in arrival order */
+    for (int i = 0; i < n; i++) {
+        if (!calls[i])
+            continue;
+        int g = 0;
+        const bcall *first = calls[i];
+        for (int j = i; j < n; j++) {
+            if (calls[j] && calls[j]->kind == first->kind &&
+                (first->kind == CALL_DECODE || calls[j]->limit == first->limit)) {
+                group[g++] = calls[j];
+                calls[j] = NULL;
+            }
+        }
+        b->rs.decode_calls += (uint64_t)g;
+        run_decodes(b, group, g);
+    }
+    free(calls);
+    free(group);
+}
+
+static int all_pending(const hark_batch *b) { return b->n_pending >= b->n_live; }
+
+static void *engine_main(void *arg)
+{
+    hark_batch *b = arg;
+    pthread_mutex_lock(&b->mu);
+    for (;;) {
+        while (!b->stop && b->n_pending == 0)
+            pthread_cond_wait(&b->cv_work, &b->mu);
+        if (b->n_pending == 0)
+            break; /* stopping, nothing left */
+        if (!all_pending(b) && b->max_wait_us > 0) {
+            struct timespec dl;
+            clock_gettime(CLOCK_REALTIME, &dl);
+            long ns = dl.tv_nsec + (long)b->max_wait_us * 1000L;
+            dl.tv_sec += ns / 1000000000L;
+            dl.tv_nsec = ns % 1000000000L;
+            while (!b->stop && !all_pending(b))
+                if (pthread_cond_timedwait(&b->cv_work, &b->mu, &dl) == ETIMEDOUT)
+                    break;
+        }
+        bcall *list = b->head;
+        b->head = b->tail = NULL;
+        b->n_pending = 0;
+        b->stats.rounds++;
+        pthread_mutex_unlock(&b->mu);
+
+        pthread_mutex_lock(&b->eng);
+        memset(&b->rs, 0, sizeof(b->rs));
+        run_round(b, list);
+        pthread_mutex_unlock(&b->eng);
+
+        pthread_mutex_lock(&b->mu);
+        b->stats.decode_calls += b->rs.decode_calls;
+        b->stats.decode_batches += b->rs.decode_batches;
+        b->stats.decode_rows += b->rs.decode_rows;
+        b->stats.encode_calls += b->rs.encode_calls;
+        b->stats.encode_batches += b->rs.encode_batches;
+        b->stats.encode_windows += b->rs.encode_windows;
+        if (b->rs.max_decode_calls > b->stats.max_decode_calls)
+            b->stats.max_decode_calls = b->rs.max_decode_calls;
+        for (bcall *c = list; c; c = c->next)
+            c->done = 1;
+        pthread_cond_broadcast(&b->cv_done);
+    }
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+/* Queues c and sleeps until the engine thread has run it; re-raises its error here. */
+static hark_status submit(hark_batch *b, bcall *c)
+{
+    c->done = 0;
+    c->next = NULL;
+    pthread_mutex_lock(&b->mu);
+    if (b->stop) {
+        pthread_mutex_unlock(&b->mu);
+        return hark_fail(HARK_ERR_INVALID_ARG, "batch: the engine is stopping");
+    }
+    if (b->tail)
+        b->tail->next = c;
+    else
+        b->head = c;
+    b->tail = c;
+    b->n_pending++;
+    pthread_cond_signal(&b->cv_work);
+    while (!c->done)
+        pthread_cond_wait(&b->cv_done, &b->mu);
+    pthread_mutex_unlock(&b->mu);
+    if (c->st != HARK_OK)
+        return hark_fail(c->st, "%s", c->err);
+    return HARK_OK;
+}
+
+/* ---------------------------------------------------------------- the proxy backend ---------- */
+
+static hark_status proxy_new(const hark_model *model, const void *bw, const hark_state_params *p,
+                             int n_threads, void **ctx)
+{
+    (void)model, (void)n_threads;
+    hark_batch *b = (hark_batch *)bw;
+    if (p->max_windows > b->W || p->max_sequences > b->S)
+        return hark_fail(HARK_ERR_CAPACITY, "batch: a state of %d windows / %d sequences, but the "
+                         "batch holds %d / %d", p->max_windows, p->max_sequences, b->W, b->S);
+    bproxy *x = calloc(1, sizeof(*x));
+    if (x) {
+        x->wmap = malloc((size_t)p->max_windows * sizeof(int));
+        x->smap = malloc((size_t)p->max_sequences * sizeof(int));
+    }
+    if (!x || !x->wmap || !x->smap) {
+        if (x)
+            free(x->wmap), free(x->smap);
+        free(x);
+        return hark_fail(HARK_ERR_NOMEM, "batch: out of memory");
+    }
+    x->b = b;
+    x->nw = p->max_windows;
+    x->ns = p->max_sequences;
+    pthread_mutex_lock(&b->mu);
+    while (!b->stop && (b->n_free_w < x->nw || b->n_free_s < x->ns))
+        pthread_cond_wait(&b->cv_slots, &b->mu);
+    if (b->stop) {
+        pthread_mutex_unlock(&b->mu);
+        free(x->wmap), free(x->smap), free(x);
+        return hark_fail(HARK_ERR_INVALID_ARG, "batch: the engine is stopping");
+    }
+    for (int i = 0; i < x->nw; i++)
+        x->wmap[i] = b->free_w[--b->n_free_w];
+    for (int i = 0; i < x->ns; i++)
+        x->smap[i] = b->free_s[--b->n_free_s];
+    b->n_live++;
+    b->stats.states = b->n_live;
+    pthread_mutex_unlock(&b->mu);
+    *ctx = x;
+    return HARK_OK;
+}
+
+static void proxy_free(void *ctx)
+{
+    bproxy *x = ctx;
+    hark_batch *b = x->b;
+    if (b->rb->kv_free) { /* the sequences' cache blocks go back to the pool */
+        pthread_mutex_lock(&b->eng);
+        for (int i = 0; i < x->ns; i++)
+            b->rb->kv_free(b->rctx, x->smap[i]);
+        pthread_mutex_unlock(&b->eng);
+    }
+    pthread_mutex_lock(&b->mu);
+    for (int i = 0; i < x->nw; i++)
+        b->free_w[b->n_free_w++] = x->wmap[i];
+    for (int i = 0; i < x->ns; i++)
+        b->free_s[b->n_free_s++] = x->smap[i];
+    b->n_live--;
+    b->stats.states = b->n_live;
+    pthread_cond_broadcast(&b->cv_slots);
+    pthread_cond_signal(&b->cv_work); /* a round may be waiting for this state */
+    pthread_mutex_unlock(&b->mu);
+    free(x->wmap), free(x->smap), free(x);
+}
+
+static hark_status map_slots(const bproxy *x, const int *slots, int n, int *out)
+{
+    for (int i = 0; i < n; i++) {
+        if (slots[i] < 0 || slots[i] >= x->nw)
+            return hark_fail(HARK_ERR_INVALID_ARG, "batch: window slot %d of a state with %d",
+                             slots[i], x->nw);
+        out[i] = x->wmap[slots[i]];
+    }
+    return HARK_OK;
+}
+
+/* A copy of the entries with real slots (the caller frees *out); *want counts logits rows. */
+static hark_status map_entries(const bproxy *x, const hark_decode_entry *e, int n,
+                               hark_decode_entry **out, int *want)
+{
+    if (n < 1)
+        return hark_fail(HARK_ERR_INVALID_ARG, "batch: a decode of %d entries", n);
+    hark_decode_entry *m = malloc((size_t)n * sizeof(*m));
+    if (!m)
+        return hark_fail(HARK_ERR_NOMEM, "batch: out of memory");
+    *want = 0;
+    for (int i = 0; i < n; i++) {
+        if (e[i].seq < 0 || e[i].seq >= x->ns || e[i].window < 0 || e[i].window >= x->nw) {
+            free(m);
+            return hark_fail(HARK_ERR_INVALID_ARG, "batch: entry %d: sequence %d / window %d of a "
+                             "state with %d / %d", i, e[i].seq, e[i].window, x->ns, x->nw);
+        }
+        m[i] = e[i];
+        m[i].seq = x->smap[e[i].seq];
+        m[i].window = x->wmap[e[i].window];
+        *want += e[i].want_logits != 0;
+    }
+    *out = m;
+    return HARK_OK;
+}
+
+static hark_status proxy_encode_kind(void *ctx, const float *data, int n, const int *slots,
+                                     call_kind kind)
+{
+    bproxy *x = ctx;
+    if (n < 1 || n > x->nw)
+        return hark_fail(HARK_ERR_CAPACITY, "batch: %d windows for a state of %d", n, x->nw);
+    int *real = malloc((size_t)n * sizeof(int));
+    if (!real)
+        return hark_fail(HARK_ERR_NOMEM, "batch: out of memory");
+    hark_status st = map_slots(x, slots, n, real);
+    if (st == HARK_OK) {
+        bcall c = { .kind = kind, .data = data, .slots = real, .n = n };
+        st = submit(x->b, &c);
+    }
+    free(real);
+    return st;
+}
+
+static hark_status proxy_encode(void *ctx, const float *mel, int n, const int *slots)
+{
+    return proxy_encode_kind(ctx, mel, n, slots, CALL_ENCODE);
+}
+
+static hark_status proxy_encode_pcm(void *ctx, const float *pcm, int n, const int *slots)
+{
+    return proxy_encode_kind(ctx, pcm, n, slots, CALL_ENCODE_PCM);
+}
+
+static hark_status proxy_decode(void *ctx, const hark_decode_entry *e, int n, float *logits)
+{
+    bproxy *x = ctx;
+    hark_decode_entry *m = NULL;
+    int want = 0;
+    TRY(map_entries(x, e, n, &m, &want));
+    bcall c = { .kind = CALL_DECODE, .e = m, .n = n, .logits = logits, .n_want = want };
+    hark_status st = want && !logits ? hark_fail(HARK_ERR_INVALID_ARG, "batch: no logits buffer")
+                                     : submit(x->b, &c);
+    free(m);
+    return st;
+}
+
+static hark_status proxy_decode_argmax(void *ctx, const hark_decode_entry *e, int n, int limit,
+                                       int32_t *tokens)
+{
+    bproxy *x = ctx;
+    hark_decode_entry *m = NULL;
+    int want = 0;
+    TRY(map_entries(x, e, n, &m, &want));
+    bcall c = { .kind = CALL_ARGMAX, .e = m, .n = n, .limit = limit, .tokens = tokens,
+                .n_want = want };
+    hark_status st = submit(x->b, &c);
+    free(m);
+    return st;
+}
+
+/* The rare calls: on the caller's thread, under the engine lock. */
+
+static hark_status proxy_encoder_output(void *ctx, int slot, float *out)
+{
+    bproxy *x = ctx;
+    int real = -1;
+    TRY(map_slots(x, &slot, 1, &real));
+    pthread_mutex_lock(&x->b->eng);
+    hark_status st = x->b->rb->encoder_output(x->b->rctx, real, out);
+    pthread_mutex_unlock(&x->b->eng);
+    return st;
+}
+
+static hark_status map_seq(const bproxy *x, int seq, int *out)
+{
+    if (seq < 0 || seq >= x->ns)
+        return hark_fail(HARK_ERR_INVALID_ARG, "batch: sequence slot %d of a state with %d", seq,
+                         x->ns);
+    *out = x->smap[seq];
+    return HARK_OK;
+}
+
+static hark_status proxy_kv_copy(void *ctx, int src, int dst, int n_pos)
+{
+    bproxy *x = ctx;
+    int s = -1, d = -1;
+    TRY(map_seq(x, src, &s));
+    TRY(map_seq(x, dst, &d));
+    pthread_mutex_lock(&x->b->eng);
+    hark_status st = x->b->rb->kv_copy(x->b->rctx, s, d, n_pos);
+    pthread_mutex_unlock(&x->b->eng);
+    return st;
+}
+
+static hark_status proxy_kv_free(void *ctx, int seq)
+{
+    bproxy *x = ctx;
+    int s = -1;
+    TRY(map_seq(x, seq, &s));
+    pthread_mutex_lock(&x->b->eng);
+    hark_status st = x->b->rb->kv_free(x->b->rctx, s);
+    pthread_mutex_unlock(&x->b->eng);
+    return st;
+}
+
+static hark_status proxy_cross_qk(void *ctx, const hark_decode_entry *e, int n, float *logits,
+                                  const int32_t *heads, int n_heads, int n_frames, float *qk)
+{
+    bproxy *x = ctx;
+    hark_decode_entry *m = NULL;
+    int want = 0;
+    TRY(map_entries(x, e, n, &m, &want));
+    pthread_mutex_lock(&x->b->eng);
+    hark_status st = x->b->rb->decode_cross_qk(x->b->rctx, m, n, logits, heads, n_heads, n_frames,
+                                               qk);
+    pthread_mutex_unlock(&x->b->eng);
+    free(m);
+    return st;
+}
+
+static void proxy_stats(void *ctx, hark_stats *out)
+{
+    bproxy *x = ctx;
+    pthread_mutex_lock(&x->b->eng);
+    x->b->rb->stats(x->b->rctx, out);
+    pthread_mutex_unlock(&x->b->eng);
+}
+
+/* ---------------------------------------------------------------- public API ----------------- */
+
+hark_status hark_batch_new(hark_model *model, const hark_batch_params *params, hark_batch **out)
+{
+    if (!out)
+        return hark_fail(HARK_ERR_INVALID_ARG, "hark_batch_new: out is NULL");
+    *out = NULL;
+    if (!model)
+        return hark_fail(HARK_ERR_INVALID_ARG, "hark_batch_new: model is NULL");
+    hark_batch_params p = params ? *params : hark_batch_default_params();
+    if (p.max_windows < 1 || p.max_sequences < 1 || p.max_windows > 4096 ||
+        p.max_sequences > 4096 || p.max_wait_us < 0 || p.max_wait_us > 1000000)
+        return hark_fail(HARK_ERR_INVALID_ARG, "hark_batch_new: max_windows %d / max_sequences %d"
+                         " / max_wait_us %d out of range", p.max_windows, p.max_sequences,
+                         p.max_wait_us);
+    hark_batch *b = calloc(1, sizeof(*b));
+    if (!b)
+        return hark_fail(HARK_ERR_NOMEM, "hark_batch_new: out of memory");
+    b->model = model;
+    b->rb = model->backend;
+    b->W = p.max_windows;
+    b->S = p.max_sequences;
+    b->max_rows = 4 * p.max_sequences + model->dims.n_text_ctx; /* both backends' row cap */
+    b->max_wait_us = p.max_wait_us;
+    hark_state_params sp = hark_state_default_params();
+    sp.max_windows = p.max_windows;
+    sp.max_sequences = p.max_sequences;
+    sp.kv_cache_free_mem_fraction = p.kv_cache_free_mem_fraction;
+    sp.cross_kv_bits = p.cross_kv_bits ? p.cross_kv_bits : 16;
+    hark_status st = b->rb->ctx_new(model, model->backend_weights, &sp, model->params.n_threads,
+                                    &b->rctx);
+    if (st != HARK_OK) {
+        free(b);
+        return st;
+    }
+    b->free_w = malloc((size_t)b->W * sizeof(int));
+    b->free_s = malloc((size_t)b->S * sizeof(int));
+    b->wslots = malloc((size_t)b->W * sizeof(int));
+    if (!b->free_w || !b->free_s || !b->wslots) {
+        hark_batch_free(b);
+        return hark_fail(HARK_ERR_NOMEM, "hark_batch_new: out of memory");
+    }
+    for (int i = 0; i < b->W; i++) /* handed out from the end: slot 0 first */
+        b->free_w[b->n_free_w++] = b->W - 1 - i;
+    for (int i = 0; i < b->S; i++)
+        b->free_s[b->n_free_s++] = b->S - 1 - i;
+    b->be = (hark_backend){
+        .name = b->rb->name,
+        .ctx_new = proxy_new,
+        .ctx_free = proxy_free,
+        .encode = proxy_encode,
+        .encoder_output = proxy_encoder_output,
+        .decode = proxy_decode,
+        .kv_copy = proxy_kv_copy,
+        .kv_free = b->rb->kv_free ? proxy_kv_free : NULL,
+        .encode_pcm = b->rb->encode_pcm ? proxy_encode_pcm : NULL,
+        .decode_argmax = b->rb->decode_argmax ? proxy_decode_argmax : NULL,
+        .decode_cross_qk = b->rb->decode_cross_qk ? proxy_cross_qk : NULL,
+        .stats = b->rb->stats ? proxy_stats : NULL,
+    };
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_mutex_init(&b->eng, NULL);
+    pthread_cond_init(&b->cv_work, NULL);
+    pthread_cond_init(&b->cv_done, NULL);
+    pthread_cond_init(&b->cv_slots, NULL);
+    if (pthread_create(&b->thread, NULL, engine_main, b) != 0) {
+        hark_batch_free(b);
+        return hark_fail(HARK_ERR_NOMEM, "hark_batch_new: cannot start the engine thread");
+    }
+    b->thread_started = 1;
+    *out = b;
+    return HARK_OK;
+}
+
+void hark_batch_free(hark_batch *b)
+{
+    if (!b)
+        return;
+    if (b->thread_started) {
+        pthread_mutex_lock(&b->mu);
+        b->stop = 1;
+        pthread_cond_broadcast(&b->cv_work);
+        pthread_cond_broadcast(&b->cv_slots);
+        pthread_mutex_unlock(&b->mu);
+        pthread_join(b->thread, NULL);
+        pthread_mutex_destroy(&b->mu);
+        pthread_mutex_destroy(&b->eng);
+        pthread_cond_destroy(&b->cv_work);
+        pthread_cond_destroy(&b->cv_done);
+        pthread_cond_destroy(&b->cv_slots);
+    }
+    if (b->rctx)
+        b->rb->ctx_free(b->rctx);
+    free(b->free_w), free(b->free_s), free(b->wslots);
+    free(b->buf), free(b->ent), free(b->tok);
+    free(b);
+}
+
+hark_status hark_batch_state_new(hark_batch *batch, const hark_state_params *params,
+                                 hark_state **out)
+{
+    if (!batch)
+        return hark_fail(HARK_ERR_INVALID_ARG, "hark_batch_state_new: batch is NULL");
+    return hark_state_new_on(batch->model, params, &batch->be, batch, out);
+}
+
+hark_status hark_batch_get_stats(hark_batch *batch, hark_batch_stats *out)
+{
+    if (!batch || !out)
+        return hark_fail(HARK_ERR_INVALID_ARG, "hark_batch_get_stats: bad arguments");
+    pthread_mutex_lock(&batch->mu);
+    *out = batch->stats;
+    out->free_windows = batch->n_free_w;
+    out->free_sequences = batch->n_free_s;
+    pthread_mutex_unlock(&batch->mu);
+    return HARK_OK;
+}
