@@ -21,6 +21,10 @@ static void usage(FILE *f)
             "  forward -m MODEL --audio FILE --tokens IDS --out FILE\n"
             "                                  write teacher-forced logits (float32) for parity checks\n"
             "  info MODEL                      print a model's architecture\n"
+#ifdef HARK_WITH_SERVER
+            "  serve -m MODEL                  serve it: KServe v2 / Triton and OpenAI-compatible\n"
+            "                                  HTTP, batching across requests\n"
+#endif
 #ifdef HARK_WITH_DOWNLOAD
             "  download NAME                   fetch an official model (tiny.en ... large-v3-turbo, turbo)\n"
             "                                  into the cache, convert it, print its path\n"
@@ -98,6 +102,9 @@ int main(int argc, char **argv)
         { "forward", cmd_forward },       { "info", cmd_info },
 #ifdef HARK_WITH_DOWNLOAD
         { "download", cmd_download },
+#endif
+#ifdef HARK_WITH_SERVER
+        { "serve", cmd_serve },
 #endif
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)

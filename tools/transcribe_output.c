@@ -200,6 +200,39 @@ static int write_format(const hark_out_result *r, hark_out_format f, const hark_
     return rc;
 }
 
+int tr_result_build(const hark_state *state, int translate, double duration, tr_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    int n = hark_n_segments(state);
+    size_t n_words = 0;
+    for (int i = 0; i < n; i++)
+        n_words += (size_t)hark_segment_n_words(state, i);
+    out->segs = calloc(n > 0 ? (size_t)n : 1, sizeof(*out->segs));
+    out->words = calloc(n_words + 1, sizeof(*out->words));
+    if (!out->segs || !out->words) {
+        tr_result_free(out);
+        return -1;
+    }
+    collect_segments(state, out->segs, n, out->words);
+    const char *code = hark_result_language(state);
+    const char *name = code ? hark_language_name(hark_language_index(code)) : NULL;
+    out->r = (hark_out_result){
+        .task = translate ? "translate" : "transcribe",
+        .language = name ? name : code,
+        .duration = duration,
+        .segments = out->segs,
+        .n_segments = n,
+    };
+    return 0;
+}
+
+void tr_result_free(tr_result *r)
+{
+    free(r->segs);
+    free(r->words);
+    memset(r, 0, sizeof(*r));
+}
+
 int tr_write_outputs(const hark_state *state, const char *input_path, const char *output_dir,
                      unsigned formats, const hark_out_options *opt, int translate, double duration)
 {
@@ -210,36 +243,18 @@ int tr_write_outputs(const hark_state *state, const char *input_path, const char
                 strerror(errno));
         return 1;
     }
-    int n = hark_n_segments(state);
     char *base = output_base(input_path);
-    hark_out_segment *segs = calloc(n > 0 ? (size_t)n : 1, sizeof(*segs));
-    size_t n_words = 0;
-    for (int i = 0; i < n; i++)
-        n_words += (size_t)hark_segment_n_words(state, i);
-    hark_out_word *words = calloc(n_words + 1, sizeof(*words));
-    if (!base || !segs || !words) {
+    tr_result res;
+    if (!base || tr_result_build(state, translate, duration, &res) != 0) {
         free(base);
-        free(segs);
-        free(words);
         fprintf(stderr, "hark: %s: out of memory\n", input_path);
         return 1;
     }
-    collect_segments(state, segs, n, words);
-    const char *code = hark_result_language(state);
-    const char *name = code ? hark_language_name(hark_language_index(code)) : NULL;
-    hark_out_result r = {
-        .task = translate ? "translate" : "transcribe",
-        .language = name ? name : code,
-        .duration = duration,
-        .segments = segs,
-        .n_segments = n,
-    };
     int rc = 0;
     for (int f = HARK_OUT_TXT; f <= HARK_OUT_VERBOSE_JSON; f++)
         if (formats & TR_FORMAT_BIT(f))
-            rc |= write_format(&r, (hark_out_format)f, opt, output_dir, base);
-    free(segs);
-    free(words);
+            rc |= write_format(&res.r, (hark_out_format)f, opt, output_dir, base);
+    tr_result_free(&res);
     free(base);
     return rc;
 }

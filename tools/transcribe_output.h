@@ -28,6 +28,17 @@ void tr_print_segments(const hark_state *state, FILE *f);
 /* Prints segment i the same way (a hark_segment_fn: user is the FILE). */
 void tr_print_segment(const hark_state *state, int i, void *user);
 
+/* The last transcription of state as src/output's result (language by its English name, as
+ * the OpenAI API shows it); the segment and word arrays are owned by the tr_result. */
+typedef struct tr_result {
+    hark_out_result r;
+    hark_out_segment *segs;
+    hark_out_word *words;
+} tr_result;
+/* Returns 0, or -1 when out of memory. */
+int tr_result_build(const hark_state *state, int translate, double duration, tr_result *out);
+void tr_result_free(tr_result *r);
+
 /* Writes the last transcription of state in each format of `formats` to
  * <output_dir>/<base>.<ext>, where base is input_path's file name without its extension
  * ("stdin" for "-") and ext is the format's ("verbose.json" for verbose_json, which would

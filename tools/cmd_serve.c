@@ -1,0 +1,708 @@
+/*
+ * cmd_serve.c — `hark serve`: the HTTP front end (libmicrohttpd, a thread per connection), the
+ * admission control, the metrics, and the lifecycle (SIGTERM: stop accepting, finish every
+ * admitted request, exit 0). The protocols themselves are in serve_api.c.
+ *
+ * Each request's transcriptions run on batch states (hark_batch_state_new) on the connection's
+ * thread: the batch engine merges the engine calls of all requests of every protocol, and a
+ * request that arrives while others decode joins the next round.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+#include "serve.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+static void serve_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: hark serve -m MODEL [options]\n"
+        "  -m, --model MODEL            a hark model file\n"
+        "  --device DEV                 auto (default), cpu, cuda, cuda:N\n"
+        "  --threads N                  CPU threads of the engine (0: all cores)\n"
+        "  --host ADDR                  address to listen on (0.0.0.0)\n"
+        "  --http-port N                KServe v2 / Triton and OpenAI HTTP (8000)\n"
+        "  --metrics-port N             Prometheus /metrics (8002; 0: off)\n"
+        "  --model-name NAME            also serve the model as NAME (besides whisper,\n"
+        "                               whisper_bls and infer_bls)\n"
+        "  --max-batch-size N           requests transcribing at once, whose decoder steps share\n"
+        "                               the engine's rounds (16)\n"
+        "  --max-queue-delay-us N       how long a round waits for requests still busy on the CPU\n"
+        "                               (500)\n"
+        "  --max-queue-size N           requests waiting beyond those; more get 429 (64)\n"
+        "  --kv-cache-free-mem-fraction F  GPU memory for the decoder's KV cache (0.5)\n"
+        "  --cross-kv-bits 16|8         cross-attention K/V of the windows in int8 (16)\n"
+        "  --max-request-mb N           request body limit in MiB; more get 413 (256)\n"
+        "  --request-timeout S          seconds a request may take (0: none)\n"
+        "  --access-log true|false      one JSON line per request on stderr (true)\n");
+}
+
+double sv_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void sv_error(sv_response *res, int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    /* JSON-escape the message */
+    char esc[2200];
+    size_t k = 0;
+    for (const char *p = msg; *p && k + 7 < sizeof(esc); p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"' || ch == '\\') {
+            esc[k++] = '\\';
+            esc[k++] = (char)ch;
+        } else if (ch < 0x20) {
+            k += (size_t)snprintf(esc + k, sizeof(esc) - k, "\\u%04x", ch);
+        } else {
+            esc[k++] = (char)ch;
+        }
+    }
+    esc[k] = 0;
+    free(res->body);
+    size_t cap = k + 32;
+    res->body = malloc(cap);
+    res->len = res->body ? (size_t)snprintf(res->body, cap, "{\"error\":\"%s\"}", esc) : 0;
+    res->status = status;
+    res->type = "application/json";
+}
+
+/* ---------------------------------------------------------------- admission, metrics -------- */
+
+int sv_enter(sv_server *sv)
+{
+    pthread_mutex_lock(&sv->mu);
+    int st = 0;
+    if (sv->draining)
+        st = 503;
+    else if (sv->active >= sv->max_inflight + sv->max_queue)
+        st = 429;
+    else
+        sv->active++;
+    pthread_mutex_unlock(&sv->mu);
+    return st;
+}
+
+void sv_leave(sv_server *sv)
+{
+    pthread_mutex_lock(&sv->mu);
+    sv->active--;
+    pthread_cond_broadcast(&sv->cv);
+    pthread_mutex_unlock(&sv->mu);
+}
+
+static const double LAT_EDGES[SV_LAT_BUCKETS] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                  0.5,   1.0,  2.5,   5.0,  10.0, 30.0 };
+static const double RTF_EDGES[SV_RTF_BUCKETS] = { 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 1.0 };
+
+static int status_class(int status)
+{
+    if (status == 429)
+        return 2;
+    if (status == 503)
+        return 4;
+    if (status >= 200 && status < 300)
+        return 0;
+    if (status >= 400 && status < 500)
+        return 1;
+    if (status >= 500)
+        return 3;
+    return 5;
+}
+
+void sv_record(sv_server *sv, int protocol, int status, double seconds, double audio_s)
+{
+    if (protocol < 0 || protocol > 2)
+        protocol = 2;
+    pthread_mutex_lock(&sv->mu);
+    sv_metrics *m = &sv->m;
+    m->requests[protocol][status_class(status)]++;
+    if (status >= 200 && status < 300) {
+        m->lat_count[protocol]++;
+        m->lat_sum[protocol] += seconds;
+        int b = 0;
+        while (b < SV_LAT_BUCKETS && seconds > LAT_EDGES[b])
+            b++;
+        m->lat_bucket[protocol][b]++;
+        if (audio_s > 0) {
+            m->audio_ms += (uint64_t)(audio_s * 1000.0);
+            double rtf = seconds / audio_s;
+            m->rtf_count++;
+            m->rtf_sum += rtf;
+            b = 0;
+            while (b < SV_RTF_BUCKETS && rtf > RTF_EDGES[b])
+                b++;
+            m->rtf_bucket[b]++;
+        }
+    }
+    pthread_mutex_unlock(&sv->mu);
+}
+
+/* Appends printf output to a growing buffer. */
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = b->p ? vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap) : -1;
+        va_end(ap);
+        if (n >= 0 && b->len + (size_t)n < b->cap) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap ? 2 * b->cap : 4096;
+        while (n >= 0 && cap < b->len + (size_t)n + 1)
+            cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q)
+            return;
+        b->p = q;
+        b->cap = cap;
+    }
+}
+
+static void histogram(sbuf *b, const char *name, const char *labels, const uint64_t *bucket,
+                      const double *edges, int n_edges, uint64_t count, double sum)
+{
+    uint64_t acc = 0;
+    for (int i = 0; i <= n_edges; i++) {
+        acc += bucket[i];
+        if (i < n_edges)
+            sb_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, *labels ? "," : "",
+                      edges[i], (unsigned long long)acc);
+        else
+            sb_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, *labels ? "," : "",
+                      (unsigned long long)acc);
+    }
+    sb_printf(b, "%s_sum{%s} %.6f\n%s_count{%s} %llu\n", name, labels, sum, name, labels,
+              (unsigned long long)count);
+}
+
+char *sv_metrics_text(sv_server *sv, size_t *len)
+{
+    static const char *PROTO[3] = { "kserve", "openai", "other" };
+    static const char *CLASS[6] = { "2xx", "4xx", "429", "5xx", "503", "other" };
+    hark_batch_stats bs = { 0 };
+    hark_batch_get_stats(sv->batch, &bs);
+    pthread_mutex_lock(&sv->mu);
+    sv_metrics m = sv->m;
+    int active = sv->active, queued = active > sv->max_inflight ? active - sv->max_inflight : 0;
+    pthread_mutex_unlock(&sv->mu);
+    sbuf b = { 0 };
+    sb_printf(&b, "# HELP hark_requests_total Requests answered, by protocol and status class.\n"
+                  "# TYPE hark_requests_total counter\n");
+    for (int p = 0; p < 3; p++)
+        for (int c = 0; c < 6; c++)
+            sb_printf(&b, "hark_requests_total{protocol=\"%s\",status=\"%s\"} %llu\n", PROTO[p],
+                      CLASS[c], (unsigned long long)m.requests[p][c]);
+    sb_printf(&b, "# HELP hark_inflight_requests Requests admitted and not yet answered.\n"
+                  "# TYPE hark_inflight_requests gauge\nhark_inflight_requests %d\n"
+                  "# HELP hark_queue_depth Admitted requests beyond --max-batch-size.\n"
+                  "# TYPE hark_queue_depth gauge\nhark_queue_depth %d\n", active, queued);
+    sb_printf(&b, "# HELP hark_audio_seconds_total Audio transcribed.\n"
+                  "# TYPE hark_audio_seconds_total counter\nhark_audio_seconds_total %.3f\n",
+              (double)m.audio_ms / 1000.0);
+    sb_printf(&b, "# HELP hark_request_duration_seconds Latency of successful requests.\n"
+                  "# TYPE hark_request_duration_seconds histogram\n");
+    for (int p = 0; p < 2; p++) {
+        char lab[64];
+        snprintf(lab, sizeof(lab), "protocol=\"%s\"", PROTO[p]);
+        histogram(&b, "hark_request_duration_seconds", lab, m.lat_bucket[p], LAT_EDGES,
+                  SV_LAT_BUCKETS, m.lat_count[p], m.lat_sum[p]);
+    }
+    sb_printf(&b, "# HELP hark_request_rtf Processing time over audio time of each request.\n"
+                  "# TYPE hark_request_rtf histogram\n");
+    histogram(&b, "hark_request_rtf", "", m.rtf_bucket, RTF_EDGES, SV_RTF_BUCKETS, m.rtf_count,
+              m.rtf_sum);
+    sb_printf(&b, "# HELP hark_engine_rounds_total Engine rounds (one merged backend pass each).\n"
+                  "# TYPE hark_engine_rounds_total counter\nhark_engine_rounds_total %llu\n"
+                  "# HELP hark_decode_calls_total Decoder steps of requests, and the backend "
+                  "calls they were merged into.\n# TYPE hark_decode_calls_total counter\n"
+                  "hark_decode_calls_total{kind=\"request\"} %llu\n"
+                  "hark_decode_calls_total{kind=\"backend\"} %llu\n"
+                  "# HELP hark_decode_rows_total Decoder rows (tokens) computed.\n"
+                  "# TYPE hark_decode_rows_total counter\nhark_decode_rows_total %llu\n"
+                  "# HELP hark_batch_max_merged Most request steps merged into one backend call.\n"
+                  "# TYPE hark_batch_max_merged gauge\nhark_batch_max_merged %d\n"
+                  "# HELP hark_encode_windows_total Encoder windows run.\n"
+                  "# TYPE hark_encode_windows_total counter\nhark_encode_windows_total %llu\n"
+                  "# HELP hark_free_sequence_slots Decoder sequence slots free.\n"
+                  "# TYPE hark_free_sequence_slots gauge\nhark_free_sequence_slots %d\n",
+              (unsigned long long)bs.rounds, (unsigned long long)bs.decode_calls,
+              (unsigned long long)bs.decode_batches, (unsigned long long)bs.decode_rows,
+              bs.max_decode_calls, (unsigned long long)bs.encode_windows, bs.free_sequences);
+    /* device memory, through a state of the batch when one can be had at once */
+    hark_stats st;
+    hark_state *s = NULL;
+    if (bs.free_sequences >= 1 && bs.free_windows >= 1 &&
+        hark_batch_state_new(sv->batch, NULL, &s) == HARK_OK && hark_state_stats(s, &st) == HARK_OK)
+        sb_printf(&b, "# HELP hark_device_memory_bytes Device memory: weights, engine state, "
+                      "peak in use.\n# TYPE hark_device_memory_bytes gauge\n"
+                      "hark_device_memory_bytes{kind=\"weights\"} %llu\n"
+                      "hark_device_memory_bytes{kind=\"state\"} %llu\n"
+                      "hark_device_memory_bytes{kind=\"peak\"} %llu\n",
+                  (unsigned long long)st.weights_bytes, (unsigned long long)st.state_bytes,
+                  (unsigned long long)st.device_peak_bytes);
+    hark_state_free(s);
+    sb_printf(&b, "# HELP hark_uptime_seconds Seconds since start.\n"
+                  "# TYPE hark_uptime_seconds gauge\nhark_uptime_seconds %.1f\n",
+              sv_now() - sv->started);
+    *len = b.len;
+    return b.p;
+}
+
+/* ---------------------------------------------------------------- HTTP ---------------------- */
+
+/* What a connection's request has gathered while its body arrives. */
+typedef struct conn_ctx {
+    char *body;
+    size_t len, cap;
+    struct MHD_PostProcessor *pp;
+    sv_field *fields;
+    int n_fields, cap_fields;
+    size_t field_bytes;
+    int too_big, bad_form, answered;
+    double t0;
+} conn_ctx;
+
+static sv_server *g_sv;
+
+static int append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t c = *cap ? *cap : 65536;
+        while (c < *len + n + 1)
+            c *= 2;
+        char *q = realloc(*buf, c);
+        if (!q)
+            return -1;
+        *buf = q;
+        *cap = c;
+    }
+    memcpy(*buf + *len, data, n);
+    *len += n;
+    (*buf)[*len] = 0;
+    return 0;
+}
+
+static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *filename, const char *content_type,
+                                 const char *transfer_encoding, const char *data, uint64_t off,
+                                 size_t size)
+{
+    (void)kind, (void)content_type, (void)transfer_encoding;
+    conn_ctx *cc = cls;
+    cc->field_bytes += size;
+    if (cc->field_bytes > g_sv->max_body) {
+        cc->too_big = 1;
+        return MHD_NO;
+    }
+    sv_field *f = NULL;
+    if (off == 0 || cc->n_fields == 0 || strcmp(cc->fields[cc->n_fields - 1].name, key) != 0) {
+        if (cc->n_fields == cc->cap_fields) {
+            int c = cc->cap_fields ? 2 * cc->cap_fields : 8;
+            sv_field *q = realloc(cc->fields, (size_t)c * sizeof(*q));
+            if (!q)
+                return MHD_NO;
+            cc->fields = q;
+            cc->cap_fields = c;
+        }
+        f = &cc->fields[cc->n_fields++];
+        memset(f, 0, sizeof(*f));
+        f->name = strdup(key ? key : "");
+        f->filename = filename ? strdup(filename) : NULL;
+        f->value = calloc(1, 1);
+        if (!f->name || !f->value)
+            return MHD_NO;
+    } else {
+        f = &cc->fields[cc->n_fields - 1];
+    }
+    size_t cap = f->len + 1;
+    if (size && append(&f->value, &f->len, &cap, data, size) != 0)
+        return MHD_NO;
+    return MHD_YES;
+}
+
+static void conn_free(conn_ctx *cc)
+{
+    if (!cc)
+        return;
+    if (cc->pp)
+        MHD_destroy_post_processor(cc->pp);
+    for (int i = 0; i < cc->n_fields; i++)
+        free(cc->fields[i].name), free(cc->fields[i].filename), free(cc->fields[i].value);
+    free(cc->fields);
+    free(cc->body);
+    free(cc);
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *c, sv_response *res)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        res->len, res->body ? res->body : (void *)"", res->body ? MHD_RESPMEM_MUST_FREE
+                                                                 : MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    res->body = NULL; /* owned by the response now */
+    if (res->type)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, res->type);
+    if (res->header_name[0])
+        MHD_add_response_header(r, res->header_name, res->header_value);
+    if (res->status == 429 || res->status == 503)
+        MHD_add_response_header(r, "Retry-After", "1");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)res->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static void access_log(const char *method, const char *url, int status, double ms, size_t bytes)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    struct tm tm;
+    gmtime_r(&t.tv_sec, &tm);
+    char ts[32];
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    char path[256];
+    size_t k = 0;
+    for (const char *p = url; *p && k + 1 < sizeof(path); p++) /* no quotes or controls */
+        path[k++] = (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) ? '_' : *p;
+    path[k] = 0;
+    fprintf(stderr, "{\"ts\":\"%s.%03ldZ\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
+            "\"ms\":%.1f,\"bytes\":%zu}\n", ts, t.tv_nsec / 1000000L, method, path, status, ms,
+            bytes);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    sv_server *sv = cls;
+    conn_ctx *cc = *con_cls;
+    if (!cc) {
+        cc = calloc(1, sizeof(*cc));
+        if (!cc)
+            return MHD_NO;
+        cc->t0 = sv_now();
+        *con_cls = cc;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > sv->max_body) { /* refused before reading it */
+            sv_response res = { 0 };
+            sv_error(&res, 413, "request body of %s bytes: the limit is %zu", cl, sv->max_body);
+            cc->answered = 1;
+            if (sv->access_log)
+                access_log(method, url, 413, 0.0, 0);
+            sv_record(sv, strncmp(url, "/v1/", 4) == 0 ? 1 : 0, 413, 0.0, 0.0);
+            return send_response(c, &res);
+        }
+        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_TYPE);
+        if (ct && strncasecmp(ct, "multipart/form-data", 19) == 0)
+            cc->pp = MHD_create_post_processor(c, 64 * 1024, post_iter, cc);
+        return MHD_YES;
+    }
+    if (cc->answered) { /* a body after an early answer: swallowed */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!cc->too_big && !cc->bad_form) {
+            if (cc->pp) {
+                if (MHD_post_process(cc->pp, upload_data, *upload_size) != MHD_YES && !cc->too_big)
+                    cc->bad_form = 1;
+            } else if (cc->len + *upload_size > sv->max_body) {
+                cc->too_big = 1;
+                free(cc->body);
+                cc->body = NULL;
+                cc->len = cc->cap = 0;
+            } else if (append(&cc->body, &cc->len, &cc->cap, upload_data, *upload_size) != 0) {
+                cc->too_big = 1;
+            }
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    sv_response res = { .protocol = strncmp(url, "/v1/", 4) == 0 ? 1 : 0 };
+    double audio_s = 0.0;
+    if (cc->too_big) {
+        sv_error(&res, 413, "request body larger than the limit of %zu bytes", sv->max_body);
+    } else if (cc->bad_form) {
+        sv_error(&res, 400, "malformed multipart/form-data body");
+    } else {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        sv_request rq = {
+            .method = method, .url = url,
+            .content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                        MHD_HTTP_HEADER_CONTENT_TYPE),
+            .infer_header_len = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                            "Inference-Header-Content-Length"),
+            .body = cc->body, .len = cc->len, .fields = cc->fields, .n_fields = cc->n_fields,
+            .client_fd = ci ? ci->connect_fd : -1,
+            .deadline = sv->request_timeout > 0 ? cc->t0 + sv->request_timeout : 0.0,
+        };
+        sv_handle(sv, &rq, &res);
+    }
+    double secs = sv_now() - cc->t0;
+    /* the audio seconds a transcription reported ride in the X-Audio-Seconds header */
+    if (!strcmp(res.header_name, "X-Audio-Seconds"))
+        audio_s = atof(res.header_value);
+    sv_record(sv, res.protocol, res.status, secs, audio_s);
+    if (sv->access_log)
+        access_log(method, url, res.status, 1e3 * secs, res.len);
+    return send_response(c, &res);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)c, (void)toe;
+    conn_free(*con_cls);
+    *con_cls = NULL;
+}
+
+static enum MHD_Result on_metrics(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)version, (void)upload_data;
+    sv_server *sv = cls;
+    if (*con_cls == NULL) {
+        *con_cls = (void *)1;
+        return MHD_YES;
+    }
+    *upload_size = 0;
+    sv_response res = { 0 };
+    if (strcmp(url, "/metrics") != 0) {
+        sv_error(&res, 404, "no such path: %s (metrics are at /metrics)", url);
+    } else if (strcmp(method, "GET") != 0) {
+        sv_error(&res, 405, "/metrics takes GET");
+    } else {
+        res.status = 200;
+        res.type = "text/plain; version=0.0.4";
+        res.body = sv_metrics_text(sv, &res.len);
+    }
+    return send_response(c, &res);
+}
+
+static struct MHD_Daemon *start_daemon(const char *host, int port, MHD_AccessHandlerCallback fn,
+                                       sv_server *sv, int with_completion)
+{
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+        fprintf(stderr, "hark serve: --host %s: not an IPv4 address\n", host);
+        return NULL;
+    }
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_ERROR_LOG;
+    if (with_completion)
+        return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, fn, sv,
+                                MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a,
+                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, sv,
+                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)2048,
+                                MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, fn, sv, MHD_OPTION_SOCK_ADDR,
+                            (struct sockaddr *)&a, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+}
+
+/* ---------------------------------------------------------------- the command --------------- */
+
+static int parse_bool(const char *s, int *out)
+{
+    if (!strcasecmp(s, "true") || !strcmp(s, "1")) {
+        *out = 1;
+        return 0;
+    }
+    if (!strcasecmp(s, "false") || !strcmp(s, "0")) {
+        *out = 0;
+        return 0;
+    }
+    return -1;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    const char *model = NULL, *device = NULL, *host = "0.0.0.0", *name = NULL;
+    long threads = 0, http_port = 8000, metrics_port = 8002, max_batch = 16, wait_us = 500;
+    long max_queue = 64, kv_bits = 16, max_mb = 256;
+    double timeout = 0.0, kv_frac = 0.5;
+    int log = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long *lv = NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            serve_usage(stdout);
+            return 0;
+        }
+        if (!v) {
+            fprintf(stderr, "hark serve: unknown or incomplete option '%s'\n", a);
+            serve_usage(stderr);
+            return 2;
+        }
+        i++;
+        if (!strcmp(a, "-m") || !strcmp(a, "--model"))
+            model = v;
+        else if (!strcmp(a, "--device"))
+            device = v;
+        else if (!strcmp(a, "--host"))
+            host = v;
+        else if (!strcmp(a, "--model-name"))
+            name = v;
+        else if (!strcmp(a, "--threads"))
+            lv = &threads;
+        else if (!strcmp(a, "--http-port"))
+            lv = &http_port;
+        else if (!strcmp(a, "--metrics-port"))
+            lv = &metrics_port;
+        else if (!strcmp(a, "--max-batch-size"))
+            lv = &max_batch;
+        else if (!strcmp(a, "--max-queue-delay-us"))
+            lv = &wait_us;
+        else if (!strcmp(a, "--max-queue-size"))
+            lv = &max_queue;
+        else if (!strcmp(a, "--cross-kv-bits"))
+            lv = &kv_bits;
+        else if (!strcmp(a, "--max-request-mb"))
+            lv = &max_mb;
+        else if (!strcmp(a, "--request-timeout") || !strcmp(a, "--kv-cache-free-mem-fraction")) {
+            char *end;
+            double d = strtod(v, &end);
+            if (*end || !(d >= 0.0)) {
+                fprintf(stderr, "hark serve: %s %s: not a number\n", a, v);
+                return 2;
+            }
+            *(!strcmp(a, "--request-timeout") ? &timeout : &kv_frac) = d;
+        } else if (!strcmp(a, "--access-log")) {
+            if (parse_bool(v, &log) != 0) {
+                fprintf(stderr, "hark serve: --access-log %s: true or false\n", v);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "hark serve: unknown option '%s'\n", a);
+            serve_usage(stderr);
+            return 2;
+        }
+        if (lv && (*lv = cli_long(v)) < 0) {
+            fprintf(stderr, "hark serve: %s %s: not a non-negative integer\n", a, v);
+            return 2;
+        }
+    }
+    if (!model) {
+        fprintf(stderr, "hark serve: -m MODEL is required\n");
+        serve_usage(stderr);
+        return 2;
+    }
+    if (http_port < 1 || http_port > 65535 || metrics_port > 65535 || max_batch < 1 ||
+        max_batch > 1024 || (kv_bits != 8 && kv_bits != 16) || max_mb < 1 || max_mb > 65536 ||
+        !(kv_frac > 0.0 && kv_frac <= 1.0) || wait_us > 1000000) {
+        fprintf(stderr, "hark serve: an option is out of range (ports 1-65535, --max-batch-size "
+                "1-1024, --cross-kv-bits 8|16, --max-request-mb 1-65536, "
+                "--kv-cache-free-mem-fraction (0, 1], --max-queue-delay-us <= 1000000)\n");
+        return 2;
+    }
+    hark_model *m = cli_load_model(model, (int)threads, device, -1);
+    if (!m)
+        return 1;
+    static sv_server sv;
+    memset(&sv, 0, sizeof(sv));
+    sv.model = m;
+    sv.seqs_per_state = 5;
+    sv.max_inflight = (int)max_batch;
+    sv.max_queue = (int)max_queue;
+    sv.max_body = (size_t)max_mb << 20;
+    sv.request_timeout = timeout;
+    sv.model_name = name;
+    sv.access_log = log;
+    sv.started = sv_now();
+    pthread_mutex_init(&sv.mu, NULL);
+    pthread_cond_init(&sv.cv, NULL);
+    g_sv = &sv;
+    hark_batch_params bp = hark_batch_default_params();
+    bp.max_windows = (int)max_batch;
+    bp.max_sequences = (int)max_batch * sv.seqs_per_state;
+    bp.max_wait_us = (int)wait_us;
+    bp.kv_cache_free_mem_fraction = (float)kv_frac;
+    bp.cross_kv_bits = (int)kv_bits;
+    hark_status st = hark_batch_new(m, &bp, &sv.batch);
+    if (st != HARK_OK) {
+        hark_model_free(m);
+        return cli_error("cannot start the engine", st);
+    }
+    /* SIGTERM and SIGINT are taken by sigwait below; every thread inherits the mask */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    struct MHD_Daemon *http = start_daemon(host, (int)http_port, on_request, &sv, 1);
+    struct MHD_Daemon *metrics = NULL;
+    if (http && metrics_port > 0)
+        metrics = start_daemon(host, (int)metrics_port, on_metrics, &sv, 0);
+    if (!http || (metrics_port > 0 && !metrics)) {
+        fprintf(stderr, "hark serve: cannot listen on %s:%ld%s: %s\n", host,
+                http ? metrics_port : http_port, http ? " (metrics)" : "", strerror(errno));
+        if (http)
+            MHD_stop_daemon(http);
+        hark_batch_free(sv.batch);
+        hark_model_free(m);
+        return 1;
+    }
+    fprintf(stderr, "hark serve: %s (%s): HTTP %s:%ld (KServe v2 /v2, OpenAI /v1); batch of %ld "
+            "requests, queue %ld\n", model, hark_model_arch(m), host, http_port, max_batch,
+            max_queue);
+    if (metrics)
+        fprintf(stderr, "hark serve: metrics on %s:%ld/metrics\n", host, metrics_port);
+    int sig = 0;
+    sigwait(&set, &sig);
+    fprintf(stderr, "hark serve: %s: draining (new requests refused, admitted ones finish)\n",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    pthread_mutex_lock(&sv.mu);
+    sv.draining = 1;
+    pthread_mutex_unlock(&sv.mu);
+    MHD_socket lsock = MHD_quiesce_daemon(http); /* no new connections */
+    if (lsock != MHD_INVALID_SOCKET)
+        close(lsock);
+    pthread_mutex_lock(&sv.mu);
+    while (sv.active > 0)
+        pthread_cond_wait(&sv.cv, &sv.mu);
+    pthread_mutex_unlock(&sv.mu);
+    MHD_stop_daemon(http);
+    if (metrics)
+        MHD_stop_daemon(metrics);
+    hark_batch_free(sv.batch);
+    hark_model_free(m);
+    fprintf(stderr, "hark serve: stopped\n");
+    return 0;
+}

@@ -1,0 +1,93 @@
+/* serve.h — private to `hark serve`: the server's shared state, the request handlers of its
+ * protocols, and its metrics. Everything runs through the public header and the batch engine:
+ * each HTTP request runs on its connection's thread, its transcriptions on batch states, so
+ * that requests of every protocol share the engine's rounds. */
+#ifndef HARK_SERVE_H
+#define HARK_SERVE_H
+
+#include "hark.h"
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Latency histogram buckets (seconds) and real-time-factor buckets of /metrics. */
+#define SV_LAT_BUCKETS 12
+#define SV_RTF_BUCKETS 8
+
+typedef struct sv_metrics {
+    uint64_t requests[3][6]; /* [protocol: kserve, openai, other][class: 2xx 4xx 429 5xx 503 other] */
+    uint64_t audio_ms;       /* audio transcribed */
+    uint64_t lat_count[3], lat_bucket[3][SV_LAT_BUCKETS + 1];
+    double lat_sum[3];
+    uint64_t rtf_count, rtf_bucket[SV_RTF_BUCKETS + 1];
+    double rtf_sum;
+} sv_metrics;
+
+typedef struct sv_server {
+    hark_model *model;
+    hark_batch *batch;
+    int seqs_per_state;     /* sequence slots each request's state takes (beam / best-of) */
+    int max_inflight;       /* requests transcribing at once (states the batch holds) */
+    int max_queue;          /* requests waiting beyond those; more get 429 */
+    size_t max_body;        /* bytes of a request body; more get 413 */
+    double request_timeout; /* seconds (0: none) */
+    const char *model_name; /* served under this name too (besides whisper, whisper_bls, infer_bls) */
+    int access_log;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int active;   /* admitted requests not yet answered */
+    int draining; /* SIGTERM: refuse new work, finish what was admitted */
+    sv_metrics m;
+    double started;
+} sv_server;
+
+/* A response: status, content type, body (malloc'd, owned), extra headers. */
+typedef struct sv_response {
+    int status;
+    const char *type;
+    char *body;
+    size_t len;
+    char header_name[64], header_value[64]; /* one extra header (Retry-After, ...) or "" */
+    int protocol; /* 0 kserve, 1 openai, 2 other: for the metrics */
+} sv_response;
+
+/* A request as the HTTP layer hands it over: the whole body and, for multipart forms, the
+ * parsed fields. */
+typedef struct sv_field {
+    char *name, *filename, *value; /* value: the bytes (files too), NUL-terminated */
+    size_t len;
+} sv_field;
+
+typedef struct sv_request {
+    const char *method, *url;
+    const char *content_type;
+    const char *infer_header_len; /* Inference-Header-Content-Length, or NULL */
+    char *body;
+    size_t len;
+    sv_field *fields;
+    int n_fields;
+    int client_fd;       /* to notice a client that went away (-1: unknown) */
+    double deadline;     /* monotonic seconds (0: none) */
+} sv_request;
+
+/* serve_api.c: the handlers. Each fills *res (status and body); never fails otherwise. */
+void sv_handle(sv_server *sv, const sv_request *rq, sv_response *res);
+
+/* cmd_serve.c: admission. Returns 0 when admitted (call sv_leave after), or the HTTP status
+ * to answer (429 queue full, 503 draining). */
+int sv_enter(sv_server *sv);
+void sv_leave(sv_server *sv);
+/* Records a finished request in the metrics (protocol 0/1/2, its status, seconds). */
+void sv_record(sv_server *sv, int protocol, int status, double seconds, double audio_s);
+/* The Prometheus text of /metrics (malloc'd). */
+char *sv_metrics_text(sv_server *sv, size_t *len);
+
+/* A JSON error body {"error": "..."} (KServe's shape; OpenAI's is built in serve_api.c). */
+void sv_error(sv_response *res, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+double sv_now(void);
+
+#endif
