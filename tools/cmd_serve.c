@@ -45,7 +45,13 @@ static void serve_usage(FILE *f)
         "  --cross-kv-bits 16|8         cross-attention K/V of the windows in int8 (16)\n"
         "  --max-request-mb N           request body limit in MiB; more get 413 (256)\n"
         "  --request-timeout S          seconds a request may take (0: none)\n"
-        "  --access-log true|false      one JSON line per request on stderr (true)\n");
+        "  --connection-timeout S       seconds a connection may idle or a body take to arrive\n"
+        "                               (30): slow clients get 408\n"
+        "  --access-log true|false      one JSON line per request on stderr (true)\n"
+        "  --beam-size N                OpenAI requests' beams (5, openai/whisper's CLI; 1:\n"
+        "                               greedy); Triton requests decode greedily\n"
+        "  --temperature-increment X    fallback temperature step (0.2; 0: no fallback)\n"
+        "  --max-tokens N               tokens per 30 s window (0: the model's limit)\n");
 }
 
 double sv_now(void)
@@ -286,6 +292,7 @@ typedef struct conn_ctx {
     int n_fields, cap_fields;
     size_t field_bytes;
     int too_big, bad_form, answered;
+    int admitted; /* counted in sv->active until the request completes */
     double t0;
 } conn_ctx;
 
@@ -421,6 +428,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             sv_record(sv, strncmp(url, "/v1/", 4) == 0 ? 1 : 0, 413, 0.0, 0.0);
             return send_response(c, &res);
         }
+        if (!strcmp(method, "POST")) { /* admission before the body is read */
+            int adm = sv_enter(sv);
+            if (adm) {
+                sv_response res = { 0 };
+                sv_error(&res, adm, adm == 429 ? "server busy: the queue is full, retry later"
+                                               : "server shutting down");
+                cc->answered = 1;
+                if (sv->access_log)
+                    access_log(method, url, adm, 0.0, 0);
+                sv_record(sv, strncmp(url, "/v1/", 4) == 0 ? 1 : 0, adm, 0.0, 0.0);
+                return send_response(c, &res);
+            }
+            cc->admitted = 1;
+        }
         const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_TYPE);
         if (ct && strncasecmp(ct, "multipart/form-data", 19) == 0)
@@ -430,6 +451,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (cc->answered) { /* a body after an early answer: swallowed */
         *upload_size = 0;
         return MHD_YES;
+    }
+    if (*upload_size && sv_now() - cc->t0 > (double)sv->conn_timeout) {
+        /* a body trickling in (slowloris): answered and closed, its thread freed */
+        sv_response res = { 0 };
+        sv_error(&res, 408, "the request body took longer than %d s to arrive", sv->conn_timeout);
+        cc->answered = 1;
+        *upload_size = 0;
+        if (sv->access_log)
+            access_log(method, url, 408, 1e3 * (sv_now() - cc->t0), 0);
+        sv_record(sv, strncmp(url, "/v1/", 4) == 0 ? 1 : 0, 408, 0.0, 0.0);
+        return send_response(c, &res);
     }
     if (*upload_size) {
         if (!cc->too_big && !cc->bad_form) {
@@ -482,8 +514,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls, (void)c, (void)toe;
-    conn_free(*con_cls);
+    (void)c, (void)toe;
+    conn_ctx *cc = *con_cls;
+    if (cc && cc->admitted)
+        sv_leave(cls);
+    conn_free(cc);
     *con_cls = NULL;
 }
 
@@ -528,11 +563,12 @@ static struct MHD_Daemon *start_daemon(const char *host, int port, MHD_AccessHan
         return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, fn, sv,
                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a,
                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, sv,
-                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)sv->conn_timeout,
                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)2048,
                                 MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, fn, sv, MHD_OPTION_SOCK_ADDR,
-                            (struct sockaddr *)&a, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                            (struct sockaddr *)&a, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)sv->conn_timeout,
                             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
 }
 
@@ -555,8 +591,8 @@ int cmd_serve(int argc, char **argv)
 {
     const char *model = NULL, *device = NULL, *host = "0.0.0.0", *name = NULL;
     long threads = 0, http_port = 8000, metrics_port = 8002, max_batch = 16, wait_us = 500;
-    long max_queue = 64, kv_bits = 16, max_mb = 256;
-    double timeout = 0.0, kv_frac = 0.5;
+    long max_queue = 64, kv_bits = 16, max_mb = 256, beam = 5, max_tokens = 0, conn_to = 30;
+    double timeout = 0.0, kv_frac = 0.5, temp_inc = 0.2;
     int log = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -595,14 +631,22 @@ int cmd_serve(int argc, char **argv)
             lv = &kv_bits;
         else if (!strcmp(a, "--max-request-mb"))
             lv = &max_mb;
-        else if (!strcmp(a, "--request-timeout") || !strcmp(a, "--kv-cache-free-mem-fraction")) {
+        else if (!strcmp(a, "--beam-size"))
+            lv = &beam;
+        else if (!strcmp(a, "--max-tokens"))
+            lv = &max_tokens;
+        else if (!strcmp(a, "--connection-timeout"))
+            lv = &conn_to;
+        else if (!strcmp(a, "--request-timeout") || !strcmp(a, "--kv-cache-free-mem-fraction") ||
+                 !strcmp(a, "--temperature-increment")) {
             char *end;
             double d = strtod(v, &end);
             if (*end || !(d >= 0.0)) {
                 fprintf(stderr, "hark serve: %s %s: not a number\n", a, v);
                 return 2;
             }
-            *(!strcmp(a, "--request-timeout") ? &timeout : &kv_frac) = d;
+            *(!strcmp(a, "--request-timeout") ? &timeout
+              : !strcmp(a, "--temperature-increment") ? &temp_inc : &kv_frac) = d;
         } else if (!strcmp(a, "--access-log")) {
             if (parse_bool(v, &log) != 0) {
                 fprintf(stderr, "hark serve: --access-log %s: true or false\n", v);
@@ -625,10 +669,12 @@ int cmd_serve(int argc, char **argv)
     }
     if (http_port < 1 || http_port > 65535 || metrics_port > 65535 || max_batch < 1 ||
         max_batch > 1024 || (kv_bits != 8 && kv_bits != 16) || max_mb < 1 || max_mb > 65536 ||
-        !(kv_frac > 0.0 && kv_frac <= 1.0) || wait_us > 1000000) {
+        !(kv_frac > 0.0 && kv_frac <= 1.0) || wait_us > 1000000 || beam < 1 || beam > 16 ||
+        max_tokens > 224 || conn_to < 1 || conn_to > 3600) {
         fprintf(stderr, "hark serve: an option is out of range (ports 1-65535, --max-batch-size "
                 "1-1024, --cross-kv-bits 8|16, --max-request-mb 1-65536, "
-                "--kv-cache-free-mem-fraction (0, 1], --max-queue-delay-us <= 1000000)\n");
+                "--kv-cache-free-mem-fraction (0, 1], --max-queue-delay-us <= 1000000, "
+                "--beam-size 1-16, --max-tokens <= 224, --connection-timeout 1-3600)\n");
         return 2;
     }
     hark_model *m = cli_load_model(model, (int)threads, device, -1);
@@ -637,13 +683,17 @@ int cmd_serve(int argc, char **argv)
     static sv_server sv;
     memset(&sv, 0, sizeof(sv));
     sv.model = m;
-    sv.seqs_per_state = 5;
+    sv.beam_size = (int)beam;
+    sv.max_tokens = (int)max_tokens;
+    sv.temperature_increment = (float)temp_inc;
+    sv.seqs_per_state = beam > 5 ? (int)beam : 5; /* beams, or best-of 5 when falling back */
     sv.max_inflight = (int)max_batch;
     sv.max_queue = (int)max_queue;
     sv.max_body = (size_t)max_mb << 20;
     sv.request_timeout = timeout;
     sv.model_name = name;
     sv.access_log = log;
+    sv.conn_timeout = (int)conn_to;
     sv.started = sv_now();
     pthread_mutex_init(&sv.mu, NULL);
     pthread_cond_init(&sv.cv, NULL);

@@ -32,8 +32,15 @@ typedef struct sv_server {
     int max_queue;          /* requests waiting beyond those; more get 429 */
     size_t max_body;        /* bytes of a request body; more get 413 */
     double request_timeout; /* seconds (0: none) */
+    int conn_timeout;       /* seconds a connection may idle, and a request body may take to
+                               arrive (slow clients): 408 and closed */
     const char *model_name; /* served under this name too (besides whisper, whisper_bls, infer_bls) */
     int access_log;
+    /* decoding defaults: OpenAI requests' beam size (Triton requests decode greedily, as its
+     * Whisper engines do), the fallback temperature step (0: none), tokens per window (0: the
+     * model's limit) */
+    int beam_size, max_tokens;
+    float temperature_increment;
 
     pthread_mutex_t mu;
     pthread_cond_t cv;

@@ -705,6 +705,8 @@ static void kserve_infer(sv_server *sv, const sv_request *rq, const char *model,
         jobs[r].rq = rq;
         jobs[r].p = hark_full_default_params();
         jobs[r].p.beam_size = 1; /* Triton's Whisper engines decode greedily */
+        jobs[r].p.temperature_increment = sv->temperature_increment;
+        jobs[r].p.max_tokens = sv->max_tokens;
         jobs[r].render = want[2];
         jobs[r].fmt = HARK_OUT_VERBOSE_JSON;
     }
@@ -932,14 +934,7 @@ static void kserve_model(sv_server *sv, const sv_request *rq, sv_response *res)
                                      (json_int_t)(sum * 1e9), "fail", "count",
                                      (json_int_t)(n - ok), "ns", (json_int_t)0));
     } else if (!strcmp(rest, "/infer") && post) {
-        int adm = sv_enter(sv);
-        if (adm) {
-            sv_error(res, adm, adm == 429 ? "server busy: the queue is full, retry later"
-                                          : "server shutting down");
-            return;
-        }
-        kserve_infer(sv, rq, p, nl, res);
-        sv_leave(sv);
+        kserve_infer(sv, rq, p, nl, res); /* admitted by the HTTP layer (sv_enter) */
     } else if (!strcmp(rest, "/infer") || !strcmp(rest, "/ready") || !strcmp(rest, "/config") ||
                !strcmp(rest, "/stats") || !*rest) {
         sv_error(res, 405, "%s %s: method not allowed", rq->method, rq->url);
@@ -975,7 +970,9 @@ static void openai_audio(sv_server *sv, const sv_request *rq, int translate, sv_
     const sv_field *stream = field(rq, "stream");
     sv_job j = { .sv = sv, .rq = rq, .translate = translate };
     j.p = hark_full_default_params();
-    j.p.beam_size = 5; /* openai/whisper's CLI default; the API's quality */
+    j.p.beam_size = sv->beam_size;
+    j.p.temperature_increment = sv->temperature_increment;
+    j.p.max_tokens = sv->max_tokens;
     j.p.translate = translate;
     const char *fmt = fmt_f ? fmt_f->value : "json";
     if (!strcmp(fmt, "text")) {
@@ -1032,15 +1029,7 @@ static void openai_audio(sv_server *sv, const sv_request *rq, int translate, sv_
         openai_error(res, 400, "the audio file could not be decoded: %s", hark_last_error());
         return;
     }
-    int adm = sv_enter(sv);
-    if (adm) {
-        openai_error(res, adm, adm == 429 ? "server busy: the queue is full, retry later"
-                                          : "server shutting down");
-        job_free(&j);
-        return;
-    }
-    job_run(&j);
-    sv_leave(sv);
+    job_run(&j); /* admitted by the HTTP layer (sv_enter) */
     if (j.st != HARK_OK) {
         openai_error(res, job_status(&j), "%s", j.cancelled == 1 ? "request timeout" : j.err);
     } else {
