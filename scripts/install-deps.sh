@@ -8,6 +8,10 @@ need="cmake make gcc pkg-config libopenblas-openmp-dev libpcre2-dev libjansson-d
       libcurl4-openssl-dev libssl-dev libmicrohttpd-dev curl python3"
 missing=""
 for p in $need; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+# Node.js and npm run the interop tests with the official client libraries (tests/node); any
+# Node.js on the PATH will do (NodeSource's package carries its own npm).
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null

@@ -196,6 +196,24 @@ curl -s -m 1 -o /dev/null "$U/v1/audio/transcriptions" -F file=@"$LONG" -F respo
 expect after-disconnect 200 "$(code GET /v2/health/ready)"
 expect still-transcribes 200 "$(code POST /v1/audio/transcriptions -F file=@"$JFK" -F response_format=text)"
 
+# ---- the official OpenAI Node SDK (npm's openai, pinned in tests/node/package-lock.json)
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  if [ ! -d "$SRC/tests/node/node_modules/openai" ]; then
+    (cd "$SRC/tests/node" && npm ci --no-audit --no-fund >"$T/npm.log" 2>&1) || { bad "npm ci failed:"; tail -5 "$T/npm.log" >&2; }
+  fi
+  if [ -d "$SRC/tests/node/node_modules/openai" ]; then
+    node "$SRC/tests/node/openai_sdk_test.mjs" "$U" "$JFK" >"$T/sdk.out" 2>&1
+    n=0
+    while read -r line; do
+      n=$((n + 1))
+      case $line in ok*) ok ;; *) bad "openai sdk: $line" ;; esac
+    done <"$T/sdk.out"
+    [ "$n" -ge 9 ] || bad "openai sdk: $n results: $(tail -5 "$T/sdk.out")"
+  fi
+else
+  echo "node/npm not installed: the OpenAI Node SDK checks are skipped"
+fi
+
 # ---- metrics
 curl -s "http://127.0.0.1:$MP/metrics" >"$T/metrics"
 for k in 'hark_requests_total{protocol="kserve",status="2xx"}' 'hark_requests_total{protocol="openai",status="4xx"}' \

@@ -354,6 +354,47 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
     return MHD_YES;
 }
 
+/* Parses a whole multipart/form-data body into cc->fields with libmicrohttpd's post processor.
+ * The epilogue after the closing delimiter is cut first: RFC 2046 allows one (the OpenAI Node
+ * SDK ends its bodies with a blank line there), libmicrohttpd 0.9.75 rejects it. */
+static void parse_form(struct MHD_Connection *c, const char *ct, conn_ctx *cc)
+{
+    const char *b = NULL;
+    for (const char *p = ct; *p && !b; p++)
+        if (strncasecmp(p, "boundary=", 9) == 0)
+            b = p;
+    size_t len = cc->len;
+    if (b) {
+        b += 9;
+        char bound[200];
+        size_t k = 0;
+        if (*b == '"')
+            b++;
+        while (*b && *b != '"' && *b != ';' && *b != ' ' && k + 1 < sizeof(bound))
+            bound[k++] = *b++;
+        bound[k] = 0;
+        char close[220];
+        int cl = snprintf(close, sizeof(close), "--%s--", bound);
+        for (size_t i = cc->len >= (size_t)cl ? cc->len - (size_t)cl + 1 : 0; i-- > 0;) {
+            if (cc->body && memcmp(cc->body + i, close, (size_t)cl) == 0) {
+                len = i + (size_t)cl;
+                if (len + 2 <= cc->len && cc->body[len] == '\r' && cc->body[len + 1] == '\n')
+                    len += 2;
+                break;
+            }
+        }
+    }
+    cc->pp = MHD_create_post_processor(c, 64 * 1024, post_iter, cc);
+    if (!cc->pp || (len && MHD_post_process(cc->pp, cc->body, len) != MHD_YES))
+        cc->bad_form = !cc->too_big;
+    if (cc->pp)
+        MHD_destroy_post_processor(cc->pp);
+    cc->pp = NULL;
+    free(cc->body); /* the fields hold the data now */
+    cc->body = NULL;
+    cc->len = cc->cap = 0;
+}
+
 static void conn_free(conn_ctx *cc)
 {
     if (!cc)
@@ -367,14 +408,35 @@ static void conn_free(conn_ctx *cc)
     free(cc);
 }
 
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    size_t n = sv_stream_read(cls, buf, max); /* blocks: a thread per connection */
+    return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void stream_done(void *cls) { sv_stream_free(cls); }
+
 static enum MHD_Result send_response(struct MHD_Connection *c, sv_response *res)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        res->len, res->body ? res->body : (void *)"", res->body ? MHD_RESPMEM_MUST_FREE
-                                                                 : MHD_RESPMEM_PERSISTENT);
-    if (!r)
-        return MHD_NO;
-    res->body = NULL; /* owned by the response now */
+    struct MHD_Response *r;
+    if (res->stream) {
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_reader, res->stream,
+                                              stream_done);
+        if (!r) {
+            sv_stream_free(res->stream);
+            return MHD_NO;
+        }
+        res->stream = NULL;
+        MHD_add_response_header(r, "Cache-Control", "no-cache");
+    } else {
+        r = MHD_create_response_from_buffer(res->len, res->body ? res->body : (void *)"",
+                                            res->body ? MHD_RESPMEM_MUST_FREE
+                                                      : MHD_RESPMEM_PERSISTENT);
+        if (!r)
+            return MHD_NO;
+        res->body = NULL; /* owned by the response now */
+    }
     if (res->type)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, res->type);
     if (res->header_name[0])
@@ -442,10 +504,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             }
             cc->admitted = 1;
         }
-        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_TYPE);
-        if (ct && strncasecmp(ct, "multipart/form-data", 19) == 0)
-            cc->pp = MHD_create_post_processor(c, 64 * 1024, post_iter, cc);
         return MHD_YES;
     }
     if (cc->answered) { /* a body after an early answer: swallowed */
@@ -465,10 +523,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (*upload_size) {
         if (!cc->too_big && !cc->bad_form) {
-            if (cc->pp) {
-                if (MHD_post_process(cc->pp, upload_data, *upload_size) != MHD_YES && !cc->too_big)
-                    cc->bad_form = 1;
-            } else if (cc->len + *upload_size > sv->max_body) {
+            if (cc->len + *upload_size > sv->max_body) {
                 cc->too_big = 1;
                 free(cc->body);
                 cc->body = NULL;
@@ -482,6 +537,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     sv_response res = { .protocol = strncmp(url, "/v1/", 4) == 0 ? 1 : 0 };
     double audio_s = 0.0;
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!cc->too_big && ct && strncasecmp(ct, "multipart/form-data", 19) == 0)
+        parse_form(c, ct, cc);
     if (cc->too_big) {
         sv_error(&res, 413, "request body larger than the limit of %zu bytes", sv->max_body);
     } else if (cc->bad_form) {

@@ -50,8 +50,17 @@ typedef struct sv_server {
     double started;
 } sv_server;
 
+/* A response body produced while it is sent (server-sent events): serve_api.c writes, the
+ * HTTP layer reads. */
+typedef struct sv_stream sv_stream;
+/* Waits for bytes; copies up to max into buf. Returns the count, 0 at the end. */
+size_t sv_stream_read(sv_stream *s, char *buf, size_t max);
+/* Stops the producer (a client gone) and frees the stream. */
+void sv_stream_free(sv_stream *s);
+
 /* A response: status, content type, body (malloc'd, owned), extra headers. */
 typedef struct sv_response {
+    sv_stream *stream; /* instead of body: sent as it is produced (chunked) */
     int status;
     const char *type;
     char *body;

@@ -41,6 +41,7 @@ typedef struct sv_job {
     int render;           /* also render `fmt` */
     hark_out_format fmt;
     int openai_text;      /* render the OpenAI "text" format (the text and a line break) */
+    sv_stream *stream;    /* server-sent events of the segments as they come (OpenAI stream) */
     /* results */
     hark_status st;
     char err[600];
@@ -50,10 +51,16 @@ typedef struct sv_job {
 } sv_job;
 
 /* hark_full_params.progress: stop at the deadline, or when the client has gone away. */
+static int stream_cancelled(sv_stream *s);
+
 static int job_check(double done, void *user)
 {
     (void)done;
     sv_job *j = user;
+    if (j->stream && stream_cancelled(j->stream)) {
+        j->cancelled = 2;
+        return 1;
+    }
     if (j->rq->deadline > 0 && sv_now() > j->rq->deadline) {
         j->cancelled = 1;
         return 1;
@@ -97,9 +104,16 @@ static char *joined_text(const hark_state *s)
     return t;
 }
 
+static void job_run_inner(sv_job *j);
+
 static void *job_run(void *arg)
 {
-    sv_job *j = arg;
+    job_run_inner(arg);
+    return NULL;
+}
+
+static void job_run_inner(sv_job *j)
+{
     hark_state_params sp = hark_state_default_params();
     sp.max_sequences = j->sv->seqs_per_state;
     hark_state *s = NULL;
@@ -111,7 +125,7 @@ static void *job_run(void *arg)
     if (j->st != HARK_OK) {
         snprintf(j->err, sizeof(j->err), "%s", hark_last_error());
         hark_state_free(s);
-        return NULL;
+        return;
     }
     j->text = joined_text(s);
     const char *lang = hark_result_language(s);
@@ -141,7 +155,147 @@ static void *job_run(void *arg)
                                      j->st == HARK_OK))
         j->st = HARK_ERR_NOMEM;
     hark_state_free(s);
+}
+
+/* ---------------------------------------------------------------- OpenAI streaming -------- */
+
+struct sv_stream {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char *buf;
+    size_t len, cap, off;
+    int finished, cancel;
+    pthread_t th;
+    sv_job job;
+    sv_request rq; /* the request's deadline and socket (its body is not used) */
+    char *prompt;
+};
+
+static int stream_cancelled(sv_stream *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int c = s->cancel;
+    pthread_mutex_unlock(&s->mu);
+    return c;
+}
+
+/* Queues one event: "data: <json>\n\n". */
+static void stream_event(sv_stream *s, json_t *ev)
+{
+    char *j = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    if (!j)
+        return;
+    size_t k = strlen(j), need = 6 + k + 2;
+    pthread_mutex_lock(&s->mu);
+    if (s->len + need > s->cap) {
+        size_t c = s->cap ? 2 * s->cap : 4096;
+        while (c < s->len + need)
+            c *= 2;
+        char *q = realloc(s->buf, c);
+        if (q) {
+            s->buf = q;
+            s->cap = c;
+        }
+    }
+    if (s->len + need <= s->cap) {
+        memcpy(s->buf + s->len, "data: ", 6);
+        memcpy(s->buf + s->len + 6, j, k);
+        memcpy(s->buf + s->len + 6 + k, "\n\n", 2);
+        s->len += need;
+    }
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    free(j);
+}
+
+/* hark_full_params.new_segment: each segment's text as a delta. */
+static void stream_segment(const hark_state *st, int i, void *user)
+{
+    stream_event(user, json_pack("{s:s,s:s}", "type", "transcript.text.delta", "delta",
+                                 hark_segment_text(st, i)));
+}
+
+static void job_run_inner(sv_job *j);
+
+static void *stream_main(void *arg)
+{
+    sv_stream *s = arg;
+    job_run_inner(&s->job);
+    if (s->job.st == HARK_OK)
+        stream_event(s, json_pack("{s:s,s:s}", "type", "transcript.text.done", "text",
+                                  s->job.text ? s->job.text : ""));
+    else
+        stream_event(s, json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "message",
+                                  s->job.cancelled == 1 ? "request timeout" : s->job.err, "type",
+                                  "server_error"));
+    pthread_mutex_lock(&s->mu);
+    s->finished = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
     return NULL;
+}
+
+size_t sv_stream_read(sv_stream *s, char *buf, size_t max)
+{
+    pthread_mutex_lock(&s->mu);
+    while (s->off == s->len && !s->finished)
+        pthread_cond_wait(&s->cv, &s->mu);
+    size_t n = s->len - s->off < max ? s->len - s->off : max;
+    memcpy(buf, s->buf + s->off, n);
+    s->off += n;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+static void job_free(sv_job *j);
+
+void sv_stream_free(sv_stream *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->cancel = 1;
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->th, NULL);
+    job_free(&s->job);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s->buf);
+    free(s->prompt);
+    free(s);
+}
+
+/* Starts the job on its own thread, its segments streamed; takes the job (pcm included). */
+static sv_stream *stream_start(sv_job *j, const sv_request *rq)
+{
+    sv_stream *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    s->rq.client_fd = rq->client_fd;
+    s->rq.deadline = rq->deadline;
+    s->job = *j;
+    s->job.rq = &s->rq;
+    s->job.stream = s;
+    s->job.render = s->job.openai_text = 0;
+    s->job.p.new_segment = stream_segment;
+    s->job.p.new_segment_user = s;
+    if (j->p.initial_prompt) {
+        s->prompt = strdup(j->p.initial_prompt); /* the form's fields go with the request */
+        s->job.p.initial_prompt = s->prompt;
+    }
+    memset(j, 0, sizeof(*j)); /* the stream owns the pcm now */
+    if (pthread_create(&s->th, NULL, stream_main, s) != 0) {
+        *j = s->job; /* give it back */
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->cv);
+        free(s->prompt);
+        free(s);
+        return NULL;
+    }
+    return s;
 }
 
 static void job_free(sv_job *j)
@@ -985,10 +1139,7 @@ static void openai_audio(sv_server *sv, const sv_request *rq, int translate, sv_
         openai_error(res, 400, "response_format '%s': json, text, srt, vtt or verbose_json", fmt);
         return;
     }
-    if (stream && (!strcmp(stream->value, "true") || !strcmp(stream->value, "1"))) {
-        openai_error(res, 400, "stream=true is not supported by this server yet");
-        return;
-    }
+    int streaming = stream && (!strcmp(stream->value, "true") || !strcmp(stream->value, "1"));
     if (lang && *lang->value && !translate) {
         int li = hark_language_find(lang->value);
         if (li < 0) {
@@ -1027,6 +1178,20 @@ static void openai_audio(sv_server *sv, const sv_request *rq, int translate, sv_
     hark_status st = hark_audio_decode(file->value, file->len, &j.pcm, &j.n);
     if (st != HARK_OK) {
         openai_error(res, 400, "the audio file could not be decoded: %s", hark_last_error());
+        return;
+    }
+    if (streaming) { /* server-sent events: a delta per segment, then the whole text */
+        sv_stream *ss = stream_start(&j, rq);
+        if (!ss) {
+            openai_error(res, 500, "cannot start the transcription");
+            job_free(&j);
+            return;
+        }
+        res->status = 200;
+        res->type = "text/event-stream";
+        res->stream = ss;
+        snprintf(res->header_name, sizeof(res->header_name), "X-Audio-Seconds");
+        snprintf(res->header_value, sizeof(res->header_value), "%.3f", (double)ss->job.n / 16000.0);
         return;
     }
     job_run(&j); /* admitted by the HTTP layer (sv_enter) */
