@@ -15,6 +15,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "serve.h"
+#include "serve_kserve.h"
 #include "transcribe_output.h"
 
 #include <errno.h>
@@ -28,10 +29,11 @@
 
 #define MAX_ROWS 256 /* rows of one KServe request */
 static const char *MODEL_NAMES[] = { "whisper", "whisper_bls", "infer_bls" };
+const char *const KSERVE_OUTPUTS[KSERVE_N_OUTPUTS] = { "TRANSCRIPTS", "LANGUAGE", "SEGMENTS" };
 
 /* ---------------------------------------------------------------- one transcription --------- */
 
-typedef struct sv_job {
+struct sv_job {
     sv_server *sv;
     const sv_request *rq;
     float *pcm; /* owned */
@@ -48,7 +50,7 @@ typedef struct sv_job {
     int cancelled; /* 1: timeout, 2: client gone */
     char *text, *language, *rendered;
     size_t rendered_len;
-} sv_job;
+};
 
 /* hark_full_params.progress: stop at the deadline, or when the client has gone away. */
 static int stream_cancelled(sv_stream *s);
@@ -379,7 +381,7 @@ static void openai_error(sv_response *res, int status, const char *fmt, ...)
 
 /* ---------------------------------------------------------------- KServe v2 ----------------- */
 
-static int known_model(const sv_server *sv, const char *name, size_t len)
+int kserve_known_model(const sv_server *sv, const char *name, size_t len)
 {
     for (size_t i = 0; i < sizeof(MODEL_NAMES) / sizeof(MODEL_NAMES[0]); i++)
         if (strlen(MODEL_NAMES[i]) == len && !strncmp(MODEL_NAMES[i], name, len))
@@ -425,18 +427,7 @@ static json_t *model_config(const char *name)
                      "dynamic_batching", "max_queue_delay_microseconds", 0);
 }
 
-/* A KServe input: its datatype, shape, and either JSON data or a slice of the binary part. */
-typedef struct kin {
-    const char *name, *dt;
-    long shape[4];
-    int rank;
-    json_t *data;
-    const unsigned char *bin;
-    size_t bin_len;
-    int has_bin;
-} kin;
-
-static long shape_count(const kin *t)
+long kserve_shape_count(const kin *t)
 {
     long n = 1;
     for (int i = 0; i < t->rank; i++)
@@ -796,9 +787,182 @@ static int requested_outputs(json_t *h, int *want, int *binary, char *err, size_
     return 0;
 }
 
+void kserve_rows_free(kserve_rows *o)
+{
+    for (int r = 0; o->jobs && r < o->rows; r++)
+        job_free(&o->jobs[r]);
+    for (int r = 0; o->store && r < 2 * o->rows; r++)
+        free(o->store[r]);
+    free(o->jobs);
+    free(o->store);
+    memset(o, 0, sizeof(*o));
+}
+
+const char *kserve_output(const kserve_rows *o, int k, int r)
+{
+    const sv_job *j = &o->jobs[r];
+    const char *v = k == 0 ? j->text : k == 1 ? j->language : j->rendered;
+    return v ? v : "";
+}
+
+int kserve_run(sv_server *sv, const sv_request *rq, const kin *ins, int n_in, const int *want,
+               hark_segment_fn partial, void *partial_user, kserve_rows *o, char *err,
+               size_t errcap)
+{
+    memset(o, 0, sizeof(*o));
+    int rows = 0;
+    for (int i = 0; i < n_in; i++)
+        if (strcmp(ins[i].name, "WAV") && strcmp(ins[i].name, "WAV_LENS") &&
+            strcmp(ins[i].name, "TEXT_PREFIX") && strcmp(ins[i].name, "AUDIO")) {
+            snprintf(err, errcap, "unknown input '%s' (WAV, WAV_LENS, TEXT_PREFIX, AUDIO)",
+                     ins[i].name);
+            return 400;
+        }
+    const kin *wav = find_input(ins, n_in, "WAV"), *lens = find_input(ins, n_in, "WAV_LENS");
+    const kin *prefix = find_input(ins, n_in, "TEXT_PREFIX"), *audio = find_input(ins, n_in, "AUDIO");
+    if (!!wav == !!audio) {
+        snprintf(err, errcap, "give WAV (FP32 samples at 16 kHz) or AUDIO (encoded files), one of "
+                 "them");
+        return 400;
+    }
+    long per = 0;
+    if (wav) {
+        if (wav->rank > 3 || (wav->rank == 3 && wav->shape[2] != 1)) {
+            snprintf(err, errcap, "input WAV: shape [N] or [B, N]");
+            return 400;
+        }
+        rows = wav->rank == 1 ? 1 : (int)wav->shape[0];
+        per = wav->rank == 1 ? wav->shape[0] : wav->shape[1];
+    } else {
+        if (strcmp(audio->dt, "BYTES") != 0) {
+            snprintf(err, errcap, "input AUDIO: datatype %s, expected BYTES", audio->dt);
+            return 400;
+        }
+        rows = (int)kserve_shape_count(audio);
+    }
+    if (rows < 1 || rows > MAX_ROWS) {
+        snprintf(err, errcap, "%d rows: 1 to %d per request", rows, MAX_ROWS);
+        return 400;
+    }
+    o->jobs = calloc((size_t)rows, sizeof(*o->jobs));
+    o->store = calloc((size_t)rows * 2, sizeof(*o->store));
+    if (!o->jobs || !o->store) {
+        snprintf(err, errcap, "out of memory");
+        kserve_rows_free(o);
+        return 500;
+    }
+    o->rows = rows;
+    for (int r = 0; r < rows; r++) {
+        sv_job *j = &o->jobs[r];
+        j->sv = sv;
+        j->rq = rq;
+        j->p = hark_full_default_params();
+        j->p.beam_size = 1; /* Triton's Whisper engines decode greedily */
+        j->p.temperature_increment = sv->temperature_increment;
+        j->p.max_tokens = sv->max_tokens;
+        j->render = want[2];
+        j->fmt = HARK_OUT_VERBOSE_JSON;
+    }
+    if (partial && rows == 1) { /* partial transcripts: one row's segments as they come */
+        o->jobs[0].p.new_segment = partial;
+        o->jobs[0].p.new_segment_user = partial_user;
+    }
+    int status = 400;
+    if (wav) {
+        long total = kserve_shape_count(wav);
+        float *all = malloc((size_t)(total > 0 ? total : 1) * sizeof(float));
+        int32_t lv[MAX_ROWS];
+        if (!all) {
+            snprintf(err, errcap, "out of memory");
+            status = 500;
+            goto fail;
+        }
+        if (numeric(wav, "FP32", total, all, NULL, err, errcap) != 0) {
+            free(all);
+            goto fail;
+        }
+        if (lens) {
+            long nl = kserve_shape_count(lens);
+            if (nl != rows) {
+                free(all);
+                snprintf(err, errcap, "input WAV_LENS: %ld values for %d rows", nl, rows);
+                goto fail;
+            }
+            if (numeric(lens, "INT32", nl, NULL, lv, err, errcap) != 0) {
+                free(all);
+                goto fail;
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            long n = lens ? lv[r] : per;
+            if (n < 0 || n > per) {
+                free(all);
+                snprintf(err, errcap, "WAV_LENS[%d] = %ld: outside 0 .. %ld", r, n, per);
+                goto fail;
+            }
+            o->jobs[r].pcm = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+            if (!o->jobs[r].pcm) {
+                free(all);
+                snprintf(err, errcap, "out of memory");
+                status = 500;
+                goto fail;
+            }
+            memcpy(o->jobs[r].pcm, all + (size_t)r * (size_t)per, (size_t)n * sizeof(float));
+            o->jobs[r].n = (size_t)n;
+        }
+        free(all);
+    } else {
+        const char *ptr[MAX_ROWS];
+        size_t len[MAX_ROWS];
+        if (bytes_elements(audio, rows, ptr, len, err, errcap) != 0)
+            goto fail;
+        for (int r = 0; r < rows; r++)
+            if (hark_audio_decode(ptr[r], len[r], &o->jobs[r].pcm, &o->jobs[r].n) != HARK_OK) {
+                snprintf(err, errcap, "AUDIO[%d]: %s", r, hark_last_error());
+                goto fail;
+            }
+    }
+    if (prefix) {
+        long np = kserve_shape_count(prefix);
+        const char *ptr[MAX_ROWS];
+        size_t len[MAX_ROWS];
+        if (strcmp(prefix->dt, "BYTES") != 0) {
+            snprintf(err, errcap, "input TEXT_PREFIX: datatype %s, expected BYTES", prefix->dt);
+            goto fail;
+        }
+        if (np != rows && np != 1) {
+            snprintf(err, errcap, "input TEXT_PREFIX: %ld values for %d rows", np, rows);
+            goto fail;
+        }
+        if (bytes_elements(prefix, np, ptr, len, err, errcap) != 0)
+            goto fail;
+        for (int r = 0; r < rows; r++) {
+            int k = np == 1 ? 0 : r;
+            if (apply_prefix(ptr[k], len[k], &o->jobs[r].p, &o->jobs[r].translate,
+                             o->store + 2 * r, err, errcap) != 0)
+                goto fail;
+        }
+    }
+    run_jobs(o->jobs, rows);
+    for (int r = 0; r < rows; r++)
+        if (o->jobs[r].st != HARK_OK) {
+            snprintf(err, errcap, "row %d: %s", r,
+                     o->jobs[r].cancelled == 1 ? "request timeout" : o->jobs[r].err);
+            status = job_status(&o->jobs[r]);
+            goto fail;
+        }
+    for (int r = 0; r < rows; r++)
+        o->audio_s += (double)o->jobs[r].n / 16000.0;
+    return 0;
+fail:
+    kserve_rows_free(o);
+    return status;
+}
+
 static void kserve_infer(sv_server *sv, const sv_request *rq, const char *model, size_t model_len,
                          sv_response *res)
 {
+    static const char *names[3] = { "TRANSCRIPTS", "LANGUAGE", "SEGMENTS" };
     char err[600] = "";
     const unsigned char *bin = NULL;
     size_t bin_len = 0;
@@ -809,235 +973,93 @@ static void kserve_infer(sv_server *sv, const sv_request *rq, const char *model,
     }
     kin ins[8];
     int n_in = 0, want[3], binary[3];
-    sv_job *jobs = NULL;
-    char **store = NULL;
-    int rows = 0;
+    kserve_rows o;
+    memset(&o, 0, sizeof(o));
     if (parse_inputs(h, bin, bin_len, ins, &n_in, err, sizeof(err)) != 0 ||
-        requested_outputs(h, want, binary, err, sizeof(err)) != 0)
-        goto bad;
-    for (int i = 0; i < n_in; i++)
-        if (strcmp(ins[i].name, "WAV") && strcmp(ins[i].name, "WAV_LENS") &&
-            strcmp(ins[i].name, "TEXT_PREFIX") && strcmp(ins[i].name, "AUDIO")) {
-            snprintf(err, sizeof(err), "unknown input '%s' (WAV, WAV_LENS, TEXT_PREFIX, AUDIO)",
-                     ins[i].name);
-            goto bad;
-        }
-    const kin *wav = find_input(ins, n_in, "WAV"), *lens = find_input(ins, n_in, "WAV_LENS");
-    const kin *prefix = find_input(ins, n_in, "TEXT_PREFIX"), *audio = find_input(ins, n_in, "AUDIO");
-    if (!!wav == !!audio) {
-        snprintf(err, sizeof(err), "give WAV (FP32 samples at 16 kHz) or AUDIO (encoded files), "
-                 "one of them");
-        goto bad;
+        requested_outputs(h, want, binary, err, sizeof(err)) != 0) {
+        sv_error(res, 400, "%s", err);
+        json_decref(h);
+        return;
     }
-    long per = 0;
-    if (wav) {
-        if (wav->rank > 3 || (wav->rank == 3 && wav->shape[2] != 1)) {
-            snprintf(err, sizeof(err), "input WAV: shape [N] or [B, N]");
-            goto bad;
-        }
-        rows = wav->rank == 1 ? 1 : (int)wav->shape[0];
-        per = wav->rank == 1 ? wav->shape[0] : wav->shape[1];
-    } else {
-        if (strcmp(audio->dt, "BYTES") != 0) {
-            snprintf(err, sizeof(err), "input AUDIO: datatype %s, expected BYTES", audio->dt);
-            goto bad;
-        }
-        rows = (int)shape_count(audio);
+    int status = kserve_run(sv, rq, ins, n_in, want, NULL, NULL, &o, err, sizeof(err));
+    if (status) {
+        sv_error(res, status, "%s", err);
+        json_decref(h);
+        return;
     }
-    if (rows < 1 || rows > MAX_ROWS) {
-        snprintf(err, sizeof(err), "%d rows: 1 to %d per request", rows, MAX_ROWS);
-        goto bad;
-    }
-    jobs = calloc((size_t)rows, sizeof(*jobs));
-    store = calloc((size_t)rows * 2, sizeof(*store));
-    if (!jobs || !store) {
-        snprintf(err, sizeof(err), "out of memory");
-        goto fail;
-    }
-    for (int r = 0; r < rows; r++) {
-        jobs[r].sv = sv;
-        jobs[r].rq = rq;
-        jobs[r].p = hark_full_default_params();
-        jobs[r].p.beam_size = 1; /* Triton's Whisper engines decode greedily */
-        jobs[r].p.temperature_increment = sv->temperature_increment;
-        jobs[r].p.max_tokens = sv->max_tokens;
-        jobs[r].render = want[2];
-        jobs[r].fmt = HARK_OUT_VERBOSE_JSON;
-    }
-    /* audio */
-    if (wav) {
-        long total = shape_count(wav);
-        float *all = malloc((size_t)(total > 0 ? total : 1) * sizeof(float));
-        if (!all) {
-            snprintf(err, sizeof(err), "out of memory");
-            goto fail;
-        }
-        if (numeric(wav, "FP32", total, all, NULL, err, sizeof(err)) != 0) {
-            free(all);
-            goto bad;
-        }
-        int32_t lv[MAX_ROWS];
-        if (lens) {
-            long nl = shape_count(lens);
-            if (nl != rows) {
-                free(all);
-                snprintf(err, sizeof(err), "input WAV_LENS: %ld values for %d rows", nl, rows);
-                goto bad;
-            }
-            if (numeric(lens, "INT32", nl, NULL, lv, err, sizeof(err)) != 0) {
-                free(all);
-                goto bad;
-            }
-        }
-        for (int r = 0; r < rows; r++) {
-            long n = lens ? lv[r] : per;
-            if (n < 0 || n > per) {
-                free(all);
-                snprintf(err, sizeof(err), "WAV_LENS[%d] = %ld: outside 0 .. %ld", r, n, per);
-                goto bad;
-            }
-            jobs[r].pcm = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-            if (!jobs[r].pcm) {
-                free(all);
-                snprintf(err, sizeof(err), "out of memory");
-                goto fail;
-            }
-            memcpy(jobs[r].pcm, all + (size_t)r * (size_t)per, (size_t)n * sizeof(float));
-            jobs[r].n = (size_t)n;
-        }
-        free(all);
-    } else {
-        const char *ptr[MAX_ROWS];
-        size_t len[MAX_ROWS];
-        if (bytes_elements(audio, rows, ptr, len, err, sizeof(err)) != 0)
-            goto bad;
-        for (int r = 0; r < rows; r++) {
-            hark_status st = hark_audio_decode(ptr[r], len[r], &jobs[r].pcm, &jobs[r].n);
-            if (st != HARK_OK) {
-                snprintf(err, sizeof(err), "AUDIO[%d]: %s", r, hark_last_error());
-                goto bad;
-            }
-        }
-    }
-    if (prefix) {
-        long np = shape_count(prefix);
-        const char *ptr[MAX_ROWS];
-        size_t len[MAX_ROWS];
-        if (strcmp(prefix->dt, "BYTES") != 0) {
-            snprintf(err, sizeof(err), "input TEXT_PREFIX: datatype %s, expected BYTES", prefix->dt);
-            goto bad;
-        }
-        if (np != rows && np != 1) {
-            snprintf(err, sizeof(err), "input TEXT_PREFIX: %ld values for %d rows", np, rows);
-            goto bad;
-        }
-        if (bytes_elements(prefix, np, ptr, len, err, sizeof(err)) != 0)
-            goto bad;
-        for (int r = 0; r < rows; r++) {
-            int k = np == 1 ? 0 : r;
-            if (apply_prefix(ptr[k], len[k], &jobs[r].p, &jobs[r].translate, store + 2 * r, err,
-                             sizeof(err)) != 0)
-                goto bad;
-        }
-    }
-    run_jobs(jobs, rows);
-    for (int r = 0; r < rows; r++)
-        if (jobs[r].st != HARK_OK) {
-            int status = job_status(&jobs[r]);
-            sv_error(res, status, "row %d: %s", r,
-                     jobs[r].cancelled == 1 ? "request timeout" : jobs[r].err);
-            goto done;
-        }
+    const int rows = o.rows;
     /* the response: JSON outputs, or the binary extension for those that asked */
-    {
-        static const char *names[3] = { "TRANSCRIPTS", "LANGUAGE", "SEGMENTS" };
-        json_t *outs = json_array();
-        size_t bin_total = 0;
-        for (int k = 0; k < 3; k++) {
-            if (!want[k])
-                continue;
-            size_t sz = 0;
-            json_t *data = json_array();
-            for (int r = 0; r < rows; r++) {
-                const char *v = k == 0 ? jobs[r].text : k == 1 ? jobs[r].language : jobs[r].rendered;
-                sz += 4 + strlen(v ? v : "");
-                if (!binary[k])
-                    json_array_append_new(data, json_string(v ? v : ""));
-            }
-            json_t *o = json_pack("{s:s,s:s,s:[i,i]}", "name", names[k], "datatype", "BYTES",
-                                  "shape", rows, 1);
-            if (binary[k]) {
-                json_object_set_new(o, "parameters",
-                                    json_pack("{s:I}", "binary_data_size", (json_int_t)sz));
-                bin_total += sz;
-                json_decref(data);
-            } else {
-                json_object_set_new(o, "data", data);
-            }
-            json_array_append_new(outs, o);
+    json_t *outs = json_array();
+    size_t bin_total = 0;
+    for (int k = 0; k < 3; k++) {
+        if (!want[k])
+            continue;
+        size_t sz = 0;
+        json_t *data = json_array();
+        for (int r = 0; r < rows; r++) {
+            sz += 4 + strlen(kserve_output(&o, k, r));
+            if (!binary[k])
+                json_array_append_new(data, json_string(kserve_output(&o, k, r)));
         }
-        char ml[256];
-        snprintf(ml, sizeof(ml), "%.*s", (int)(model_len < 200 ? model_len : 200), model);
-        json_t *r = json_pack("{s:s,s:s,s:o}", "model_name", ml, "model_version", "1", "outputs",
-                              outs);
-        json_t *id = json_object_get(h, "id");
-        if (json_is_string(id))
-            json_object_set(r, "id", id);
-        double audio_s = 0;
-        for (int k = 0; k < rows; k++)
-            audio_s += (double)jobs[k].n / 16000.0;
-        if (bin_total == 0) {
-            set_json(res, 200, r);
+        json_t *ot = json_pack("{s:s,s:s,s:[i,i]}", "name", names[k], "datatype", "BYTES",
+                               "shape", rows, 1);
+        if (binary[k]) {
+            json_object_set_new(ot, "parameters",
+                                json_pack("{s:I}", "binary_data_size", (json_int_t)sz));
+            bin_total += sz;
+            json_decref(data);
         } else {
-            char *hdr = json_dumps(r, JSON_COMPACT);
-            json_decref(r);
-            size_t hl = hdr ? strlen(hdr) : 0;
-            char *body = hdr ? malloc(hl + bin_total) : NULL;
-            if (!body) {
-                free(hdr);
-                sv_error(res, 500, "out of memory");
-                goto done;
-            }
-            memcpy(body, hdr, hl);
-            free(hdr);
-            size_t o = hl;
-            for (int k = 0; k < 3; k++) {
-                if (!want[k] || !binary[k])
-                    continue;
-                for (int q = 0; q < rows; q++) {
-                    const char *v = k == 0 ? jobs[q].text : k == 1 ? jobs[q].language
-                                                                    : jobs[q].rendered;
-                    uint32_t l = (uint32_t)strlen(v ? v : "");
-                    unsigned char b4[4] = { (unsigned char)l, (unsigned char)(l >> 8),
-                                            (unsigned char)(l >> 16), (unsigned char)(l >> 24) };
-                    memcpy(body + o, b4, 4);
-                    memcpy(body + o + 4, v ? v : "", l);
-                    o += 4 + l;
-                }
-            }
-            set_text(res, 200, "application/octet-stream", body, o);
-            snprintf(res->header_name, sizeof(res->header_name), "Inference-Header-Content-Length");
-            snprintf(res->header_value, sizeof(res->header_value), "%zu", hl);
+            json_object_set_new(ot, "data", data);
         }
-        if (!res->header_name[0]) {
-            snprintf(res->header_name, sizeof(res->header_name), "X-Audio-Seconds");
-            snprintf(res->header_value, sizeof(res->header_value), "%.3f", audio_s);
-        }
+        json_array_append_new(outs, ot);
     }
-    goto done;
-bad:
-    sv_error(res, 400, "%s", err);
-    goto done;
-fail:
-    sv_error(res, 500, "%s", err);
-done:
-    for (int r = 0; jobs && r < rows; r++)
-        job_free(&jobs[r]);
-    for (int r = 0; store && r < 2 * rows; r++)
-        free(store[r]);
-    free(jobs);
-    free(store);
+    char ml[256];
+    snprintf(ml, sizeof(ml), "%.*s", (int)(model_len < 200 ? model_len : 200), model);
+    json_t *r = json_pack("{s:s,s:s,s:o}", "model_name", ml, "model_version", "1", "outputs",
+                          outs);
+    json_t *id = json_object_get(h, "id");
+    if (json_is_string(id))
+        json_object_set(r, "id", id);
+    if (bin_total == 0) {
+        set_json(res, 200, r);
+    } else {
+        char *hdr = json_dumps(r, JSON_COMPACT);
+        json_decref(r);
+        size_t hl = hdr ? strlen(hdr) : 0;
+        char *body = hdr ? malloc(hl + bin_total) : NULL;
+        if (!body) {
+            free(hdr);
+            sv_error(res, 500, "out of memory");
+            kserve_rows_free(&o);
+            json_decref(h);
+            return;
+        }
+        memcpy(body, hdr, hl);
+        free(hdr);
+        size_t off = hl;
+        for (int k = 0; k < 3; k++)
+            for (int q = 0; want[k] && binary[k] && q < rows; q++)
+                off += put_bytes_element(body + off, kserve_output(&o, k, q));
+        set_text(res, 200, "application/octet-stream", body, off);
+        snprintf(res->header_name, sizeof(res->header_name), "Inference-Header-Content-Length");
+        snprintf(res->header_value, sizeof(res->header_value), "%zu", hl);
+    }
+    if (!res->header_name[0]) {
+        snprintf(res->header_name, sizeof(res->header_name), "X-Audio-Seconds");
+        snprintf(res->header_value, sizeof(res->header_value), "%.3f", o.audio_s);
+    }
+    kserve_rows_free(&o);
     json_decref(h);
+}
+
+size_t put_bytes_element(char *dst, const char *v)
+{
+    uint32_t l = (uint32_t)strlen(v);
+    unsigned char b4[4] = { (unsigned char)l, (unsigned char)(l >> 8), (unsigned char)(l >> 16),
+                            (unsigned char)(l >> 24) };
+    memcpy(dst, b4, 4);
+    memcpy(dst + 4, v, l);
+    return 4 + (size_t)l;
 }
 
 /* Routes /v2/models/{name}[/versions/{v}][/ready|/config|/stats|/infer]. */
@@ -1047,7 +1069,7 @@ static void kserve_model(sv_server *sv, const sv_request *rq, sv_response *res)
     const char *slash = strchr(p, '/');
     size_t nl = slash ? (size_t)(slash - p) : strlen(p);
     const char *rest = slash ? slash : "";
-    if (!known_model(sv, p, nl)) {
+    if (!kserve_known_model(sv, p, nl)) {
         sv_error(res, 404, "unknown model '%.*s' (whisper, whisper_bls, infer_bls%s%s)",
                  (int)(nl < 200 ? nl : 200), p, sv->model_name ? ", " : "",
                  sv->model_name ? sv->model_name : "");
