@@ -5,7 +5,8 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 need="cmake make gcc pkg-config libopenblas-openmp-dev libpcre2-dev libjansson-dev zlib1g-dev
       libavformat-dev libavcodec-dev libavutil-dev libswresample-dev ffmpeg
-      libcurl4-openssl-dev libssl-dev libmicrohttpd-dev curl python3"
+      libcurl4-openssl-dev libssl-dev libmicrohttpd-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
+      curl python3"
 missing=""
 for p in $need; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 # Node.js and npm run the interop tests with the official client libraries (tests/node); any

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `hark serve` end to end with clients we did not write (curl; Python's urllib for the KServe
+# `hark serve` end to end with clients we did not write (curl; the official OpenAI Node SDK;
+# @grpc/grpc-js with the official KServe gRPC schema; Python's urllib for the KServe
 # tensors, as the seed's Triton clients send them: WAV [B, N] FP32 padded, WAV_LENS [B, 1] INT32,
 # TEXT_PREFIX [B, 1] BYTES, in JSON and in the binary tensor extension): health and metadata,
 # infer, the OpenAI endpoints in every response format, /metrics; bad input (malformed JSON,
@@ -30,10 +31,10 @@ M=$T/nano.hark
 "$HARK" convert --random tiny-test --seed 5 "$M" >/dev/null 2>&1 || { echo "convert failed"; exit 1; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-P=$(free_port); MP=$(free_port)
+P=$(free_port); MP=$(free_port); GP=$(free_port)
 U=http://127.0.0.1:$P
 start() {
-  "$HARK" serve -m "$M" --host 127.0.0.1 --http-port "$P" --metrics-port "$MP" --threads 2 \
+  "$HARK" serve -m "$M" --host 127.0.0.1 --http-port "$P" --metrics-port "$MP" --grpc-port "$GP" --threads 2 \
     --beam-size 1 --temperature-increment 0 --max-tokens 12 --max-request-mb 8 \
     --connection-timeout 3 "$@" 2>"$T/log" &
   PID=$!
@@ -200,6 +201,24 @@ expect still-transcribes 200 "$(code POST /v1/audio/transcriptions -F file=@"$JF
 if command -v node >/dev/null && command -v npm >/dev/null; then
   if [ ! -d "$SRC/tests/node/node_modules/openai" ]; then
     (cd "$SRC/tests/node" && npm ci --no-audit --no-fund >"$T/npm.log" 2>&1) || { bad "npm ci failed:"; tail -5 "$T/npm.log" >&2; }
+  fi
+  if [ ! -d "$SRC/tests/node/node_modules/@grpc/grpc-js" ] && [ -d "$SRC/tests/node/node_modules" ]; then
+    (cd "$SRC/tests/node" && npm ci --no-audit --no-fund >"$T/npm.log" 2>&1) || { bad "npm ci failed:"; tail -5 "$T/npm.log" >&2; }
+  fi
+  # gRPC with @grpc/grpc-js and the official KServe schema beside the project
+  PROTOS=${HARK_SHARED:-$SRC/../shared}/data/protocols
+  if ! grep -q "gRPC" "$T/log"; then
+    echo "hark was built without gRPC: the gRPC checks are skipped"
+  elif [ -f "$PROTOS/grpc_service.proto" ] && [ -d "$SRC/tests/node/node_modules/@grpc/grpc-js" ]; then
+    node "$SRC/tests/node/grpc_test.mjs" "127.0.0.1:$GP" "$PROTOS" "$JFK" >"$T/grpc.out" 2>&1
+    n=0
+    while read -r line; do
+      n=$((n + 1))
+      case $line in ok*) ok ;; *) bad "grpc: $line" ;; esac
+    done <"$T/grpc.out"
+    [ "$n" -ge 18 ] || bad "grpc: $n results: $(tail -5 "$T/grpc.out")"
+  else
+    bad "grpc: the official schema ($PROTOS) or @grpc/grpc-js is missing"
   fi
   if [ -d "$SRC/tests/node/node_modules/openai" ]; then
     node "$SRC/tests/node/openai_sdk_test.mjs" "$U" "$JFK" >"$T/sdk.out" 2>&1

@@ -33,6 +33,7 @@ static void serve_usage(FILE *f)
         "  --threads N                  CPU threads of the engine (0: all cores)\n"
         "  --host ADDR                  address to listen on (0.0.0.0)\n"
         "  --http-port N                KServe v2 / Triton and OpenAI HTTP (8000)\n"
+        "  --grpc-port N                KServe v2 / Triton gRPC (8001; 0: off)\n"
         "  --metrics-port N             Prometheus /metrics (8002; 0: off)\n"
         "  --model-name NAME            also serve the model as NAME (besides whisper,\n"
         "                               whisper_bls and infer_bls)\n"
@@ -136,8 +137,8 @@ static int status_class(int status)
 
 void sv_record(sv_server *sv, int protocol, int status, double seconds, double audio_s)
 {
-    if (protocol < 0 || protocol > 2)
-        protocol = 2;
+    if (protocol < 0 || protocol > 3)
+        protocol = 3;
     pthread_mutex_lock(&sv->mu);
     sv_metrics *m = &sv->m;
     m->requests[protocol][status_class(status)]++;
@@ -210,7 +211,7 @@ static void histogram(sbuf *b, const char *name, const char *labels, const uint6
 
 char *sv_metrics_text(sv_server *sv, size_t *len)
 {
-    static const char *PROTO[3] = { "kserve", "openai", "other" };
+    static const char *PROTO[4] = { "kserve", "openai", "grpc", "other" };
     static const char *CLASS[6] = { "2xx", "4xx", "429", "5xx", "503", "other" };
     hark_batch_stats bs = { 0 };
     hark_batch_get_stats(sv->batch, &bs);
@@ -221,7 +222,7 @@ char *sv_metrics_text(sv_server *sv, size_t *len)
     sbuf b = { 0 };
     sb_printf(&b, "# HELP hark_requests_total Requests answered, by protocol and status class.\n"
                   "# TYPE hark_requests_total counter\n");
-    for (int p = 0; p < 3; p++)
+    for (int p = 0; p < 4; p++)
         for (int c = 0; c < 6; c++)
             sb_printf(&b, "hark_requests_total{protocol=\"%s\",status=\"%s\"} %llu\n", PROTO[p],
                       CLASS[c], (unsigned long long)m.requests[p][c]);
@@ -234,7 +235,7 @@ char *sv_metrics_text(sv_server *sv, size_t *len)
               (double)m.audio_ms / 1000.0);
     sb_printf(&b, "# HELP hark_request_duration_seconds Latency of successful requests.\n"
                   "# TYPE hark_request_duration_seconds histogram\n");
-    for (int p = 0; p < 2; p++) {
+    for (int p = 0; p < 3; p++) {
         char lab[64];
         snprintf(lab, sizeof(lab), "protocol=\"%s\"", PROTO[p]);
         histogram(&b, "hark_request_duration_seconds", lab, m.lat_bucket[p], LAT_EDGES,
@@ -648,7 +649,8 @@ static int parse_bool(const char *s, int *out)
 int cmd_serve(int argc, char **argv)
 {
     const char *model = NULL, *device = NULL, *host = "0.0.0.0", *name = NULL;
-    long threads = 0, http_port = 8000, metrics_port = 8002, max_batch = 16, wait_us = 500;
+    long threads = 0, http_port = 8000, grpc_port = 8001, metrics_port = 8002, max_batch = 16;
+    long wait_us = 500;
     long max_queue = 64, kv_bits = 16, max_mb = 256, beam = 5, max_tokens = 0, conn_to = 30;
     double timeout = 0.0, kv_frac = 0.5, temp_inc = 0.2;
     int log = 1;
@@ -679,6 +681,8 @@ int cmd_serve(int argc, char **argv)
             lv = &http_port;
         else if (!strcmp(a, "--metrics-port"))
             lv = &metrics_port;
+        else if (!strcmp(a, "--grpc-port"))
+            lv = &grpc_port;
         else if (!strcmp(a, "--max-batch-size"))
             lv = &max_batch;
         else if (!strcmp(a, "--max-queue-delay-us"))
@@ -725,7 +729,8 @@ int cmd_serve(int argc, char **argv)
         serve_usage(stderr);
         return 2;
     }
-    if (http_port < 1 || http_port > 65535 || metrics_port > 65535 || max_batch < 1 ||
+    if (http_port < 1 || http_port > 65535 || metrics_port > 65535 || grpc_port > 65535 ||
+        max_batch < 1 ||
         max_batch > 1024 || (kv_bits != 8 && kv_bits != 16) || max_mb < 1 || max_mb > 65536 ||
         !(kv_frac > 0.0 && kv_frac <= 1.0) || wait_us > 1000000 || beam < 1 || beam > 16 ||
         max_tokens > 224 || conn_to < 1 || conn_to > 3600) {
@@ -787,9 +792,26 @@ int cmd_serve(int argc, char **argv)
         hark_model_free(m);
         return 1;
     }
-    fprintf(stderr, "hark serve: %s (%s): HTTP %s:%ld (KServe v2 /v2, OpenAI /v1); batch of %ld "
-            "requests, queue %ld\n", model, hark_model_arch(m), host, http_port, max_batch,
-            max_queue);
+    sv_grpc *grpc = NULL;
+#ifdef HARK_WITH_GRPC
+    if (grpc_port > 0 && !(grpc = sv_grpc_start(&sv, host, (int)grpc_port))) {
+        fprintf(stderr, "hark serve: cannot listen on %s:%ld (gRPC)\n", host, grpc_port);
+        MHD_stop_daemon(http);
+        if (metrics)
+            MHD_stop_daemon(metrics);
+        hark_batch_free(sv.batch);
+        hark_model_free(m);
+        return 1;
+    }
+#else
+    if (grpc_port > 0 && grpc_port != 8001)
+        fprintf(stderr, "hark serve: built without gRPC: --grpc-port ignored\n");
+#endif
+    fprintf(stderr, "hark serve: %s (%s): HTTP %s:%ld (KServe v2 /v2, OpenAI /v1)", model,
+            hark_model_arch(m), host, http_port);
+    if (grpc)
+        fprintf(stderr, ", gRPC %s:%ld (KServe v2)", host, grpc_port);
+    fprintf(stderr, "; batch of %ld requests, queue %ld\n", max_batch, max_queue);
     if (metrics)
         fprintf(stderr, "hark serve: metrics on %s:%ld/metrics\n", host, metrics_port);
     int sig = 0;
@@ -802,10 +824,16 @@ int cmd_serve(int argc, char **argv)
     MHD_socket lsock = MHD_quiesce_daemon(http); /* no new connections */
     if (lsock != MHD_INVALID_SOCKET)
         close(lsock);
+#ifdef HARK_WITH_GRPC
+    sv_grpc_drain(grpc); /* no new calls */
+#endif
     pthread_mutex_lock(&sv.mu);
     while (sv.active > 0)
         pthread_cond_wait(&sv.cv, &sv.mu);
     pthread_mutex_unlock(&sv.mu);
+#ifdef HARK_WITH_GRPC
+    sv_grpc_free(grpc);
+#endif
     MHD_stop_daemon(http);
     if (metrics)
         MHD_stop_daemon(metrics);

@@ -16,10 +16,11 @@
 #define SV_RTF_BUCKETS 8
 
 typedef struct sv_metrics {
-    uint64_t requests[3][6]; /* [protocol: kserve, openai, other][class: 2xx 4xx 429 5xx 503 other] */
-    uint64_t audio_ms;       /* audio transcribed */
-    uint64_t lat_count[3], lat_bucket[3][SV_LAT_BUCKETS + 1];
-    double lat_sum[3];
+    /* [protocol: kserve (HTTP), openai, grpc, other][class: 2xx 4xx 429 5xx 503 other] */
+    uint64_t requests[4][6];
+    uint64_t audio_ms; /* audio transcribed */
+    uint64_t lat_count[4], lat_bucket[4][SV_LAT_BUCKETS + 1];
+    double lat_sum[4];
     uint64_t rtf_count, rtf_bucket[SV_RTF_BUCKETS + 1];
     double rtf_sum;
 } sv_metrics;
@@ -66,7 +67,7 @@ typedef struct sv_response {
     char *body;
     size_t len;
     char header_name[64], header_value[64]; /* one extra header (Retry-After, ...) or "" */
-    int protocol; /* 0 kserve, 1 openai, 2 other: for the metrics */
+    int protocol; /* 0 kserve (HTTP), 1 openai, 2 grpc, 3 other: for the metrics */
 } sv_response;
 
 /* A request as the HTTP layer hands it over: the whole body and, for multipart forms, the
@@ -85,6 +86,8 @@ typedef struct sv_request {
     sv_field *fields;
     int n_fields;
     int client_fd;       /* to notice a client that went away (-1: unknown) */
+    int (*gone)(void *); /* or this, when not NULL: non-zero once the client has gone */
+    void *gone_user;
     double deadline;     /* monotonic seconds (0: none) */
 } sv_request;
 
@@ -95,7 +98,7 @@ void sv_handle(sv_server *sv, const sv_request *rq, sv_response *res);
  * to answer (429 queue full, 503 draining). */
 int sv_enter(sv_server *sv);
 void sv_leave(sv_server *sv);
-/* Records a finished request in the metrics (protocol 0/1/2, its status, seconds). */
+/* Records a finished request in the metrics (protocol 0-3 as sv_response, status, seconds). */
 void sv_record(sv_server *sv, int protocol, int status, double seconds, double audio_s);
 /* The Prometheus text of /metrics (malloc'd). */
 char *sv_metrics_text(sv_server *sv, size_t *len);
@@ -105,5 +108,12 @@ void sv_error(sv_response *res, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 double sv_now(void);
+
+/* serve_grpc.c: the KServe v2 gRPC front end (NULL when it cannot listen). sv_grpc_drain stops
+ * new calls, waits for the admitted ones, ends idle streams; sv_grpc_free after it. */
+typedef struct sv_grpc sv_grpc;
+sv_grpc *sv_grpc_start(sv_server *sv, const char *host, int port);
+void sv_grpc_drain(sv_grpc *g);
+void sv_grpc_free(sv_grpc *g);
 
 #endif

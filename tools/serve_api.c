@@ -67,6 +67,10 @@ static int job_check(double done, void *user)
         j->cancelled = 1;
         return 1;
     }
+    if (j->rq->gone && j->rq->gone(j->rq->gone_user)) {
+        j->cancelled = 2;
+        return 1;
+    }
     if (j->rq->client_fd >= 0) {
         char c;
         ssize_t r = recv(j->rq->client_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -1235,7 +1239,7 @@ void sv_handle(sv_server *sv, const sv_request *rq, sv_response *res)
 {
     const char *u = rq->url;
     int get = !strcmp(rq->method, "GET"), post = !strcmp(rq->method, "POST");
-    res->protocol = !strncmp(u, "/v1/", 4) ? 1 : !strncmp(u, "/v2", 3) ? 0 : 2;
+    res->protocol = !strncmp(u, "/v1/", 4) ? 1 : !strncmp(u, "/v2", 3) ? 0 : 3;
     if (!strcmp(u, "/v2/health/live") && get) {
         set_text(res, 200, "text/plain", NULL, 0);
     } else if (!strcmp(u, "/v2/health/ready") && get) {
