@@ -14,6 +14,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 hark_model_params hark_model_default_params(void)
 {
@@ -177,6 +180,16 @@ hark_status hark_state_new_on(hark_model *model, const hark_state_params *params
     }
     *out = s;
     return HARK_OK;
+}
+
+void hark_state_host_threads(const hark_state *s)
+{
+#ifdef _OPENMP
+    if (s && s->host_single_thread)
+        omp_set_num_threads(1); /* this thread's parallel regions (OpenBLAS's included) */
+#else
+    (void)s;
+#endif
 }
 
 void hark_state_free(hark_state *state)

@@ -242,6 +242,60 @@ for k in 'hark_requests_total{protocol="kserve",status="2xx"}' 'hark_requests_to
 done
 if grep -q '"status":413' "$T/log" && grep -q '"path":"/v1/audio/transcriptions"' "$T/log"; then ok; else bad "access log"; fi
 
+# ---- load: 200 clients at once (KServe JSON and OpenAI); every admitted request answered with
+# the solo transcript (the batch engine merges their steps), the rest refused with 429; the
+# server's memory after a second wave within a few MB of the first's
+python3 - "$U" "$JFK" "$PID" >"$T/load.out" 2>&1 <<'EOF2'
+import json, struct, sys, threading, urllib.request, wave
+U, jfk, pid = sys.argv[1], sys.argv[2], sys.argv[3]
+w = wave.open(jfk); n = w.getnframes()
+pcm = [s / 32768.0 for s in struct.unpack('<%dh' % n, w.readframes(n))][16000:40000]
+PRE = "<|startoftranscript|><|en|><|transcribe|><|notimestamps|>"
+body = json.dumps({"inputs": [{"name": "WAV", "shape": [1, len(pcm)], "datatype": "FP32", "data": pcm},
+                              {"name": "TEXT_PREFIX", "shape": [1, 1], "datatype": "BYTES", "data": [PRE]}]}).encode()
+def infer():
+    rq = urllib.request.Request(U + '/v2/models/whisper/infer', data=body, method='POST')
+    try:
+        r = urllib.request.urlopen(rq, timeout=300)
+        return r.status, json.loads(r.read())['outputs'][0]['data'][0]
+    except urllib.error.HTTPError as e:
+        return e.code, None
+    except Exception as e:
+        return -1, repr(e)
+def rss():
+    for line in open('/proc/%s/status' % pid):
+        if line.startswith('VmRSS:'):
+            return int(line.split()[1]) // 1024
+solo = infer()
+print('solo', solo[0])
+def wave_of(k):
+    res = [None] * k
+    def run(i): res[i] = infer()
+    th = [threading.Thread(target=run, args=(i,)) for i in range(k)]
+    for t in th: t.start()
+    for t in th: t.join()
+    return res
+mem = []
+for rnd in range(2):
+    res = wave_of(200)
+    ok = sum(1 for s, t in res if s == 200 and t == solo[1])
+    wrong = sum(1 for s, t in res if s == 200 and t != solo[1])
+    refused = sum(1 for s, t in res if s == 429)
+    other = [(s, t) for s, t in res if s not in (200, 429)]
+    print('wave', rnd, 'answered', ok, 'wrong', wrong, 'refused', refused, 'other', len(other), other[:3])
+    mem.append(rss())
+print('rss', mem[0], mem[1])
+EOF2
+if grep -q "^solo 200" "$T/load.out"; then ok; else bad "load: solo request: $(cat "$T/load.out")"; fi
+for rnd in 0 1; do
+  line=$(grep "^wave $rnd " "$T/load.out")
+  set -- $line
+  if [ "${4:-0}" -ge 50 ] && [ "${6:-1}" = 0 ] && [ "${10:-1}" = 0 ] && [ $(( ${4:-0} + ${8:-0} )) = 200 ]; then ok
+  else bad "load wave $rnd: $line"; fi
+done
+set -- $(grep "^rss" "$T/load.out")
+if [ $# -ge 3 ] && [ $(( $3 - $2 )) -le 64 ]; then ok; else bad "load: memory grew: $(grep rss "$T/load.out")"; fi
+
 # ---- SIGTERM while requests run: all answered, exit 0, new connections refused
 for i in 1 2 3; do
   curl -s -o "$T/drain$i" -w '%{http_code}' "$U/v1/audio/transcriptions" -F file=@"$JFK" -F response_format=text >"$T/drain$i.code" &

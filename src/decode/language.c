@@ -34,6 +34,7 @@ hark_status hark_detect_language(hark_state *state, const float *pcm, size_t n_s
     }
     if (!state->logits && !(state->logits = malloc((size_t)m->dims.n_vocab * sizeof(float))))
         return hark_fail(HARK_ERR_NOMEM, "out of memory");
+    hark_state_host_threads(state);
     hark_status st = hark_log_mel(pcm, n_samples, m->dims.n_mels, state->mel);
     if (st == HARK_OK)
         st = hark_encode(state, state->mel, 1);

@@ -547,6 +547,7 @@ static hark_status run_prepare(tr_run *t, const float *pcm, size_t n_samples)
     t->win = malloc(M * HARK_N_FRAMES * sizeof(float));
     if (!t->prompt || !t->win)
         return hark_fail(HARK_ERR_NOMEM, "out of memory");
+    hark_state_host_threads(t->s);
     st = hark_log_mel_full(pcm, n_samples, HARK_N_SAMPLES, (int)M, &t->mel, &t->n_frames);
     if (st != HARK_OK)
         return st;

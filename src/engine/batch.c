@@ -78,6 +78,8 @@ struct hark_batch {
     /* the engine thread's scratch */
     float *buf;
     size_t buf_cap;
+    float *mel; /* log-mel of PCM windows when the backend has no encode_pcm */
+    size_t mel_cap;
     hark_decode_entry *ent;
     size_t ent_cap;
     int32_t *tok;
@@ -143,9 +145,21 @@ static void run_encodes(hark_batch *b, bcall *list, call_kind kind)
         memcpy(b->wslots + k, c->slots, (size_t)c->n * sizeof(int));
         k += c->n;
     }
-    if (st == HARK_OK)
+    if (st == HARK_OK && kind == CALL_ENCODE_PCM && !b->rb->encode_pcm) {
+        /* the log-mel here, on the engine thread: the states' threads would otherwise run
+         * OpenBLAS at once, whose threads then fight over the cores (measured: 16 concurrent
+         * requests on 2 cores went from seconds to half a minute) */
+        const size_t pm = (size_t)b->model->dims.n_mels * HARK_N_FRAMES;
+        st = grow((void **)&b->mel, &b->mel_cap, pm * (size_t)n, sizeof(float));
+        for (int i = 0; i < n && st == HARK_OK; i++)
+            st = hark_log_mel(b->buf + per * (size_t)i, HARK_N_SAMPLES, b->model->dims.n_mels,
+                              b->mel + pm * (size_t)i);
+        if (st == HARK_OK)
+            st = b->rb->encode(b->rctx, b->mel, n, b->wslots);
+    } else if (st == HARK_OK) {
         st = kind == CALL_ENCODE ? b->rb->encode(b->rctx, b->buf, n, b->wslots)
                                  : b->rb->encode_pcm(b->rctx, b->buf, n, b->wslots);
+    }
     for (bcall *c = list; c; c = c->next)
         if (c->kind == kind)
             finish(c, c->next, st);
@@ -617,7 +631,8 @@ hark_status hark_batch_new(hark_model *model, const hark_batch_params *params, h
         .decode = proxy_decode,
         .kv_copy = proxy_kv_copy,
         .kv_free = b->rb->kv_free ? proxy_kv_free : NULL,
-        .encode_pcm = b->rb->encode_pcm ? proxy_encode_pcm : NULL,
+        .encode_pcm = proxy_encode_pcm, /* the engine computes the log-mel when the backend
+                                            cannot (run_encodes) */
         .decode_argmax = b->rb->decode_argmax ? proxy_decode_argmax : NULL,
         .decode_cross_qk = b->rb->decode_cross_qk ? proxy_cross_qk : NULL,
         .stats = b->rb->stats ? proxy_stats : NULL,
@@ -656,7 +671,7 @@ void hark_batch_free(hark_batch *b)
     if (b->rctx)
         b->rb->ctx_free(b->rctx);
     free(b->free_w), free(b->free_s), free(b->wslots);
-    free(b->buf), free(b->ent), free(b->tok);
+    free(b->buf), free(b->mel), free(b->ent), free(b->tok);
     free(b);
 }
 
@@ -665,7 +680,10 @@ hark_status hark_batch_state_new(hark_batch *batch, const hark_state_params *par
 {
     if (!batch)
         return hark_fail(HARK_ERR_INVALID_ARG, "hark_batch_state_new: batch is NULL");
-    return hark_state_new_on(batch->model, params, &batch->be, batch, out);
+    hark_status st = hark_state_new_on(batch->model, params, &batch->be, batch, out);
+    if (st == HARK_OK)
+        (*out)->host_single_thread = 1;
+    return st;
 }
 
 hark_status hark_batch_get_stats(hark_batch *batch, hark_batch_stats *out)

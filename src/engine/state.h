@@ -27,6 +27,11 @@ typedef struct hark_results {
 
 void hark_results_clear(hark_results *r);
 
+/* hark.c: before host-side work of a state on the calling thread: one OpenMP thread for a
+ * batch state (many requests' threads would otherwise each start a team of spinning OpenBLAS
+ * threads: 16 concurrent requests on 2 cores measured 30x slower). */
+void hark_state_host_threads(const hark_state *s);
+
 /* hark.c: a state on the given backend and its context argument (hark_state_new passes the
  * model's backend and weights). */
 hark_status hark_state_new_on(hark_model *model, const hark_state_params *params,
@@ -40,6 +45,9 @@ struct hark_state {
      * batch engine's proxy (engine/batch.c, the hark_batch as bw). */
     const struct hark_backend *backend;
     const void *bw;
+    /* a batch state: its own work on the caller's thread (the log-mel's products) runs on that
+     * one thread, the engine thread does the parallel work (hark_state_host_threads) */
+    int host_single_thread;
     void *ctx;      /* backend context */
     float *mel;     /* [mel_windows][n_mels][3000], allocated on first use */
     int mel_windows;
