@@ -12,6 +12,7 @@
 #include "serve.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -740,6 +741,9 @@ int cmd_serve(int argc, char **argv)
                 "--beam-size 1-16, --max-tokens <= 224, --connection-timeout 1-3600)\n");
         return 2;
     }
+    /* a thread per connection: glibc would give each its own malloc arena, and memory would
+     * creep up with the number of connections seen; a few shared arenas keep it flat */
+    mallopt(M_ARENA_MAX, 4);
     hark_model *m = cli_load_model(model, (int)threads, device, -1);
     if (!m)
         return 1;
