@@ -49,6 +49,19 @@ expect() { # expect NAME WANT GOT [body pattern]
   ok
 }
 
+# ---- a config file (the command line wins), and a bad one
+printf '{"http_port": %s, "grpc-port": 0, "metrics_port": 0, "max-tokens": 4, "access-log": false}\n' "$(free_port)" >"$T/cfg.json"
+CP=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["http_port"])' "$T/cfg.json")
+"$HARK" serve -m "$M" --host 127.0.0.1 --config "$T/cfg.json" --threads 1 2>"$T/cfglog" &
+CPID=$!
+up=0
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$CP/v2/health/ready" >/dev/null 2>&1 && { up=1; break; }; sleep 0.1; done
+if [ $up = 1 ] && ! grep -q '"status"' "$T/cfglog"; then ok; else bad "config file: $(cat "$T/cfglog")"; fi
+kill -TERM $CPID; wait $CPID && ok || bad "config server exit"
+echo '{"http_port": [1]}' >"$T/bad.json"
+"$HARK" serve -m "$M" --config "$T/bad.json" 2>"$T/err"; rc=$?
+if [ $rc = 2 ] && grep -q "http_port" "$T/err"; then ok; else bad "bad config: rc $rc $(cat "$T/err")"; fi
+
 start
 # ---- KServe v2 health and metadata
 expect live 200 "$(code GET /v2/health/live)"
@@ -278,7 +291,8 @@ echo "fairness: $(cat "$T/fair.out")"
 
 # ---- load: 200 clients at once, three waves; every admitted request answered with the solo
 # transcript (the batch engine merges their steps), the rest refused with 429; the server's
-# memory after the third wave within 32 MB of the second's
+# memory after the third wave within 48 MB of the first's (RSS moves by tens of MB with the
+# threads alive at the moment it is read; a leak would grow with every wave)
 python3 - "$U" "$JFK" "$PID" >"$T/load.out" 2>&1 <<'EOF2'
 import json, struct, sys, threading, urllib.request, wave
 U, jfk, pid = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -328,7 +342,8 @@ for rnd in 0 1 2; do
   else bad "load wave $rnd: $line"; fi
 done
 set -- $(grep "^rss" "$T/load.out")
-if [ $# -ge 4 ] && [ $(( $4 - $3 )) -le 32 ]; then ok; else bad "load: memory grew: $(grep rss "$T/load.out")"; fi
+if [ $# -ge 4 ] && [ $(( $4 - $2 )) -le 48 ]; then ok; else bad "load: memory grew: $(grep rss "$T/load.out")"; fi
+echo "load: $(grep -E '^(wave|rss)' "$T/load.out" | tr '\n' ';')"
 
 # ---- SIGTERM while requests run: all answered, exit 0, new connections refused
 for i in 1 2 3; do

@@ -12,8 +12,9 @@
 #include "serve.h"
 
 #include <arpa/inet.h>
-#include <malloc.h>
 #include <errno.h>
+#include <jansson.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -29,6 +30,8 @@ static void serve_usage(FILE *f)
 {
     fprintf(f,
         "usage: hark serve -m MODEL [options]\n"
+        "  --config FILE                a JSON object of these options (\"http-port\": 8000, ...;\n"
+        "                               '_' for '-' works too); the command line wins\n"
         "  -m, --model MODEL            a hark model file\n"
         "  --device DEV                 auto (default), cpu, cuda, cuda:N\n"
         "  --threads N                  CPU threads of the engine (0: all cores)\n"
@@ -647,7 +650,97 @@ static int parse_bool(const char *s, int *out)
     return -1;
 }
 
+/* The options of a --config file as command-line words (argv[0] is kept; the file's options
+ * come first, so that the command line's own win). Returns the new argc, -1 on an error. */
+static int config_argv(int argc, char **argv, char ***out, json_t **keep)
+{
+    const char *path = NULL;
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--config"))
+            path = argv[i + 1];
+    *out = argv;
+    *keep = NULL;
+    if (!path)
+        return argc;
+    json_error_t je;
+    json_t *cfg = json_load_file(path, 0, &je);
+    if (!json_is_object(cfg)) {
+        fprintf(stderr, "hark serve: --config %s: %s (line %d)\n", path,
+                cfg ? "not a JSON object" : je.text, je.line);
+        json_decref(cfg);
+        return -1;
+    }
+    size_t n = json_object_size(cfg);
+    char **v = calloc((size_t)argc + 2 * n + 1, sizeof(char *));
+    json_t *strs = json_array(); /* keeps the made strings alive with the file */
+    if (!v || !strs) {
+        free(v);
+        json_decref(cfg);
+        json_decref(strs);
+        return -1;
+    }
+    int k = 0;
+    v[k++] = argv[0];
+    const char *key;
+    json_t *val;
+    json_object_foreach(cfg, key, val) {
+        char opt[128], num[64];
+        snprintf(opt, sizeof(opt), "--%s", key);
+        for (char *p = opt; *p; p++)
+            if (*p == '_')
+                *p = '-';
+        const char *sv = NULL;
+        if (json_is_string(val))
+            sv = json_string_value(val);
+        else if (json_is_integer(val))
+            snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(val)), sv = num;
+        else if (json_is_real(val))
+            snprintf(num, sizeof(num), "%.17g", json_real_value(val)), sv = num;
+        else if (json_is_boolean(val))
+            sv = json_is_true(val) ? "true" : "false";
+        if (!sv || !strcmp(opt, "--config")) {
+            fprintf(stderr, "hark serve: --config %s: '%s' must be a string, number or boolean\n",
+                    path, key);
+            free(v);
+            json_decref(cfg);
+            json_decref(strs);
+            return -1;
+        }
+        json_array_append_new(strs, json_string(opt));
+        v[k++] = (char *)json_string_value(json_array_get(strs, json_array_size(strs) - 1));
+        json_array_append_new(strs, json_string(sv));
+        v[k++] = (char *)json_string_value(json_array_get(strs, json_array_size(strs) - 1));
+    }
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc) {
+            i++;
+            continue;
+        }
+        v[k++] = argv[i];
+    }
+    json_object_set_new(cfg, " strings", strs);
+    *out = v;
+    *keep = cfg;
+    return k;
+}
+
+static int serve_main(int argc, char **argv);
+
 int cmd_serve(int argc, char **argv)
+{
+    json_t *cfg_keep = NULL;
+    char **cfg_argv = NULL;
+    int n = config_argv(argc, argv, &cfg_argv, &cfg_keep);
+    if (n < 0)
+        return 2;
+    int rc = serve_main(n, cfg_argv);
+    if (cfg_argv != argv)
+        free(cfg_argv);
+    json_decref(cfg_keep);
+    return rc;
+}
+
+static int serve_main(int argc, char **argv)
 {
     const char *model = NULL, *device = NULL, *host = "0.0.0.0", *name = NULL;
     long threads = 0, http_port = 8000, grpc_port = 8001, metrics_port = 8002, max_batch = 16;
