@@ -56,7 +56,9 @@ static void serve_usage(FILE *f)
         "  --beam-size N                OpenAI requests' beams (5, openai/whisper's CLI; 1:\n"
         "                               greedy); Triton requests decode greedily\n"
         "  --temperature-increment X    fallback temperature step (0.2; 0: no fallback)\n"
-        "  --max-tokens N               tokens per 30 s window (0: the model's limit)\n");
+        "  --max-tokens N               tokens per 30 s window (0: the model's limit)\n"
+        "  --bench-tokens N             benchmark mode: every window decodes exactly N tokens\n"
+        "                               (end of text masked, no fallback: hark bench's work unit)\n");
 }
 
 double sv_now(void)
@@ -746,6 +748,7 @@ static int serve_main(int argc, char **argv)
     long threads = 0, http_port = 8000, grpc_port = 8001, metrics_port = 8002, max_batch = 16;
     long wait_us = 500;
     long max_queue = 64, kv_bits = 16, max_mb = 256, beam = 5, max_tokens = 0, conn_to = 30;
+    long bench_tokens = 0;
     double timeout = 0.0, kv_frac = 0.5, temp_inc = 0.2;
     int log = 1;
     for (int i = 1; i < argc; i++) {
@@ -793,6 +796,8 @@ static int serve_main(int argc, char **argv)
             lv = &max_tokens;
         else if (!strcmp(a, "--connection-timeout"))
             lv = &conn_to;
+        else if (!strcmp(a, "--bench-tokens"))
+            lv = &bench_tokens;
         else if (!strcmp(a, "--request-timeout") || !strcmp(a, "--kv-cache-free-mem-fraction") ||
                  !strcmp(a, "--temperature-increment")) {
             char *end;
@@ -827,7 +832,7 @@ static int serve_main(int argc, char **argv)
         max_batch < 1 ||
         max_batch > 1024 || (kv_bits != 8 && kv_bits != 16) || max_mb < 1 || max_mb > 65536 ||
         !(kv_frac > 0.0 && kv_frac <= 1.0) || wait_us > 1000000 || beam < 1 || beam > 16 ||
-        max_tokens > 224 || conn_to < 1 || conn_to > 3600) {
+        max_tokens > 224 || conn_to < 1 || conn_to > 3600 || bench_tokens > 224) {
         fprintf(stderr, "hark serve: an option is out of range (ports 1-65535, --max-batch-size "
                 "1-1024, --cross-kv-bits 8|16, --max-request-mb 1-65536, "
                 "--kv-cache-free-mem-fraction (0, 1], --max-queue-delay-us <= 1000000, "
@@ -846,6 +851,11 @@ static int serve_main(int argc, char **argv)
     sv.beam_size = (int)beam;
     sv.max_tokens = (int)max_tokens;
     sv.temperature_increment = (float)temp_inc;
+    if (bench_tokens > 0) {
+        sv.max_tokens = (int)bench_tokens;
+        sv.suppress_eot = 1;
+        sv.temperature_increment = 0.0f;
+    }
     sv.seqs_per_state = beam > 5 ? (int)beam : 5; /* beams, or best-of 5 when falling back */
     sv.max_inflight = (int)max_batch;
     sv.max_queue = (int)max_queue;

@@ -42,6 +42,7 @@ typedef struct sv_server {
      * model's limit) */
     int beam_size, max_tokens;
     float temperature_increment;
+    int suppress_eot; /* benchmark mode (--bench-tokens): every window decodes max_tokens */
 
     pthread_mutex_t mu;
     pthread_cond_t cv;

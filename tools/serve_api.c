@@ -864,6 +864,7 @@ int kserve_run(sv_server *sv, const sv_request *rq, const kin *ins, int n_in, co
         j->p.beam_size = 1; /* Triton's Whisper engines decode greedily */
         j->p.temperature_increment = sv->temperature_increment;
         j->p.max_tokens = sv->max_tokens;
+        j->p.suppress_eot = sv->suppress_eot;
         j->render = want[2];
         j->fmt = HARK_OUT_VERBOSE_JSON;
     }
@@ -1153,6 +1154,7 @@ static void openai_audio(sv_server *sv, const sv_request *rq, int translate, sv_
     j.p.beam_size = sv->beam_size;
     j.p.temperature_increment = sv->temperature_increment;
     j.p.max_tokens = sv->max_tokens;
+    j.p.suppress_eot = sv->suppress_eot;
     j.p.translate = translate;
     const char *fmt = fmt_f ? fmt_f->value : "json";
     if (!strcmp(fmt, "text")) {
