@@ -6,6 +6,7 @@ set -uo pipefail
 source dev/device-env.sh
 OUTDIR=${OUT:-/tmp/out}; mkdir -p "$OUTDIR"
 arch=${1:-large-v3}; conc=${2:-1,8,64}; reqs=${3:-128}
+shift $(( $# < 3 ? $# : 3 )) # the rest goes to hark serve
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DHARK_WITH_FFMPEG=OFF -DHARK_WITH_CUDA=ON \
       -DCMAKE_PREFIX_PATH=/tmp/deps/usr >"$OUTDIR/cmake.log" 2>&1 || { tail -20 "$OUTDIR/cmake.log"; exit 1; }
 cmake --build build-gpu -j 16 >"$OUTDIR/build.log" 2>&1 || { grep -E 'error' "$OUTDIR/build.log" | head; exit 1; }
@@ -17,7 +18,7 @@ OMP_WAIT_POLICY=passive build-gpu/hark serve -m /tmp/model.hark --device cuda:0 
   --access-log false "$@" 2>"$OUTDIR/serve.log" &
 pid=$!
 ready() { python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:18000/v2/health/ready', timeout=2)" 2>/dev/null; }
-for _ in $(seq 600); do ready && break; sleep 0.2; done
+for _ in $(seq 600); do ready && break; kill -0 $pid 2>/dev/null || { tail -5 "$OUTDIR/serve.log"; exit 1; }; sleep 0.2; done
 python3 dev/serve/load.py http://127.0.0.1:18000 samples/jfk.wav --concurrency "$conc" --requests "$reqs" | tee "$OUTDIR/load.jsonl"
 python3 -c "import urllib.request as u; print(u.urlopen('http://127.0.0.1:18002/metrics').read().decode())" > "$OUTDIR/metrics.txt"
 kill -TERM $pid; wait $pid; echo "serve exit $?"
