@@ -19,7 +19,8 @@ w = wave.open(a.wav)
 raw = w.readframes(w.getnframes())
 pcm = list(struct.unpack('<%dh' % (len(raw) // 2), raw))
 N = 480000
-samples = [(pcm * (N // len(pcm) + 1))[i] / 32768.0 for i in range(N)]
+tiled = (pcm * (N // len(pcm) + 1))[:N]
+samples = [x / 32768.0 for x in tiled]
 pre = b'<|startoftranscript|><|en|><|transcribe|><|notimestamps|>'
 hdr = json.dumps({"inputs": [
     {"name": "WAV", "shape": [1, N], "datatype": "FP32", "parameters": {"binary_data_size": 4 * N}},
