@@ -347,8 +347,8 @@ if ldd "$HARK" 2>/dev/null | grep -q libasan; then
 elif [ $# -ge 4 ] && [ $(( $4 - $2 )) -le 48 ]; then ok; else bad "load: memory grew: $(grep rss "$T/load.out")"; fi
 echo "load: $(grep -E '^(wave|rss)' "$T/load.out" | tr '\n' ';')"
 
-# ---- SIGTERM while requests run: all answered, exit 0, new connections refused
-for i in 1 2 3; do
+# ---- SIGTERM under load (40 clients): every admitted request answered, exit 0, then refused
+for i in $(seq 40); do
   curl -s -o "$T/drain$i" -w '%{http_code}' "$U/v1/audio/transcriptions" -F file=@"$JFK" -F response_format=text >"$T/drain$i.code" &
 done
 sleep 0.5
@@ -357,10 +357,17 @@ wait "$PID"; rc=$?
 PID=
 wait
 if [ $rc -eq 0 ]; then ok; else bad "SIGTERM: exit $rc"; tail -5 "$T/log" >&2; fi
-for i in 1 2 3; do
+answered=0 lost=0
+for i in $(seq 40); do
   c=$(cat "$T/drain$i.code")
-  if [ "$c" = 200 ]; then ok; else bad "drain: request $i got $c"; fi
+  case $c in
+    200) answered=$((answered + 1)) ;;
+    429|503|000) ;; # refused: not admitted (000: connection refused after the drain began)
+    *) lost=$((lost + 1)); echo "drain: request $i got $c" >&2 ;;
+  esac
 done
+if [ $lost = 0 ] && [ $answered -ge 1 ]; then ok; else bad "drain: $answered answered, $lost lost"; fi
+echo "drain: $answered of 40 answered, the rest refused"
 if curl -s -m 2 "$U/v2/health/live" >/dev/null 2>&1; then bad "still accepting after SIGTERM"; else ok; fi
 grep -q "draining" "$T/log" && ok || bad "no drain message"
 
