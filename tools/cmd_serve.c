@@ -41,7 +41,11 @@ static void serve_usage(FILE *f)
         "  --metrics-port N             Prometheus /metrics (8002; 0: off)\n"
         "  --model-name NAME            also serve the model as NAME (besides whisper,\n"
         "                               whisper_bls and infer_bls)\n"
-        "  --max-batch-size N           requests transcribing at once, whose decoder steps share\n"
+        "  --instance-count N           engines, one per GPU from --device cuda:K on (cuda:K ..\n"
+        "                               cuda:K+N-1), or N on the CPU; requests go to the least\n"
+        "                               busy (1)\n"
+        "  --max-batch-size N           requests transcribing at once (per instance), whose\n"
+        "                               decoder steps share\n"
         "                               the engine's rounds (16)\n"
         "  --max-queue-delay-us N       how long a round waits for requests still busy on the CPU\n"
         "                               (500)\n"
@@ -119,6 +123,26 @@ void sv_leave(sv_server *sv)
     pthread_mutex_lock(&sv->mu);
     sv->active--;
     pthread_cond_broadcast(&sv->cv);
+    pthread_mutex_unlock(&sv->mu);
+}
+
+hark_batch *sv_pick(sv_server *sv, int *inst)
+{
+    pthread_mutex_lock(&sv->mu);
+    int best = 0;
+    for (int i = 1; i < sv->n_inst; i++)
+        if (sv->inst_busy[i] < sv->inst_busy[best])
+            best = i;
+    sv->inst_busy[best]++;
+    pthread_mutex_unlock(&sv->mu);
+    *inst = best;
+    return sv->batches[best];
+}
+
+void sv_done(sv_server *sv, int inst)
+{
+    pthread_mutex_lock(&sv->mu);
+    sv->inst_busy[inst]--;
     pthread_mutex_unlock(&sv->mu);
 }
 
@@ -220,7 +244,20 @@ char *sv_metrics_text(sv_server *sv, size_t *len)
     static const char *PROTO[4] = { "kserve", "openai", "grpc", "other" };
     static const char *CLASS[6] = { "2xx", "4xx", "429", "5xx", "503", "other" };
     hark_batch_stats bs = { 0 };
-    hark_batch_get_stats(sv->batch, &bs);
+    for (int i = 0; i < sv->n_inst; i++) { /* all instances together */
+        hark_batch_stats one;
+        if (hark_batch_get_stats(sv->batches[i], &one) != HARK_OK)
+            continue;
+        bs.rounds += one.rounds;
+        bs.decode_calls += one.decode_calls;
+        bs.decode_batches += one.decode_batches;
+        bs.decode_rows += one.decode_rows;
+        bs.encode_windows += one.encode_windows;
+        bs.free_sequences += one.free_sequences;
+        bs.free_windows += one.free_windows;
+        if (one.max_decode_calls > bs.max_decode_calls)
+            bs.max_decode_calls = one.max_decode_calls;
+    }
     pthread_mutex_lock(&sv->mu);
     sv_metrics m = sv->m;
     int active = sv->active, queued = active > sv->max_inflight ? active - sv->max_inflight : 0;
@@ -268,19 +305,24 @@ char *sv_metrics_text(sv_server *sv, size_t *len)
               (unsigned long long)bs.rounds, (unsigned long long)bs.decode_calls,
               (unsigned long long)bs.decode_batches, (unsigned long long)bs.decode_rows,
               bs.max_decode_calls, (unsigned long long)bs.encode_windows, bs.free_sequences);
-    /* device memory, through a state of the batch when one can be had at once */
-    hark_stats st;
-    hark_state *s = NULL;
-    if (bs.free_sequences >= 1 && bs.free_windows >= 1 &&
-        hark_batch_state_new(sv->batch, NULL, &s) == HARK_OK && hark_state_stats(s, &st) == HARK_OK)
-        sb_printf(&b, "# HELP hark_device_memory_bytes Device memory: weights, engine state, "
-                      "peak in use.\n# TYPE hark_device_memory_bytes gauge\n"
-                      "hark_device_memory_bytes{kind=\"weights\"} %llu\n"
-                      "hark_device_memory_bytes{kind=\"state\"} %llu\n"
-                      "hark_device_memory_bytes{kind=\"peak\"} %llu\n",
-                  (unsigned long long)st.weights_bytes, (unsigned long long)st.state_bytes,
-                  (unsigned long long)st.device_peak_bytes);
-    hark_state_free(s);
+    /* device memory of each instance, through a state of its batch when one can be had at once */
+    sb_printf(&b, "# HELP hark_device_memory_bytes Device memory: weights, engine state, peak "
+                  "in use, per engine instance.\n# TYPE hark_device_memory_bytes gauge\n");
+    for (int i = 0; i < sv->n_inst; i++) {
+        hark_batch_stats one;
+        hark_stats st;
+        hark_state *s = NULL;
+        if (hark_batch_get_stats(sv->batches[i], &one) == HARK_OK && one.free_sequences >= 1 &&
+            one.free_windows >= 1 && hark_batch_state_new(sv->batches[i], NULL, &s) == HARK_OK &&
+            hark_state_stats(s, &st) == HARK_OK)
+            sb_printf(&b, "hark_device_memory_bytes{instance=\"%d\",kind=\"weights\"} %llu\n"
+                          "hark_device_memory_bytes{instance=\"%d\",kind=\"state\"} %llu\n"
+                          "hark_device_memory_bytes{instance=\"%d\",kind=\"peak\"} %llu\n",
+                      i, (unsigned long long)st.weights_bytes, i,
+                      (unsigned long long)st.state_bytes, i,
+                      (unsigned long long)st.device_peak_bytes);
+        hark_state_free(s);
+    }
     sb_printf(&b, "# HELP hark_uptime_seconds Seconds since start.\n"
                   "# TYPE hark_uptime_seconds gauge\nhark_uptime_seconds %.1f\n",
               sv_now() - sv->started);
@@ -728,6 +770,16 @@ static int config_argv(int argc, char **argv, char ***out, json_t **keep)
 
 static int serve_main(int argc, char **argv);
 
+static void free_engines(sv_server *sv)
+{
+    for (int i = 0; i < SV_MAX_INSTANCES; i++) {
+        hark_batch_free(sv->batches[i]);
+        hark_model_free(sv->models[i]);
+        sv->batches[i] = NULL;
+        sv->models[i] = NULL;
+    }
+}
+
 int cmd_serve(int argc, char **argv)
 {
     json_t *cfg_keep = NULL;
@@ -748,7 +800,7 @@ static int serve_main(int argc, char **argv)
     long threads = 0, http_port = 8000, grpc_port = 8001, metrics_port = 8002, max_batch = 16;
     long wait_us = 500;
     long max_queue = 64, kv_bits = 16, max_mb = 256, beam = 5, max_tokens = 0, conn_to = 30;
-    long bench_tokens = 0;
+    long bench_tokens = 0, n_inst = 1;
     double timeout = 0.0, kv_frac = 0.5, temp_inc = 0.2;
     int log = 1;
     for (int i = 1; i < argc; i++) {
@@ -798,6 +850,8 @@ static int serve_main(int argc, char **argv)
             lv = &conn_to;
         else if (!strcmp(a, "--bench-tokens"))
             lv = &bench_tokens;
+        else if (!strcmp(a, "--instance-count"))
+            lv = &n_inst;
         else if (!strcmp(a, "--request-timeout") || !strcmp(a, "--kv-cache-free-mem-fraction") ||
                  !strcmp(a, "--temperature-increment")) {
             char *end;
@@ -832,22 +886,47 @@ static int serve_main(int argc, char **argv)
         max_batch < 1 ||
         max_batch > 1024 || (kv_bits != 8 && kv_bits != 16) || max_mb < 1 || max_mb > 65536 ||
         !(kv_frac > 0.0 && kv_frac <= 1.0) || wait_us > 1000000 || beam < 1 || beam > 16 ||
-        max_tokens > 224 || conn_to < 1 || conn_to > 3600 || bench_tokens > 224) {
+        max_tokens > 224 || conn_to < 1 || conn_to > 3600 || bench_tokens > 224 || n_inst < 1 ||
+        n_inst > SV_MAX_INSTANCES) {
         fprintf(stderr, "hark serve: an option is out of range (ports 1-65535, --max-batch-size "
                 "1-1024, --cross-kv-bits 8|16, --max-request-mb 1-65536, "
                 "--kv-cache-free-mem-fraction (0, 1], --max-queue-delay-us <= 1000000, "
-                "--beam-size 1-16, --max-tokens <= 224, --connection-timeout 1-3600)\n");
+                "--beam-size 1-16, --max-tokens <= 224, --connection-timeout 1-3600, "
+                "--instance-count 1-16)\n");
         return 2;
     }
     /* a thread per connection: glibc would give each its own malloc arena, and memory would
      * creep up with the number of connections seen; a few shared arenas keep it flat */
     mallopt(M_ARENA_MAX, 4);
-    hark_model *m = cli_load_model(model, (int)threads, device, -1);
-    if (!m)
-        return 1;
+    int cuda_base = -1;
+    if (n_inst > 1) { /* several engines: explicit devices */
+        if (device && !strcmp(device, "cpu")) {
+            cuda_base = -1;
+        } else if (device && !strncmp(device, "cuda", 4) &&
+                   (device[4] == 0 || (device[4] == ':' && cli_long(device + 5) >= 0))) {
+            cuda_base = device[4] ? (int)cli_long(device + 5) : 0;
+        } else {
+            fprintf(stderr, "hark serve: --instance-count %ld needs --device cpu or cuda[:K]\n",
+                    n_inst);
+            return 2;
+        }
+    }
     static sv_server sv;
     memset(&sv, 0, sizeof(sv));
-    sv.model = m;
+    for (int i = 0; i < n_inst; i++) {
+        char dev[32];
+        if (n_inst > 1 && cuda_base >= 0)
+            snprintf(dev, sizeof(dev), "cuda:%d", cuda_base + i);
+        sv.models[i] = cli_load_model(model, (int)threads,
+                                      n_inst > 1 && cuda_base >= 0 ? dev : device, -1);
+        if (!sv.models[i]) {
+            for (int k = 0; k < i; k++)
+                hark_model_free(sv.models[k]);
+            return 1;
+        }
+    }
+    sv.n_inst = (int)n_inst;
+    hark_model *m = sv.models[0];
     sv.beam_size = (int)beam;
     sv.max_tokens = (int)max_tokens;
     sv.temperature_increment = (float)temp_inc;
@@ -857,7 +936,7 @@ static int serve_main(int argc, char **argv)
         sv.temperature_increment = 0.0f;
     }
     sv.seqs_per_state = beam > 5 ? (int)beam : 5; /* beams, or best-of 5 when falling back */
-    sv.max_inflight = (int)max_batch;
+    sv.max_inflight = (int)(max_batch * n_inst);
     sv.max_queue = (int)max_queue;
     sv.max_body = (size_t)max_mb << 20;
     sv.request_timeout = timeout;
@@ -874,10 +953,12 @@ static int serve_main(int argc, char **argv)
     bp.max_wait_us = (int)wait_us;
     bp.kv_cache_free_mem_fraction = (float)kv_frac;
     bp.cross_kv_bits = (int)kv_bits;
-    hark_status st = hark_batch_new(m, &bp, &sv.batch);
-    if (st != HARK_OK) {
-        hark_model_free(m);
-        return cli_error("cannot start the engine", st);
+    for (int i = 0; i < sv.n_inst; i++) {
+        hark_status st = hark_batch_new(sv.models[i], &bp, &sv.batches[i]);
+        if (st != HARK_OK) {
+            free_engines(&sv);
+            return cli_error("cannot start the engine", st);
+        }
     }
     /* SIGTERM and SIGINT are taken by sigwait below; every thread inherits the mask */
     sigset_t set;
@@ -895,8 +976,7 @@ static int serve_main(int argc, char **argv)
                 http ? metrics_port : http_port, http ? " (metrics)" : "", strerror(errno));
         if (http)
             MHD_stop_daemon(http);
-        hark_batch_free(sv.batch);
-        hark_model_free(m);
+        free_engines(&sv);
         return 1;
     }
     sv_grpc *grpc = NULL;
@@ -906,8 +986,7 @@ static int serve_main(int argc, char **argv)
         MHD_stop_daemon(http);
         if (metrics)
             MHD_stop_daemon(metrics);
-        hark_batch_free(sv.batch);
-        hark_model_free(m);
+        free_engines(&sv);
         return 1;
     }
 #else
@@ -918,7 +997,9 @@ static int serve_main(int argc, char **argv)
             hark_model_arch(m), host, http_port);
     if (grpc)
         fprintf(stderr, ", gRPC %s:%ld (KServe v2)", host, grpc_port);
-    fprintf(stderr, "; batch of %ld requests, queue %ld\n", max_batch, max_queue);
+    fprintf(stderr, "; %d engine%s (%s), batch of %ld requests each, queue %ld\n", sv.n_inst,
+            sv.n_inst > 1 ? "s" : "", cuda_base >= 0 ? "one per GPU" : device ? device : "auto",
+            max_batch, max_queue);
     if (metrics)
         fprintf(stderr, "hark serve: metrics on %s:%ld/metrics\n", host, metrics_port);
     int sig = 0;
@@ -944,8 +1025,7 @@ static int serve_main(int argc, char **argv)
     MHD_stop_daemon(http);
     if (metrics)
         MHD_stop_daemon(metrics);
-    hark_batch_free(sv.batch);
-    hark_model_free(m);
+    free_engines(&sv);
     fprintf(stderr, "hark serve: stopped\n");
     return 0;
 }

@@ -25,9 +25,15 @@ typedef struct sv_metrics {
     double rtf_sum;
 } sv_metrics;
 
+#define SV_MAX_INSTANCES 16
+
 typedef struct sv_server {
-    hark_model *model;
-    hark_batch *batch;
+    /* engine instances (--instance-count): a model and a batch engine each, on its own device
+     * (cuda:K, cuda:K+1, ...) or all on the CPU; a request goes to the least busy */
+    hark_model *models[SV_MAX_INSTANCES];
+    hark_batch *batches[SV_MAX_INSTANCES];
+    int inst_busy[SV_MAX_INSTANCES]; /* transcriptions running on each (under mu) */
+    int n_inst;
     int seqs_per_state;     /* sequence slots each request's state takes (beam / best-of) */
     int max_inflight;       /* requests transcribing at once (states the batch holds) */
     int max_queue;          /* requests waiting beyond those; more get 429 */
@@ -99,6 +105,9 @@ void sv_handle(sv_server *sv, const sv_request *rq, sv_response *res);
  * to answer (429 queue full, 503 draining). */
 int sv_enter(sv_server *sv);
 void sv_leave(sv_server *sv);
+/* The least busy engine instance, counted busy until sv_done(sv, i). */
+hark_batch *sv_pick(sv_server *sv, int *inst);
+void sv_done(sv_server *sv, int inst);
 /* Records a finished request in the metrics (protocol 0-3 as sv_response, status, seconds). */
 void sv_record(sv_server *sv, int protocol, int status, double seconds, double audio_s);
 /* The Prometheus text of /metrics (malloc'd). */

@@ -125,12 +125,15 @@ static void job_run_inner(sv_job *j)
     hark_state *s = NULL;
     j->p.progress = job_check;
     j->p.progress_user = j;
-    j->st = hark_batch_state_new(j->sv->batch, &sp, &s);
+    int inst = 0;
+    hark_batch *b = sv_pick(j->sv, &inst);
+    j->st = hark_batch_state_new(b, &sp, &s);
     if (j->st == HARK_OK)
         j->st = hark_transcribe(s, j->pcm, j->n, &j->p);
     if (j->st != HARK_OK) {
         snprintf(j->err, sizeof(j->err), "%s", hark_last_error());
         hark_state_free(s);
+        sv_done(j->sv, inst);
         return;
     }
     j->text = joined_text(s);
@@ -161,6 +164,7 @@ static void job_run_inner(sv_job *j)
                                      j->st == HARK_OK))
         j->st = HARK_ERR_NOMEM;
     hark_state_free(s);
+    sv_done(j->sv, inst);
 }
 
 /* ---------------------------------------------------------------- OpenAI streaming -------- */
