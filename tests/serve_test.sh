@@ -43,6 +43,15 @@ start() {
 }
 # code METHOD PATH [curl args...]: prints the HTTP status
 code() { local m=$1 p=$2; shift 2; curl -s -o "$T/body" -w '%{http_code}' -X "$m" "$U$p" "$@"; }
+# tally NAME MIN FILE: one check per "ok ..." / "FAIL ..." line of a client's output (at least MIN)
+tally() {
+  local n=0 line
+  while read -r line; do
+    n=$((n + 1))
+    case $line in ok*) ok ;; *) bad "$1: $line" ;; esac
+  done <"$3"
+  [ "$n" -ge "$2" ] || bad "$1: $n results: $(tail -5 "$3")"
+}
 expect() { # expect NAME WANT GOT [body pattern]
   if [ "$3" != "$2" ]; then bad "$1: status $3, want $2: $(head -c 300 "$T/body")"; return; fi
   if [ $# -ge 4 ] && ! grep -qE "$4" "$T/body"; then bad "$1: body lacks /$4/: $(head -c 300 "$T/body")"; return; fi
@@ -177,9 +186,7 @@ check('header length beyond body', post(hj, {'Content-Type': 'application/octet-
 check('undecodable AUDIO', post(ha + struct.pack('<I', 11) + b'not a sound' + b'', {'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': str(len(ha))}), 400)
 check('unknown output', post(json.dumps({"inputs": j1["inputs"], "outputs": [{"name": "LOGITS"}]}).encode()), 400, 'unknown output')
 EOF
-while read -r line; do
-  case $line in ok*) ok ;; *) bad "kserve: $line" ;; esac
-done <"$T/kserve.out"
+tally kserve 20 "$T/kserve.out"
 
 # ---- OpenAI endpoints
 expect openai-json 200 "$(code POST /v1/audio/transcriptions -F file=@"$JFK" -F model=whisper-1)" '"text"'
@@ -246,12 +253,7 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
     echo "hark was built without gRPC: the gRPC checks are skipped"
   elif [ -f "$PROTOS/grpc_service.proto" ] && [ -d "$SRC/tests/node/node_modules/@grpc/grpc-js" ]; then
     node "$SRC/tests/node/grpc_test.mjs" "127.0.0.1:$GP" "$PROTOS" "$JFK" >"$T/grpc.out" 2>&1
-    n=0
-    while read -r line; do
-      n=$((n + 1))
-      case $line in ok*) ok ;; *) bad "grpc: $line" ;; esac
-    done <"$T/grpc.out"
-    [ "$n" -ge 18 ] || bad "grpc: $n results: $(tail -5 "$T/grpc.out")"
+    tally grpc 18 "$T/grpc.out"
   elif [ ! -f "$PROTOS/grpc_service.proto" ]; then
     echo "the official KServe schema is not beside the project ($PROTOS): the gRPC interop checks are skipped"
   else
@@ -259,12 +261,7 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
   fi
   if [ -d "$SRC/tests/node/node_modules/openai" ]; then
     node "$SRC/tests/node/openai_sdk_test.mjs" "$U" "$JFK" >"$T/sdk.out" 2>&1
-    n=0
-    while read -r line; do
-      n=$((n + 1))
-      case $line in ok*) ok ;; *) bad "openai sdk: $line" ;; esac
-    done <"$T/sdk.out"
-    [ "$n" -ge 9 ] || bad "openai sdk: $n results: $(tail -5 "$T/sdk.out")"
+    tally "openai sdk" 9 "$T/sdk.out"
   fi
 else
   echo "node/npm not installed: the OpenAI Node SDK checks are skipped"

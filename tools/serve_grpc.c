@@ -609,16 +609,21 @@ static void call_free(gcall *c)
     free(c);
 }
 
-static void *call_main(void *arg)
+/* The call is over: its resources freed, one call fewer alive. */
+static void call_end(gcall *c)
 {
-    gcall *c = arg;
     sv_grpc *g = c->g;
-    handle(c);
     call_free(c);
     pthread_mutex_lock(&g->mu);
     g->n_calls--;
     pthread_cond_broadcast(&g->cv);
     pthread_mutex_unlock(&g->mu);
+}
+
+static void *call_main(void *arg)
+{
+    handle(arg);
+    call_end(arg);
     return NULL;
 }
 
@@ -675,11 +680,7 @@ static void *accept_main(void *arg)
             pthread_detach(th);
         } else {
             send_status(c, GS_RESOURCE_EXHAUSTED, "no thread for the call");
-            call_free(c);
-            pthread_mutex_lock(&g->mu);
-            g->n_calls--;
-            pthread_cond_broadcast(&g->cv);
-            pthread_mutex_unlock(&g->mu);
+            call_end(c);
         }
     }
     return NULL;

@@ -281,23 +281,14 @@ extern "C" int cu_cross_attention_i8(hark_dtype dt, const void *q, int ldq, cons
     const float qs = scale * 1.4426950408889634f;
     cudaStream_t st = (cudaStream_t)s;
     HARK_CU_DISPATCH(dt, T, {
-        if (e == 64) {
-            auto kern = cross_i8_kernel<T, 64, XI8_U, XI8_ST>;
-            cudaError_t err = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                   (int)smem);
-            if (err != cudaSuccess)
-                return (int)err;
-            return launch_pdl(kern, dim3((unsigned)(rows * h)), dim3(XI8_THREADS), smem, st,
-                              (const T *)q, ldq, k8, v8, ks, vs, win, (T *)out, c, d, h, qs);
-        } else {
-            auto kern = cross_i8_kernel<T, 32, XI8_U, XI8_ST>;
-            cudaError_t err = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                   (int)smem);
-            if (err != cudaSuccess)
-                return (int)err;
-            return launch_pdl(kern, dim3((unsigned)(rows * h)), dim3(XI8_THREADS), smem, st,
-                              (const T *)q, ldq, k8, v8, ks, vs, win, (T *)out, c, d, h, qs);
-        }
+        auto kern = e == 64 ? cross_i8_kernel<T, 64, XI8_U, XI8_ST>
+                            : cross_i8_kernel<T, 32, XI8_U, XI8_ST>;
+        cudaError_t err = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               (int)smem);
+        if (err != cudaSuccess)
+            return (int)err;
+        return launch_pdl(kern, dim3((unsigned)(rows * h)), dim3(XI8_THREADS), smem, st,
+                          (const T *)q, ldq, k8, v8, ks, vs, win, (T *)out, c, d, h, qs);
     });
     return 0;
 }
