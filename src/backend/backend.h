@@ -55,6 +55,10 @@ typedef struct hark_backend {
                                    const int32_t *heads, int n_heads, int n_frames, float *qk);
     /* Memory and the split of the last encode_pcm (mel / encoder milliseconds). */
     void (*stats)(void *ctx, hark_stats *out);
+    /* Host memory the backend copies to and from fastest (GPU: page-locked), for buffers that
+     * receive logits every step (the batch engine's); NULL: malloc/free. */
+    void *(*host_alloc)(size_t bytes);
+    void (*host_free)(void *p);
 } hark_backend;
 
 /* What a backend context accepts in one decode call. */

@@ -453,6 +453,19 @@ static void stats(void *ctx, hark_stats *out)
     out->device = c->w->device_name;
 }
 
+/* See backend.h (host_alloc): page-locked, so that the logits copies run at the bus's rate. */
+static void *host_alloc(size_t bytes)
+{
+    void *p = NULL;
+    return cudaMallocHost(&p, bytes ? bytes : 16) == cudaSuccess ? p : NULL;
+}
+
+static void host_free(void *p)
+{
+    if (p)
+        cudaFreeHost(p);
+}
+
 const hark_backend hark_backend_cuda = {
     .name = "cuda",
     .weights_upload = weights_upload,
@@ -468,4 +481,6 @@ const hark_backend hark_backend_cuda = {
     .encode_pcm = cu_encode_pcm,
     .decode_argmax = cu_decode_argmax,
     .stats = stats,
+    .host_alloc = host_alloc,
+    .host_free = host_free,
 };
