@@ -378,7 +378,9 @@ void hark_batch_free(hark_batch *batch);
 
 /* A state whose max_windows and max_sequences slots come from the batch: waits until that many
  * are free (HARK_ERR_CAPACITY at once when the batch has fewer in all). Free it with
- * hark_state_free, which gives the slots back. */
+ * hark_state_free, which gives the slots back. Its host-side work (the log-mel) runs on the
+ * calling thread alone: a transcription on it sets that thread's OpenMP thread count to 1, so
+ * that many requests' threads do not each start a team of spinning threads. */
 hark_status hark_batch_state_new(hark_batch *batch, const hark_state_params *params,
                                  hark_state **out);
 
