@@ -393,6 +393,9 @@ typedef struct hark_batch_stats {
     uint64_t decode_rows;       /* entries decoded */
     uint64_t encode_calls, encode_batches, encode_windows;
     int max_decode_calls;       /* the most states' decode calls merged into one backend call */
+    /* rounds by the states' calls they took: 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64-127, 128+ */
+    uint64_t rounds_by_calls[8];
+    uint64_t rounds_timed_out;  /* rounds started by max_wait_us with states still missing */
 } hark_batch_stats;
 
 hark_status hark_batch_get_stats(hark_batch *batch, hark_batch_stats *out);

@@ -271,7 +271,8 @@ fi
 curl -s "http://127.0.0.1:$MP/metrics" >"$T/metrics"
 for k in 'hark_requests_total{protocol="kserve",status="2xx"}' 'hark_requests_total{protocol="openai",status="4xx"}' \
          hark_audio_seconds_total 'hark_request_duration_seconds_bucket{protocol="openai",le="+Inf"}' \
-         hark_request_rtf_count hark_engine_rounds_total hark_queue_depth hark_inflight_requests; do
+         hark_request_rtf_count hark_engine_rounds_total hark_queue_depth hark_inflight_requests \
+         'hark_engine_round_calls_bucket{le="+Inf"}' hark_engine_rounds_timed_out_total; do
   if grep -qF "$k" "$T/metrics"; then ok; else bad "metrics lack $k"; fi
 done
 if grep -q '"status":413' "$T/log" && grep -q '"path":"/v1/audio/transcriptions"' "$T/log"; then ok; else bad "access log"; fi

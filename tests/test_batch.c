@@ -163,6 +163,12 @@ int main(void)
                (unsigned long long)bs.encode_calls, (unsigned long long)bs.encode_batches);
         CHECK(bs.max_decode_calls > 1 && bs.decode_batches < bs.decode_calls,
               "no decode calls were merged (%d at most)", bs.max_decode_calls);
+        uint64_t by_calls = 0;
+        for (int k = 0; k < 8; k++)
+            by_calls += bs.rounds_by_calls[k];
+        CHECK(by_calls == bs.rounds && bs.rounds_timed_out <= bs.rounds,
+              "round histogram %llu of %llu rounds", (unsigned long long)by_calls,
+              (unsigned long long)bs.rounds);
         CHECK(bs.states == 0 && bs.free_windows == bp.max_windows &&
               bs.free_sequences == bp.max_sequences,
               "slots not given back: %d states, %d windows, %d sequences free", bs.states,

@@ -253,10 +253,14 @@ char *sv_metrics_text(sv_server *sv, size_t *len)
         bs.decode_batches += one.decode_batches;
         bs.decode_rows += one.decode_rows;
         bs.encode_windows += one.encode_windows;
+        bs.encode_calls += one.encode_calls;
         bs.free_sequences += one.free_sequences;
         bs.free_windows += one.free_windows;
         if (one.max_decode_calls > bs.max_decode_calls)
             bs.max_decode_calls = one.max_decode_calls;
+        for (int k = 0; k < 8; k++)
+            bs.rounds_by_calls[k] += one.rounds_by_calls[k];
+        bs.rounds_timed_out += one.rounds_timed_out;
     }
     pthread_mutex_lock(&sv->mu);
     sv_metrics m = sv->m;
@@ -305,6 +309,22 @@ char *sv_metrics_text(sv_server *sv, size_t *len)
               (unsigned long long)bs.rounds, (unsigned long long)bs.decode_calls,
               (unsigned long long)bs.decode_batches, (unsigned long long)bs.decode_rows,
               bs.max_decode_calls, (unsigned long long)bs.encode_windows, bs.free_sequences);
+    static const char *RB[8] = { "1", "3", "7", "15", "31", "63", "127", "+Inf" };
+    sb_printf(&b, "# HELP hark_engine_round_calls Engine rounds by the request calls they took "
+                  "(le: at most).\n# TYPE hark_engine_round_calls histogram\n");
+    uint64_t acc = 0, calls_sum = 0;
+    for (int k = 0; k < 8; k++) {
+        acc += bs.rounds_by_calls[k];
+        sb_printf(&b, "hark_engine_round_calls_bucket{le=\"%s\"} %llu\n", RB[k],
+                  (unsigned long long)acc);
+    }
+    calls_sum = bs.decode_calls + bs.encode_calls;
+    sb_printf(&b, "hark_engine_round_calls_sum %llu\nhark_engine_round_calls_count %llu\n"
+                  "# HELP hark_engine_rounds_timed_out_total Rounds started by the queue delay "
+                  "with requests still busy.\n# TYPE hark_engine_rounds_timed_out_total counter\n"
+                  "hark_engine_rounds_timed_out_total %llu\n",
+              (unsigned long long)calls_sum, (unsigned long long)acc,
+              (unsigned long long)bs.rounds_timed_out);
     /* device memory of each instance, through a state of its batch when one can be had at once */
     sb_printf(&b, "# HELP hark_device_memory_bytes Device memory: weights, engine state, peak "
                   "in use, per engine instance.\n# TYPE hark_device_memory_bytes gauge\n");

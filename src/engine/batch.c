@@ -317,6 +317,7 @@ static void *engine_main(void *arg)
             pthread_cond_wait(&b->cv_work, &b->mu);
         if (b->n_pending == 0)
             break; /* stopping, nothing left */
+        int timed_out = 0;
         if (!all_pending(b) && b->max_wait_us > 0) {
             struct timespec dl;
             clock_gettime(CLOCK_REALTIME, &dl);
@@ -324,9 +325,17 @@ static void *engine_main(void *arg)
             dl.tv_sec += ns / 1000000000L;
             dl.tv_nsec = ns % 1000000000L;
             while (!b->stop && !all_pending(b))
-                if (pthread_cond_timedwait(&b->cv_work, &b->mu, &dl) == ETIMEDOUT)
+                if (pthread_cond_timedwait(&b->cv_work, &b->mu, &dl) == ETIMEDOUT) {
+                    timed_out = !all_pending(b);
                     break;
+                }
         }
+        /* how full the rounds are, for diagnosis (metrics) */
+        int bucket = 0;
+        while (bucket < 7 && (2 << bucket) <= b->n_pending)
+            bucket++;
+        b->stats.rounds_by_calls[bucket]++;
+        b->stats.rounds_timed_out += (uint64_t)timed_out;
         bcall *list = b->head;
         b->head = b->tail = NULL;
         b->n_pending = 0;
