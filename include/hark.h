@@ -399,6 +399,8 @@ typedef struct hark_batch_stats {
 } hark_batch_stats;
 
 hark_status hark_batch_get_stats(hark_batch *batch, hark_batch_stats *out);
+/* Memory of the batch's backend context (as hark_state_stats): weights, its state, device peak. */
+hark_status hark_batch_device_stats(hark_batch *batch, hark_stats *out);
 
 #ifdef __cplusplus
 }

@@ -325,23 +325,18 @@ char *sv_metrics_text(sv_server *sv, size_t *len)
                   "hark_engine_rounds_timed_out_total %llu\n",
               (unsigned long long)calls_sum, (unsigned long long)acc,
               (unsigned long long)bs.rounds_timed_out);
-    /* device memory of each instance, through a state of its batch when one can be had at once */
+    /* device memory of each instance */
     sb_printf(&b, "# HELP hark_device_memory_bytes Device memory: weights, engine state, peak "
                   "in use, per engine instance.\n# TYPE hark_device_memory_bytes gauge\n");
     for (int i = 0; i < sv->n_inst; i++) {
-        hark_batch_stats one;
         hark_stats st;
-        hark_state *s = NULL;
-        if (hark_batch_get_stats(sv->batches[i], &one) == HARK_OK && one.free_sequences >= 1 &&
-            one.free_windows >= 1 && hark_batch_state_new(sv->batches[i], NULL, &s) == HARK_OK &&
-            hark_state_stats(s, &st) == HARK_OK)
+        if (hark_batch_device_stats(sv->batches[i], &st) == HARK_OK)
             sb_printf(&b, "hark_device_memory_bytes{instance=\"%d\",kind=\"weights\"} %llu\n"
                           "hark_device_memory_bytes{instance=\"%d\",kind=\"state\"} %llu\n"
                           "hark_device_memory_bytes{instance=\"%d\",kind=\"peak\"} %llu\n",
                       i, (unsigned long long)st.weights_bytes, i,
                       (unsigned long long)st.state_bytes, i,
                       (unsigned long long)st.device_peak_bytes);
-        hark_state_free(s);
     }
     sb_printf(&b, "# HELP hark_uptime_seconds Seconds since start.\n"
                   "# TYPE hark_uptime_seconds gauge\nhark_uptime_seconds %.1f\n",
@@ -535,6 +530,18 @@ static void access_log(const char *method, const char *url, int status, double m
             bytes);
 }
 
+/* Answers a request before its body is read or complete (413, 429, 503, 408), logged and
+ * counted as the others; the connection closes after it. */
+static enum MHD_Result answer_early(sv_server *sv, struct MHD_Connection *c, conn_ctx *cc,
+                                    const char *method, const char *url, sv_response *res)
+{
+    cc->answered = 1;
+    if (sv->access_log)
+        access_log(method, url, res->status, 1e3 * (sv_now() - cc->t0), 0);
+    sv_record(sv, strncmp(url, "/v1/", 4) == 0 ? 1 : 0, res->status, 0.0, 0.0);
+    return send_response(c, res);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -553,11 +560,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (cl && strtoull(cl, NULL, 10) > sv->max_body) { /* refused before reading it */
             sv_response res = { 0 };
             sv_error(&res, 413, "request body of %s bytes: the limit is %zu", cl, sv->max_body);
-            cc->answered = 1;
-            if (sv->access_log)
-                access_log(method, url, 413, 0.0, 0);
-            sv_record(sv, strncmp(url, "/v1/", 4) == 0 ? 1 : 0, 413, 0.0, 0.0);
-            return send_response(c, &res);
+            return answer_early(sv, c, cc, method, url, &res);
         }
         if (!strcmp(method, "POST")) { /* admission before the body is read */
             int adm = sv_enter(sv);
@@ -565,11 +568,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 sv_response res = { 0 };
                 sv_error(&res, adm, adm == 429 ? "server busy: the queue is full, retry later"
                                                : "server shutting down");
-                cc->answered = 1;
-                if (sv->access_log)
-                    access_log(method, url, adm, 0.0, 0);
-                sv_record(sv, strncmp(url, "/v1/", 4) == 0 ? 1 : 0, adm, 0.0, 0.0);
-                return send_response(c, &res);
+                return answer_early(sv, c, cc, method, url, &res);
             }
             cc->admitted = 1;
         }
@@ -583,12 +582,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         /* a body trickling in (slowloris): answered and closed, its thread freed */
         sv_response res = { 0 };
         sv_error(&res, 408, "the request body took longer than %d s to arrive", sv->conn_timeout);
-        cc->answered = 1;
         *upload_size = 0;
-        if (sv->access_log)
-            access_log(method, url, 408, 1e3 * (sv_now() - cc->t0), 0);
-        sv_record(sv, strncmp(url, "/v1/", 4) == 0 ? 1 : 0, 408, 0.0, 0.0);
-        return send_response(c, &res);
+        return answer_early(sv, c, cc, method, url, &res);
     }
     if (*upload_size) {
         if (!cc->too_big && !cc->bad_form) {

@@ -737,3 +737,19 @@ hark_status hark_batch_get_stats(hark_batch *batch, hark_batch_stats *out)
     pthread_mutex_unlock(&batch->mu);
     return HARK_OK;
 }
+
+hark_status hark_batch_device_stats(hark_batch *batch, hark_stats *out)
+{
+    if (!batch || !out)
+        return hark_fail(HARK_ERR_INVALID_ARG, "hark_batch_device_stats: bad arguments");
+    memset(out, 0, sizeof(*out));
+    if (!batch->rb->stats) { /* the CPU: the mapped weights */
+        out->weights_bytes = batch->model->map.size;
+        out->device = "cpu";
+        return HARK_OK;
+    }
+    pthread_mutex_lock(&batch->eng);
+    batch->rb->stats(batch->rctx, out);
+    pthread_mutex_unlock(&batch->eng);
+    return HARK_OK;
+}
