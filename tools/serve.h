@@ -108,7 +108,7 @@ void sv_leave(sv_server *sv);
 /* The least busy engine instance, counted busy until sv_done(sv, i). */
 hark_batch *sv_pick(sv_server *sv, int *inst);
 void sv_done(sv_server *sv, int inst);
-/* Records a finished request in the metrics (protocol 0-3 as sv_response, status, seconds). */
+/* serve_metrics.c: records a finished request (protocol 0-3 as sv_response, status, seconds). */
 void sv_record(sv_server *sv, int protocol, int status, double seconds, double audio_s);
 /* The Prometheus text of /metrics (malloc'd). */
 char *sv_metrics_text(sv_server *sv, size_t *len);
