@@ -16,7 +16,7 @@
  *   /tmp/gemv_f16 [threads [N K]]
  */
 #include "backend/cpu/cpu.h"
-#include "backend/cpu/simd.h"
+#include "util/simd.h"
 
 #include <cblas.h>
 #include <math.h>

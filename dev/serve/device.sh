@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On the GPU machine: hark serve on cuda:0 in benchmark mode (every window exactly 100 tokens,
 # as hark bench's work unit) against dev/serve/load.py at several concurrencies, and hark bench
-# in-process in the same call. Logs in $OUT. Usage: bash dev/serve/device.sh ARCH [CONC] [REQS]
+# in-process in the same call. Logs in $OUT, with the engine's rounds in trace.txt
+# (HARK_BATCH_TRACE; TRACE=/dev/null to skip). Usage: bash dev/serve/device.sh ARCH [CONC] [REQS]
 set -uo pipefail
 source dev/device-env.sh
 OUTDIR=${OUT:-/tmp/out}; mkdir -p "$OUTDIR"
@@ -13,7 +14,7 @@ cmake --build build-gpu -j 16 >"$OUTDIR/build.log" 2>&1 || { grep -E 'error' "$O
 grep -q "serve -m" <(build-gpu/hark --help 2>&1) || { echo "no server in this build"; grep -i microhttpd "$OUTDIR/cmake.log"; exit 1; }
 build-gpu/hark convert --random "$arch" /tmp/model.hark >/dev/null 2>&1 || { echo "convert failed"; exit 1; }
 build-gpu/hark bench -m /tmp/model.hark --device cuda:0 --batch 1,64 --repeat 2 2>&1 | grep '^{' | tee "$OUTDIR/bench.jsonl"
-OMP_WAIT_POLICY=passive build-gpu/hark serve -m /tmp/model.hark --device cuda:0 --host 127.0.0.1 \
+HARK_BATCH_TRACE=${TRACE:-$OUTDIR/trace.txt} OMP_WAIT_POLICY=passive build-gpu/hark serve -m /tmp/model.hark --device cuda:0 --host 127.0.0.1 \
   --http-port 18000 --grpc-port 0 --metrics-port 18002 --max-batch-size 64 --bench-tokens 100 \
   --access-log false "$@" 2>"$OUTDIR/serve.log" &
 pid=$!

@@ -251,10 +251,7 @@ void hark_timestamp_rules_apply(const hark_special_tokens *sp, int n_vocab,
     /* the timestamps' total probability against the most likely text token; both sides of
      * whisper's comparison carry the same log-normaliser, so it cancels */
     double ts_mass = hark_logsumexp(logits + tb, n_vocab - tb);
-    float max_text = -INFINITY;
-    for (int i = 0; i < tb; i++)
-        if (logits[i] > max_text)
-            max_text = logits[i];
+    float max_text = hark_max(logits, tb);
     if (ts_mass > (double)max_text)
         suppress_range(logits, 0, tb);
 }

@@ -20,8 +20,12 @@
 
 /* ---------------------------------------------------------------- log-softmax ---------------- */
 
-/* log(sum(exp(x[i]))) over x[0..n), computed in double after subtracting the maximum; -INFINITY
- * when every x is -INFINITY (or n <= 0). */
+/* The largest x[0..n) (NaNs skipped); -INFINITY when there is none. */
+float hark_max(const float *x, int n);
+
+/* log(sum(exp(x[i]))) over x[0..n) after subtracting the maximum: e^x in float (relative error a
+ * few ulp), summed in double; -INFINITY when every x is -INFINITY (or n <= 0), NaN when an x is
+ * NaN. */
 double hark_logsumexp(const float *x, int n);
 
 /* out[i] = x[i] - logsumexp(x), in double before rounding to float (out may be x). A row of all

@@ -55,6 +55,7 @@ typedef struct bcall {
     hark_status st;
     char err[512];
     int done;
+    double t_sub; /* when it was queued (trace) */
     struct bcall *next;
 } bcall;
 
@@ -74,6 +75,8 @@ struct hark_batch {
     int *free_w, n_free_w, *free_s, n_free_s;
     hark_batch_stats stats; /* under mu */
     hark_batch_stats rs;    /* the engine thread's counts of the round, added to stats after */
+    FILE *trace;            /* HARK_BATCH_TRACE: one line a round (diagnosis) */
+    double t_prev_end;      /* trace: when the last round ended */
 
     /* the engine thread's scratch */
     float *buf;
@@ -308,6 +311,35 @@ static void run_round(hark_batch *b, bcall *list)
 
 static int all_pending(const hark_batch *b) { return b->n_pending >= b->n_live; }
 
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* One trace line: the round's calls, how long after the last round they came (the states'
+ * host work), how long the round waited and ran. */
+static void trace_round(hark_batch *b, const bcall *list, int live, int pending, int timed_out,
+                        double t_take, double t_end)
+{
+    double first = 1e9, last = 0;
+    int enc = 0, dec = 0, rows = 0;
+    for (const bcall *c = list; c; c = c->next) {
+        double a = c->t_sub - b->t_prev_end;
+        first = a < first ? a : first;
+        last = a > last ? a : last;
+        if (c->kind == CALL_ENCODE || c->kind == CALL_ENCODE_PCM)
+            enc += c->n;
+        else
+            dec++, rows += c->n;
+    }
+    fprintf(b->trace, "round live %d calls %d timed_out %d arrive_ms %.3f..%.3f take_ms %.3f "
+            "run_ms %.3f windows %d decodes %d rows %d\n", live, pending, timed_out,
+            first * 1e3, last * 1e3, (t_take - b->t_prev_end) * 1e3, (t_end - t_take) * 1e3,
+            enc, dec, rows);
+}
+
 static void *engine_main(void *arg)
 {
     hark_batch *b = arg;
@@ -337,17 +369,24 @@ static void *engine_main(void *arg)
         b->stats.rounds_by_calls[bucket]++;
         b->stats.rounds_timed_out += (uint64_t)timed_out;
         bcall *list = b->head;
+        int live = b->n_live, pending = b->n_pending;
         b->head = b->tail = NULL;
         b->n_pending = 0;
         b->stats.rounds++;
         pthread_mutex_unlock(&b->mu);
 
+        double t_take = b->trace ? now_s() : 0;
         pthread_mutex_lock(&b->eng);
         memset(&b->rs, 0, sizeof(b->rs));
         run_round(b, list);
         pthread_mutex_unlock(&b->eng);
 
         pthread_mutex_lock(&b->mu);
+        if (b->trace) {
+            double t_end = now_s();
+            trace_round(b, list, live, pending, timed_out, t_take, t_end);
+            b->t_prev_end = t_end;
+        }
         b->stats.decode_calls += b->rs.decode_calls;
         b->stats.decode_batches += b->rs.decode_batches;
         b->stats.decode_rows += b->rs.decode_rows;
@@ -369,6 +408,7 @@ static hark_status submit(hark_batch *b, bcall *c)
 {
     c->done = 0;
     c->next = NULL;
+    c->t_sub = b->trace ? now_s() : 0;
     pthread_mutex_lock(&b->mu);
     if (b->stop) {
         pthread_mutex_unlock(&b->mu);
@@ -680,6 +720,10 @@ hark_status hark_batch_new(hark_model *model, const hark_batch_params *params, h
     pthread_cond_init(&b->cv_work, NULL);
     pthread_cond_init(&b->cv_done, NULL);
     pthread_cond_init(&b->cv_slots, NULL);
+    const char *tr = getenv("HARK_BATCH_TRACE"); /* a file, or "-" for stderr */
+    if (tr && *tr)
+        b->trace = strcmp(tr, "-") ? fopen(tr, "w") : stderr;
+    b->t_prev_end = now_s();
     if (pthread_create(&b->thread, NULL, engine_main, b) != 0) {
         hark_batch_free(b);
         return hark_fail(HARK_ERR_NOMEM, "hark_batch_new: cannot start the engine thread");
@@ -712,6 +756,8 @@ void hark_batch_free(hark_batch *b)
     if (b->lg)
         b->rb->host_free ? b->rb->host_free(b->lg) : free(b->lg);
     free(b->buf), free(b->mel), free(b->ent), free(b->tok);
+    if (b->trace && b->trace != stderr)
+        fclose(b->trace);
     free(b);
 }
 

@@ -11,7 +11,7 @@
  *    OpenBLAS sgemm, which is compute-bound there.
  */
 #include "backend/cpu/cpu.h"
-#include "backend/cpu/simd.h"
+#include "util/simd.h"
 
 #include <cblas.h>
 #include <string.h>

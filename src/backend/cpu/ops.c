@@ -10,7 +10,7 @@
 #if defined(__F16C__)
 #include <immintrin.h>
 #endif
-#include "backend/cpu/simd.h"
+#include "util/simd.h"
 
 #include <math.h>
 

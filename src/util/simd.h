@@ -1,13 +1,14 @@
 /*
- * simd.h — the CPU backend's small vector vocabulary: one float vector type `vf` of VW lanes
- * (16 with AVX-512, 8 with AVX/AVX2, 4 otherwise), built on GCC vector extensions so that one
- * source serves every target; intrinsics only where the extensions have no word (FMA, F16C).
+ * simd.h — a small vector vocabulary: one float vector type `vf` of VW lanes (16 with AVX-512,
+ * 8 with AVX/AVX2, 4 otherwise), built on GCC vector extensions so that one source serves every
+ * target; intrinsics only where the extensions have no word (FMA, F16C).
  *
- * Not a general SIMD library: just what layer norm, softmax, GELU, attention and the f16 GEMV
- * need. All helpers are static inline; loads and stores are unaligned.
+ * Not a general SIMD library: just what the CPU backend (layer norm, softmax, GELU, attention,
+ * the f16 GEMV) and the decoding rules' passes over the vocabulary need. All helpers are static
+ * inline; loads and stores are unaligned.
  */
-#ifndef HARK_CPU_SIMD_H
-#define HARK_CPU_SIMD_H
+#ifndef HARK_UTIL_SIMD_H
+#define HARK_UTIL_SIMD_H
 
 #include <stdint.h>
 #include <string.h>
