@@ -3,9 +3,11 @@
 # Debian packages carried in .deps/ (see dev/fetch-deps.sh) into /tmp/deps and points pkg-config,
 # the compiler and the loader at them. Usage: source dev/device-env.sh
 D=/tmp/deps
-if [ ! -d $D/usr ]; then
-  mkdir -p $D
+stamp=$(ls .deps/*.deb | md5sum | cut -c1-8)
+if [ ! -f $D/.stamp-$stamp ]; then # unpacked again when the carried set changes
+  rm -rf $D; mkdir -p $D
   for f in .deps/*.deb; do dpkg -x "$f" $D; done
+  touch $D/.stamp-$stamp
 fi
 A=$D/usr/lib/x86_64-linux-gnu
 export PKG_CONFIG_PATH=$A/pkgconfig:$A/openblas-openmp/pkgconfig:$D/usr/share/pkgconfig

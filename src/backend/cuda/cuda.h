@@ -60,9 +60,11 @@ typedef struct cu_plan {
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t a, b, c;
     cublasLtMatmulAlgo_t algo;
+    int timed;     /* algo chosen by timing (not inherited, not the heuristic's first) */
+    uint64_t used; /* the context's plan_tick at the last use (the cache evicts the oldest) */
 } cu_plan;
 
-#define CU_MAX_PLANS 256
+#define CU_MAX_PLANS 512
 #define CU_MAX_GRAPHS 16
 #define CU_BLOCK 16 /* S */
 
@@ -75,6 +77,7 @@ typedef struct cu_ctx {
     size_t ws_size;
     cu_plan plans[CU_MAX_PLANS];
     int n_plans;
+    uint64_t plan_tick;
     int gemm_tune; /* time cuBLASLt's candidate algorithms per shape (HARK_CUDA_GEMM_TUNE=0: off) */
     int max_windows, max_seqs, max_rows, rows_cap; /* rows_cap: max_rows rounded up to 2^k */
     size_t bytes; /* everything this context allocated on the device */

@@ -2,7 +2,11 @@
  * cuda_gemm.c — the CUDA backend's matrix products through cuBLASLt: y = x W^T (+ bias)
  * (+ y), W [n][k] row-major as stored in the model, fp32 accumulation, bias in the epilogue,
  * the residual add as beta = 1 on the output. Plans (descriptors, layouts and the heuristic's
- * algorithm) are cached per shape in the context, so graphs can capture the calls.
+ * algorithm) are cached per shape in the context, so graphs can capture the calls; a full cache
+ * drops its least recently used plan (a server meets a new encoder shape for every number of
+ * windows a round brings). The timed algorithm of a shape is reused for shapes of the same
+ * weight whose row count lies in the same power-of-two range: timing costs far more than the
+ * encoder pass it tunes, and a server would otherwise pay it for each new batch size.
  */
 #include "backend/cuda/cuda.h"
 
@@ -73,6 +77,14 @@ done:
  * otherwise its best LT_CANDIDATES are timed on the call's operands (plan_tune): cuBLASLt's
  * first pick for the decoder's skinny products (m = 128 rows against 1280-5120 wide weights)
  * leaves most multiprocessors idle. */
+static int log2_floor(int m)
+{
+    int b = 0;
+    while (m > 1)
+        m >>= 1, b++;
+    return b;
+}
+
 static hark_status plan_new(cu_ctx *c, cu_plan *p, const void *x, const void *w, const void *bias,
                             const void *y)
 {
@@ -101,37 +113,80 @@ static hark_status plan_new(cu_ctx *c, cu_plan *p, const void *x, const void *w,
     enum cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
     cudaStreamIsCapturing(c->st, &cap);
     const int tune = c->gemm_tune && cap == cudaStreamCaptureStatusNone;
+    if (tune) { /* a timed sibling: same weight and kind, rows in the same 2^k range */
+        for (int i = 0; i < c->n_plans; i++) {
+            const cu_plan *q = &c->plans[i];
+            if (q == p || !q->timed || q->n != p->n || q->k != p->k || q->bias != p->bias ||
+                q->beta1 != p->beta1 || q->out_f32 != p->out_f32 ||
+                log2_floor(q->m) != log2_floor(p->m))
+                continue;
+            cublasLtMatmulHeuristicResult_t chk;
+            if (cublasLtMatmulAlgoCheck(c->lt, p->op, p->a, p->b, p->c, p->c, &q->algo, &chk) ==
+                    CUBLAS_STATUS_SUCCESS &&
+                chk.workspaceSize <= c->ws_size) {
+                p->algo = q->algo;
+                return HARK_OK;
+            }
+        }
+    }
     cublasStatus_t e = cublasLtMatmulAlgoGetHeuristic(c->lt, p->op, p->a, p->b, p->c, p->c, pref,
                                                       tune ? LT_CANDIDATES : 1, res, &found);
     cublasLtMatmulPreferenceDestroy(pref);
     if (e != CUBLAS_STATUS_SUCCESS || found == 0)
         return hark_fail(HARK_ERR_BACKEND, "cuda: no cuBLASLt algorithm for %dx%dx%d (status %d)",
                          p->m, p->n, p->k, (int)e);
-    p->algo = res[tune && found > 1 ? plan_tune(c, p, res, found, x, w, y) : 0].algo;
+    p->timed = tune && found > 1;
+    p->algo = res[p->timed ? plan_tune(c, p, res, found, x, w, y) : 0].algo;
     return HARK_OK;
+}
+
+static void plan_destroy(cu_plan *p)
+{
+    cublasLtMatmulDescDestroy(p->op);
+    cublasLtMatrixLayoutDestroy(p->a);
+    cublasLtMatrixLayoutDestroy(p->b);
+    cublasLtMatrixLayoutDestroy(p->c);
+    memset(p, 0, sizeof(*p));
 }
 
 /* The cached plan of key's shape, built (and tuned on x, w, y) on first use. */
 static hark_status plan_get(cu_ctx *c, const cu_plan *key, const void *x, const void *w,
                             const void *bias, const void *y, cu_plan **out)
 {
+    c->plan_tick++;
     for (int i = 0; i < c->n_plans; i++) {
         cu_plan *p = &c->plans[i];
         if (p->n == key->n && p->m == key->m && p->k == key->k && p->ldx == key->ldx &&
             p->ldy == key->ldy && p->bias == key->bias && p->beta1 == key->beta1 &&
             p->out_f32 == key->out_f32) {
+            p->used = c->plan_tick;
             *out = p;
             return HARK_OK;
         }
     }
-    if (c->n_plans == CU_MAX_PLANS)
-        return hark_fail(HARK_ERR_CAPACITY, "cuda: more than %d matrix shapes", CU_MAX_PLANS);
-    cu_plan *p = &c->plans[c->n_plans];
+    int slot = c->n_plans;
+    if (slot == CU_MAX_PLANS) { /* full: the least recently used goes (a captured graph keeps
+                                   its own copy of what the call launched) */
+        slot = 0;
+        for (int i = 1; i < c->n_plans; i++)
+            if (c->plans[i].used < c->plans[slot].used)
+                slot = i;
+        plan_destroy(&c->plans[slot]);
+    }
+    cu_plan *p = &c->plans[slot];
     *p = *key;
+    p->used = c->plan_tick;
     hark_status st = plan_new(c, p, x, w, bias, y);
-    if (st != HARK_OK)
+    if (st != HARK_OK) {
+        memset(p, 0, sizeof(*p)); /* what plan_new made before failing leaks: rare, and small */
+        if (slot < c->n_plans) { /* keep the array dense: the last plan fills the hole */
+            c->plans[slot] = c->plans[--c->n_plans];
+            memset(&c->plans[c->n_plans], 0, sizeof(cu_plan));
+        }
         return st;
-    c->n_plans++;
+    }
+    if (slot == c->n_plans)
+        c->n_plans++;
     *out = p;
     return HARK_OK;
 }
@@ -218,11 +273,7 @@ hark_status cu_linear(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m,
 
 void cu_plans_free(cu_ctx *c)
 {
-    for (int i = 0; i < c->n_plans; i++) {
-        cublasLtMatmulDescDestroy(c->plans[i].op);
-        cublasLtMatrixLayoutDestroy(c->plans[i].a);
-        cublasLtMatrixLayoutDestroy(c->plans[i].b);
-        cublasLtMatrixLayoutDestroy(c->plans[i].c);
-    }
+    for (int i = 0; i < c->n_plans; i++)
+        plan_destroy(&c->plans[i]);
     c->n_plans = 0;
 }
