@@ -238,6 +238,21 @@ hark_status hark_decode(hark_state *state, const hark_decode_entry *entries, int
     return state->backend->decode(state->ctx, entries, n_entries, logits);
 }
 
+hark_status hark_decode_steps(hark_state *s, hark_decode_entry *e, int n, float *logits,
+                              hark_step_fn step, void *user)
+{
+    if (s->backend->decode_steps)
+        return s->backend->decode_steps(s->ctx, e, n, step, user);
+    while (n > 0) {
+        hark_status st = hark_decode(s, e, n, logits);
+        if (st == HARK_OK)
+            st = step(user, logits, e, &n);
+        if (st != HARK_OK)
+            return st;
+    }
+    return HARK_OK;
+}
+
 hark_status hark_decode_cross_qk(hark_state *state, const hark_decode_entry *entries,
                                  int n_entries, float *logits, const int32_t *pairs, int n_heads,
                                  int n_frames, float *qk)

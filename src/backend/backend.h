@@ -12,6 +12,13 @@
 #include "hark.h"
 #include "model/model.h"
 
+/* One step of a decode loop (hark_decode_steps): rows[k][V] are the logits of the entries that
+ * wanted them, in entry order, and the function may change them; it writes the next pass's
+ * entries over e (no more than there were) and their count to *n, 0 to end the loop. It may run
+ * on another thread than its caller's (the batch engine's workers, several steps at once): it
+ * touches only its own state and never calls the engine. */
+typedef hark_status (*hark_step_fn)(void *user, float *rows, hark_decode_entry *e, int *n);
+
 typedef struct hark_backend {
     const char *name;
 
@@ -53,6 +60,10 @@ typedef struct hark_backend {
      * window: qk[k][entry][n_frames] (word timestamps). */
     hark_status (*decode_cross_qk)(void *ctx, const hark_decode_entry *e, int n, float *logits,
                                    const int32_t *heads, int n_heads, int n_frames, float *qk);
+    /* decode e[0..n), hand the wanted rows to step, decode the entries it leaves, and so on
+     * until it leaves none (hark_decode_steps; NULL: that loop runs on the caller's thread). */
+    hark_status (*decode_steps)(void *ctx, hark_decode_entry *e, int n, hark_step_fn step,
+                                void *user);
     /* Memory and the split of the last encode_pcm (mel / encoder milliseconds). */
     void (*stats)(void *ctx, hark_stats *out);
     /* Host memory the backend copies to and from fastest (GPU: page-locked), for buffers that

@@ -101,47 +101,63 @@ static hark_status prefill(hark_state *s, const int32_t *prompt, int np, int sot
     return st;
 }
 
-/* Greedy (t = 0) or sampling (t > 0) of q->n independent sequences. */
+/* The sampling loop's state between steps (run_sampling). */
+typedef struct sampler {
+    seqs *q;
+    const hark_logit_rules *rules;
+    hark_rng rng;
+    float t;
+    int np, max_len, no_eot, V, eot;
+} sampler;
+
+/* One step of greedy (t = 0) or sampling (t > 0): a token for every live sequence from its row
+ * (rows come in entry order: the sequences not done before this step; the prefill gave every
+ * sequence its own copy of the same row), then the entries of the next pass. A hark_step_fn:
+ * for a batch state it runs in the engine, beside other requests' steps. */
+static hark_status sampler_step(void *user, float *rows, hark_decode_entry *e, int *n)
+{
+    sampler *g = user;
+    seqs *q = g->q;
+    int live = 0, row = 0;
+    for (int i = 0; i < q->n; i++) {
+        if (q->done[i])
+            continue;
+        float *lg = rows + (size_t)row++ * g->V;
+        hark_rules_apply(g->rules, q->tok + (size_t)i * q->len, q->count[i], lg);
+        if (g->no_eot)
+            lg[g->eot] = -INFINITY;
+        int32_t tok = hark_greedy_step(lg, g->V, g->t, &g->rng, -1, g->eot, &q->sum[i]);
+        if (tok < 0 || tok == g->eot) {
+            q->done[i] = 1;
+            continue;
+        }
+        q->tok[(size_t)i * q->len + q->count[i]++] = tok;
+        if (q->count[i] >= g->max_len) {
+            q->done[i] = 1;
+            continue;
+        }
+        e[live++] = (hark_decode_entry){ .seq = i, .window = 0, .token = tok,
+                                         .pos = g->np + q->count[i] - 1, .want_logits = 1 };
+    }
+    *n = live;
+    return HARK_OK;
+}
+
+/* Greedy (t = 0) or sampling (t > 0) of q->n independent sequences: the first step on the
+ * prefill's rows, the rest through hark_decode_steps. */
 static hark_status run_sampling(hark_state *s, int np, float t, uint64_t seed, int max_len,
                                 int no_eot, const hark_logit_rules *rules, seqs *q)
 {
     hark_model *m = s->model;
-    const int V = m->dims.n_vocab, eot = m->special.eot;
-    hark_rng rng;
-    hark_rng_seed(&rng, seed);
+    sampler g = { .q = q, .rules = rules, .t = t, .np = np, .max_len = max_len,
+                  .no_eot = no_eot, .V = m->dims.n_vocab, .eot = m->special.eot };
+    hark_rng_seed(&g.rng, seed);
     hark_decode_entry e[64];
-    for (int step = 0; step < max_len; step++) {
-        int live = 0, row = 0;
-        for (int i = 0; i < q->n; i++) {
-            if (q->done[i])
-                continue;
-            /* rows come back in entry order (the sequences not done before this step); the
-             * prefill gave every sequence its own copy of the same row */
-            float *lg = q->logits + (size_t)(step == 0 ? i : row) * V;
-            row++;
-            hark_rules_apply(rules, q->tok + (size_t)i * q->len, q->count[i], lg);
-            if (no_eot)
-                lg[eot] = -INFINITY;
-            int32_t tok = hark_greedy_step(lg, V, t, &rng, -1, eot, &q->sum[i]);
-            if (tok < 0 || tok == eot) {
-                q->done[i] = 1;
-                continue;
-            }
-            q->tok[(size_t)i * q->len + q->count[i]++] = tok;
-            if (q->count[i] >= max_len) {
-                q->done[i] = 1;
-                continue;
-            }
-            e[live++] = (hark_decode_entry){ .seq = i, .window = 0, .token = tok,
-                                             .pos = np + q->count[i] - 1, .want_logits = 1 };
-        }
-        if (live == 0)
-            break;
-        hark_status st = hark_decode(s, e, live, q->logits);
-        if (st != HARK_OK)
-            return st;
-    }
-    return HARK_OK;
+    int n = 0;
+    hark_status st = sampler_step(&g, q->logits, e, &n);
+    if (st != HARK_OK || n == 0)
+        return st;
+    return hark_decode_steps(s, e, n, q->logits, sampler_step, &g);
 }
 
 /* Beam search of q->n beams; slots n..2n-1 are scratch for the KV gather. */

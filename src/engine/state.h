@@ -8,6 +8,7 @@
 #include "hark.h"
 #include "decode/timing.h"
 #include "model/model.h"
+#include "backend/backend.h"
 
 typedef struct hark_segment {
     double t0, t1;
@@ -37,6 +38,12 @@ void hark_state_host_threads(const hark_state *s);
 hark_status hark_state_new_on(hark_model *model, const hark_state_params *params,
                               const struct hark_backend *backend, const void *bw,
                               hark_state **out);
+
+/* hark.c: decode e[0..n) into logits (rows of the entries that want them), call step on them,
+ * decode the entries it leaves, until it leaves none or fails. A batch state runs the loop in
+ * the engine (the steps of many requests between two passes, no thread hand-off per token). */
+hark_status hark_decode_steps(hark_state *s, hark_decode_entry *e, int n, float *logits,
+                              hark_step_fn step, void *user);
 
 struct hark_state {
     hark_model *model;
