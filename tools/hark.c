@@ -25,6 +25,10 @@ static void usage(FILE *f)
             "  serve -m MODEL                  serve it: KServe v2 / Triton and OpenAI-compatible\n"
             "                                  HTTP, batching across requests\n"
 #endif
+#ifdef HARK_WITH_CLIENT
+            "  client health|asr|bench         check, use and benchmark a Whisper server (KServe v2\n"
+            "                                  HTTP or gRPC, OpenAI)\n"
+#endif
 #ifdef HARK_WITH_DOWNLOAD
             "  download NAME                   fetch an official model (tiny.en ... large-v3-turbo, turbo)\n"
             "                                  into the cache, convert it, print its path\n"
@@ -105,6 +109,9 @@ int main(int argc, char **argv)
 #endif
 #ifdef HARK_WITH_SERVER
         { "serve", cmd_serve },
+#endif
+#ifdef HARK_WITH_CLIENT
+        { "client", cmd_client },
 #endif
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)

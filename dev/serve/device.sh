@@ -3,7 +3,8 @@
 # as hark bench's work unit) against dev/serve/load.py at several concurrencies, and hark bench
 # in-process in the same call. Logs in $OUT, with the engine's rounds in trace.txt
 # (HARK_BATCH_TRACE; TRACE=/dev/null to skip); SKIP_BENCH=1 skips the in-process run;
-# PROTOCOLS="http grpc" (default) says which load runs go through which protocol.
+# PROTOCOLS="http grpc" (default) says which load runs go through which protocol; the load comes
+# from `hark client bench` (CLIENT=python: dev/serve/load.py).
 # Usage: bash dev/serve/device.sh ARCH [CONC] [REQS] [hark serve options]
 set -uo pipefail
 source dev/device-env.sh
@@ -27,8 +28,13 @@ for _ in $(seq 600); do ready && break; kill -0 $pid 2>/dev/null || { tail -5 "$
 for proto in ${PROTOCOLS:-http grpc}; do
   if [ $proto = grpc ] && [ $gport = 0 ]; then echo "no gRPC in this build"; continue; fi
   url=http://127.0.0.1:18000; [ $proto = grpc ] && url=127.0.0.1:$gport
-  python3 dev/serve/load.py $url samples/jfk.wav --protocol $proto --concurrency "$conc" --requests "$reqs" |
-    sed "s/^{/{\"protocol\": \"$proto\", /" | tee -a "$OUTDIR/load.jsonl"
+  if [ "${CLIENT:-hark}" = hark ]; then # hark client bench: C, one connection a client thread
+    build-gpu/hark client bench --url $url --protocol $proto --concurrency "$conc" --batch-size 1 \
+      --requests "$reqs" --tile 30 --json "$OUTDIR/client-$proto.jsonl" samples/jfk.wav | tee -a "$OUTDIR/client.txt"
+  else # the Python client (stdlib urllib, or grpcio)
+    python3 dev/serve/load.py $url samples/jfk.wav --protocol $proto --concurrency "$conc" --requests "$reqs" |
+      sed "s/^{/{\"protocol\": \"$proto\", /" | tee -a "$OUTDIR/load.jsonl"
+  fi
 done
 python3 -c "import urllib.request as u; print(u.urlopen('http://127.0.0.1:18002/metrics').read().decode())" > "$OUTDIR/metrics.txt"
 kill -TERM $pid; wait $pid; echo "serve exit $?"
