@@ -7,6 +7,7 @@
 
 #include "backend/backend.h"
 #include "engine/state.h"
+#include "decode/sample.h"
 #include "model/hark_file.h"
 #include "model/model.h"
 #include "text/tokenizer.h"
@@ -239,14 +240,34 @@ hark_status hark_decode(hark_state *state, const hark_decode_entry *entries, int
 }
 
 hark_status hark_decode_steps(hark_state *s, hark_decode_entry *e, int n, float *logits,
-                              hark_step_fn step, void *user)
+                              const hark_pick_mask *mask, hark_step_fn step, void *user)
 {
-    if (s->backend->decode_steps)
-        return s->backend->decode_steps(s->ctx, e, n, step, user);
+    const hark_backend *be = s->backend;
+    if (be->decode_steps)
+        return be->decode_steps(s->ctx, e, n, mask, step, user);
+    hark_pick picks[64];
+    uint8_t pick[64];
+    hark_pick_mask masks[64];
+    const int V = s->model->dims.n_vocab;
     while (n > 0) {
-        hark_status st = hark_decode(s, e, n, logits);
+        int want = 0;
+        for (int i = 0; i < n; i++)
+            want += e[i].want_logits != 0;
+        if (mask && want > 64)
+            return hark_fail(HARK_ERR_CAPACITY, "hark_decode_steps: %d rows to pick (at most 64)",
+                             want);
+        hark_status st;
+        if (mask && be->decode_pick) { /* picked where the logits are */
+            for (int k = 0; k < want; k++)
+                pick[k] = 1, masks[k] = *mask;
+            st = be->decode_pick(s->ctx, e, n, NULL, pick, masks, picks);
+        } else {
+            st = hark_decode(s, e, n, logits);
+            for (int k = 0; mask && st == HARK_OK && k < want; k++)
+                hark_pick_row(logits + (size_t)k * V, V, mask, &picks[k]);
+        }
         if (st == HARK_OK)
-            st = step(user, logits, e, &n);
+            st = step(user, mask ? NULL : logits, mask ? picks : NULL, e, &n);
         if (st != HARK_OK)
             return st;
     }

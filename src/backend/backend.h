@@ -12,12 +12,29 @@
 #include "hark.h"
 #include "model/model.h"
 
+/* The greedy choice of one row of logits under a mask (decode_pick): token = the argmax of the
+ * row with the masked ids at -inf (-1 when nothing is left), logit its value, lse the
+ * log-sum-exp of the masked row. What a greedy step needs, without the row. */
+typedef struct hark_pick {
+    int32_t token;
+    float logit;
+    double lse;
+} hark_pick;
+
+/* The ids a decode loop's picks mask (the same every pass); NULL: the loop wants whole rows. */
+typedef struct hark_pick_mask {
+    const int32_t *ids;
+    int n;
+} hark_pick_mask;
+
 /* One step of a decode loop (hark_decode_steps): rows[k][V] are the logits of the entries that
- * wanted them, in entry order, and the function may change them; it writes the next pass's
- * entries over e (no more than there were) and their count to *n, 0 to end the loop. It may run
- * on another thread than its caller's (the batch engine's workers, several steps at once): it
- * touches only its own state and never calls the engine. */
-typedef hark_status (*hark_step_fn)(void *user, float *rows, hark_decode_entry *e, int *n);
+ * wanted them, in entry order (the function may change them), or, for a loop with a pick mask,
+ * picks[k] their picks (rows NULL); it writes the next pass's entries over e (no more than there
+ * were) and their count to *n, 0 to end the loop. It may run on another thread than its caller's
+ * (the batch engine's workers, several steps at once): it touches only its own state and never
+ * calls the engine. */
+typedef hark_status (*hark_step_fn)(void *user, float *rows, const hark_pick *picks,
+                                    hark_decode_entry *e, int *n);
 
 typedef struct hark_backend {
     const char *name;
@@ -60,10 +77,16 @@ typedef struct hark_backend {
      * window: qk[k][entry][n_frames] (word timestamps). */
     hark_status (*decode_cross_qk)(void *ctx, const hark_decode_entry *e, int n, float *logits,
                                    const int32_t *heads, int n_heads, int n_frames, float *qk);
-    /* decode e[0..n), hand the wanted rows to step, decode the entries it leaves, and so on
-     * until it leaves none (hark_decode_steps; NULL: that loop runs on the caller's thread). */
-    hark_status (*decode_steps)(void *ctx, hark_decode_entry *e, int n, hark_step_fn step,
-                                void *user);
+    /* decode e[0..n), hand the wanted rows (or their picks under mask) to step, decode the
+     * entries it leaves, and so on until it leaves none (hark_decode_steps; NULL: that loop
+     * runs on the caller's thread). */
+    hark_status (*decode_steps)(void *ctx, hark_decode_entry *e, int n, const hark_pick_mask *mask,
+                                hark_step_fn step, void *user);
+    /* decode, then for the wanted entries with pick[k] (k counts wanted entries) picks[k] under
+     * masks[k], computed where the logits are; the other wanted rows go to logits, in order
+     * among themselves. */
+    hark_status (*decode_pick)(void *ctx, const hark_decode_entry *e, int n, float *logits,
+                               const uint8_t *pick, const hark_pick_mask *masks, hark_pick *picks);
     /* Memory and the split of the last encode_pcm (mel / encoder milliseconds). */
     void (*stats)(void *ctx, hark_stats *out);
     /* Host memory the backend copies to and from fastest (GPU: page-locked), for buffers that

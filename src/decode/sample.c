@@ -78,6 +78,16 @@ int32_t hark_argmax(const float *x, int n)
     return -1;
 }
 
+void hark_pick_row(float *row, int V, const hark_pick_mask *mask, hark_pick *out)
+{
+    for (int i = 0; mask && i < mask->n; i++)
+        if (mask->ids[i] >= 0 && mask->ids[i] < V)
+            row[mask->ids[i]] = -INFINITY;
+    out->token = hark_argmax(row, V);
+    out->logit = out->token >= 0 ? row[out->token] : -INFINITY;
+    out->lse = hark_logsumexp(row, V);
+}
+
 /* ---------------------------------------------------------------- generator ------------------ */
 
 static uint64_t splitmix64(uint64_t *x)

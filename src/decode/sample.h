@@ -14,6 +14,7 @@
 #define HARK_DECODE_SAMPLE_H
 
 #include "hark.h"
+#include "backend/backend.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -35,6 +36,11 @@ void hark_log_softmax(const float *x, int n, float *out);
 /* Index of the largest x (ties: the lowest index, as torch.argmax), or -1 when n <= 0 or every x
  * is -INFINITY or NaN. */
 int32_t hark_argmax(const float *x, int n);
+
+/* The pick of row[V] under mask (backend.h): masked ids become -inf in the row, then its argmax
+ * (hark_argmax), that logit and hark_logsumexp of the row. A greedy step from a pick adds
+ * logit - lse to the sum of log-probabilities, as hark_greedy_step does from the row. */
+void hark_pick_row(float *row, int V, const hark_pick_mask *mask, hark_pick *out);
 
 /* ---------------------------------------------------------------- generator ------------------ */
 

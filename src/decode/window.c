@@ -112,9 +112,12 @@ typedef struct sampler {
 
 /* One step of greedy (t = 0) or sampling (t > 0): a token for every live sequence from its row
  * (rows come in entry order: the sequences not done before this step; the prefill gave every
- * sequence its own copy of the same row), then the entries of the next pass. A hark_step_fn:
- * for a batch state it runs in the engine, beside other requests' steps. */
-static hark_status sampler_step(void *user, float *rows, hark_decode_entry *e, int *n)
+ * sequence its own copy of the same row), or from its pick (greedy without timestamps: the pick
+ * under the suppress mask is what the rules and the argmax would choose), then the entries of
+ * the next pass. A hark_step_fn: for a batch state it runs in the engine, beside other requests'
+ * steps. */
+static hark_status sampler_step(void *user, float *rows, const hark_pick *picks,
+                                hark_decode_entry *e, int *n)
 {
     sampler *g = user;
     seqs *q = g->q;
@@ -122,11 +125,19 @@ static hark_status sampler_step(void *user, float *rows, hark_decode_entry *e, i
     for (int i = 0; i < q->n; i++) {
         if (q->done[i])
             continue;
-        float *lg = rows + (size_t)row++ * g->V;
-        hark_rules_apply(g->rules, q->tok + (size_t)i * q->len, q->count[i], lg);
-        if (g->no_eot)
-            lg[g->eot] = -INFINITY;
-        int32_t tok = hark_greedy_step(lg, g->V, g->t, &g->rng, -1, g->eot, &q->sum[i]);
+        int32_t tok;
+        if (picks) {
+            const hark_pick *pk = &picks[row++];
+            tok = pk->token;
+            if (tok >= 0)
+                q->sum[i] += (double)pk->logit - pk->lse;
+        } else {
+            float *lg = rows + (size_t)row++ * g->V;
+            hark_rules_apply(g->rules, q->tok + (size_t)i * q->len, q->count[i], lg);
+            if (g->no_eot)
+                lg[g->eot] = -INFINITY;
+            tok = hark_greedy_step(lg, g->V, g->t, &g->rng, -1, g->eot, &q->sum[i]);
+        }
         if (tok < 0 || tok == g->eot) {
             q->done[i] = 1;
             continue;
@@ -144,7 +155,9 @@ static hark_status sampler_step(void *user, float *rows, hark_decode_entry *e, i
 }
 
 /* Greedy (t = 0) or sampling (t > 0) of q->n independent sequences: the first step on the
- * prefill's rows, the rest through hark_decode_steps. */
+ * prefill's rows, the rest through hark_decode_steps; greedy without timestamps from picks
+ * (after the first token the rules are the fixed suppress list, and end-of-text when it is
+ * suppressed: ref: decoding.py SuppressBlank acts at the first sampled position only). */
 static hark_status run_sampling(hark_state *s, int np, float t, uint64_t seed, int max_len,
                                 int no_eot, const hark_logit_rules *rules, seqs *q)
 {
@@ -154,10 +167,21 @@ static hark_status run_sampling(hark_state *s, int np, float t, uint64_t seed, i
     hark_rng_seed(&g.rng, seed);
     hark_decode_entry e[64];
     int n = 0;
-    hark_status st = sampler_step(&g, q->logits, e, &n);
+    hark_status st = sampler_step(&g, q->logits, NULL, e, &n);
     if (st != HARK_OK || n == 0)
         return st;
-    return hark_decode_steps(s, e, n, q->logits, sampler_step, &g);
+    if (t > 0.0f || rules->timestamps)
+        return hark_decode_steps(s, e, n, q->logits, NULL, sampler_step, &g);
+    int32_t *ids = malloc((size_t)(rules->n_suppress + 1) * sizeof(int32_t));
+    if (!ids)
+        return hark_fail(HARK_ERR_NOMEM, "decode: out of memory");
+    memcpy(ids, rules->suppress, (size_t)rules->n_suppress * sizeof(int32_t));
+    hark_pick_mask mask = { .ids = ids, .n = rules->n_suppress };
+    if (no_eot)
+        ids[mask.n++] = g.eot;
+    st = hark_decode_steps(s, e, n, q->logits, &mask, sampler_step, &g);
+    free(ids);
+    return st;
 }
 
 /* Beam search of q->n beams; slots n..2n-1 are scratch for the KV gather. */

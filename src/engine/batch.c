@@ -26,6 +26,7 @@
 
 #include "backend/backend.h"
 #include "engine/state.h"
+#include "decode/sample.h"
 #include "model/model.h"
 #include "util/util.h"
 
@@ -62,6 +63,7 @@ typedef struct bcall {
      * entries in ue (the state's slots, at most cap of them), which go back to the queue */
     hark_step_fn step;
     void *user;
+    const hark_pick_mask *mask; /* picks instead of rows (hark_decode_steps) */
     hark_decode_entry *ue;
     int cap, again;
     const struct bproxy *x;
@@ -103,6 +105,14 @@ struct hark_batch {
     int32_t *tok;
     size_t tok_cap;
     int *wslots;
+    hark_pick *picks; /* [wanted rows] of a merged decode with picks */
+    size_t picks_cap;
+    uint8_t *pflag;
+    size_t pflag_cap;
+    hark_pick_mask *pmask;
+    size_t pmask_cap;
+    size_t *off; /* [calls][3]: a call's first row, first pick, first wanted row */
+    size_t off_cap;
 };
 
 /* A state's context: its slots in the real context. */
@@ -214,11 +224,11 @@ static hark_status map_entries_into(const struct bproxy *x, const hark_decode_en
 
 /* A loop call's step on its rows (on an engine worker): the entries it leaves, in real slots,
  * become the call's next pass (again = 1), or the call is over. Its error stays with it. */
-static void loop_step(bcall *c, float *rows)
+static void loop_step(bcall *c, float *rows, const hark_pick *picks)
 {
     int n = c->n;
     c->again = 0;
-    hark_status st = c->step(c->user, rows, c->ue, &n);
+    hark_status st = c->step(c->user, rows, picks, c->ue, &n);
     if (st == HARK_OK && (n < 0 || n > c->cap))
         st = hark_fail(HARK_ERR_INVALID_ARG, "batch: a decode step left %d entries (at most %d)",
                        n, c->cap);
@@ -233,10 +243,58 @@ static void loop_step(bcall *c, float *rows)
     c->again = n > 0;
 }
 
+/* One backend decode of the merged entries of plain and loop calls, then each call's rows to
+ * its buffer or each loop's step on its rows or picks, in parallel (64 rows of large-v3 are
+ * 13 MB: picks computed where the logits are leave them there, decode_pick). */
+static hark_status plain_decode(hark_batch *b, bcall **calls, int n_calls, int rows, int want)
+{
+    const size_t V = (size_t)b->model->dims.n_vocab;
+    int any_pick = 0;
+    for (int i = 0; i < n_calls; i++)
+        any_pick |= calls[i]->mask != NULL;
+    const int dev_pick = any_pick && b->rb->decode_pick;
+    TRY(grow((void **)&b->off, &b->off_cap, (size_t)n_calls * 3, sizeof(size_t)));
+    size_t r = 0, w = 0;
+    for (int i = 0; i < n_calls; i++) { /* rows hold what is not picked on the device */
+        b->off[3 * i] = r;
+        b->off[3 * i + 2] = w;
+        r += calls[i]->mask && dev_pick ? 0 : (size_t)calls[i]->n_want;
+        w += (size_t)calls[i]->n_want;
+    }
+    TRY(grow_logits(b, (r ? r : 1) * V));
+    TRY(grow((void **)&b->picks, &b->picks_cap, w ? w : 1, sizeof(hark_pick)));
+    if (dev_pick) {
+        TRY(grow((void **)&b->pflag, &b->pflag_cap, w ? w : 1, 1));
+        TRY(grow((void **)&b->pmask, &b->pmask_cap, w ? w : 1, sizeof(hark_pick_mask)));
+        for (int i = 0; i < n_calls; i++)
+            for (int j = 0; j < calls[i]->n_want; j++) {
+                size_t k = b->off[3 * i + 2] + (size_t)j;
+                b->pflag[k] = calls[i]->mask != NULL;
+                b->pmask[k] = calls[i]->mask ? *calls[i]->mask : (hark_pick_mask){ 0 };
+            }
+        TRY(b->rb->decode_pick(b->rctx, b->ent, rows, r ? b->lg : NULL, b->pflag, b->pmask,
+                               b->picks));
+    } else {
+        TRY(b->rb->decode(b->rctx, b->ent, rows, want ? b->lg : NULL));
+    }
+#pragma omp parallel for schedule(dynamic, 1) if (n_calls > 4)
+    for (int i = 0; i < n_calls; i++) {
+        bcall *c = calls[i];
+        float *lg = b->lg + b->off[3 * i] * V;
+        hark_pick *pk = b->picks + b->off[3 * i + 2];
+        for (int j = 0; c->mask && !dev_pick && j < c->n_want; j++)
+            hark_pick_row(lg + (size_t)j * V, (int)V, c->mask, &pk[j]);
+        if (c->step)
+            loop_step(c, c->mask ? NULL : lg, c->mask ? pk : NULL);
+        else if (c->n_want)
+            memcpy(c->logits, lg, (size_t)c->n_want * V * sizeof(float));
+    }
+    return HARK_OK;
+}
+
 /* One backend decode over calls [from, to) of one kind (and limit), then their outputs. */
 static hark_status decode_group(hark_batch *b, bcall **calls, int n_calls)
 {
-    const size_t V = (size_t)b->model->dims.n_vocab;
     int rows = 0, want = 0;
     for (int i = 0; i < n_calls; i++)
         rows += calls[i]->n, want += calls[i]->n_want;
@@ -257,27 +315,7 @@ static hark_status decode_group(hark_batch *b, bcall **calls, int n_calls)
             r += calls[i]->n_want;
         }
     } else {
-        TRY(grow_logits(b, (size_t)(want ? want : 1) * V));
-        TRY(b->rb->decode(b->rctx, b->ent, rows, want ? b->lg : NULL));
-        size_t *first = malloc((size_t)n_calls * sizeof(size_t));
-        if (!first)
-            return hark_fail(HARK_ERR_NOMEM, "batch: out of memory");
-        size_t r = 0;
-        for (int i = 0; i < n_calls; i++) {
-            first[i] = r;
-            r += (size_t)calls[i]->n_want;
-        }
-        /* each call's rows to its own buffer, or a loop's step on them, in parallel: 64 rows of
-         * large-v3 are 13 MB */
-#pragma omp parallel for schedule(dynamic, 1) if (n_calls > 4)
-        for (int i = 0; i < n_calls; i++) {
-            bcall *c = calls[i];
-            if (c->step)
-                loop_step(c, b->lg + first[i] * V);
-            else if (c->n_want)
-                memcpy(c->logits, b->lg + first[i] * V, (size_t)c->n_want * V * sizeof(float));
-        }
-        free(first);
+        TRY(plain_decode(b, calls, n_calls, rows, want));
     }
     return HARK_OK;
 }
@@ -665,15 +703,15 @@ static hark_status proxy_decode(void *ctx, const hark_decode_entry *e, int n, fl
 
 /* The loop runs in the engine: the call stays queued, pass after pass, until its step leaves no
  * entries; the caller sleeps once for the whole loop. */
-static hark_status proxy_decode_steps(void *ctx, hark_decode_entry *e, int n, hark_step_fn step,
-                                      void *user)
+static hark_status proxy_decode_steps(void *ctx, hark_decode_entry *e, int n,
+                                      const hark_pick_mask *mask, hark_step_fn step, void *user)
 {
     bproxy *x = ctx;
     hark_decode_entry *m = NULL;
     int want = 0;
     TRY(map_entries(x, e, n, &m, &want));
     bcall c = { .kind = CALL_DECODE, .e = m, .n = n, .n_want = want, .step = step,
-                .user = user, .ue = e, .cap = n, .x = x };
+                .user = user, .mask = mask, .ue = e, .cap = n, .x = x };
     hark_status st = submit(x->b, &c);
     free(m);
     return st;
@@ -862,6 +900,7 @@ void hark_batch_free(hark_batch *b)
     if (b->lg)
         b->rb->host_free ? b->rb->host_free(b->lg) : free(b->lg);
     free(b->buf), free(b->mel), free(b->ent), free(b->tok);
+    free(b->picks), free(b->pflag), free(b->pmask), free(b->off);
     if (b->trace && b->trace != stderr)
         fclose(b->trace);
     free(b);

@@ -40,10 +40,13 @@ hark_status hark_state_new_on(hark_model *model, const hark_state_params *params
                               hark_state **out);
 
 /* hark.c: decode e[0..n) into logits (rows of the entries that want them), call step on them,
- * decode the entries it leaves, until it leaves none or fails. A batch state runs the loop in
- * the engine (the steps of many requests between two passes, no thread hand-off per token). */
+ * decode the entries it leaves, until it leaves none or fails. With a mask, step gets the
+ * rows' picks under it instead (backend.h; at most 64 rows a pass), computed where the logits
+ * are when the backend can (decode_pick: no rows cross to the host). A batch state runs the
+ * loop in the engine (the steps of many requests between two passes, no thread hand-off per
+ * token). */
 hark_status hark_decode_steps(hark_state *s, hark_decode_entry *e, int n, float *logits,
-                              hark_step_fn step, void *user);
+                              const hark_pick_mask *mask, hark_step_fn step, void *user);
 
 struct hark_state {
     hark_model *model;

@@ -6,7 +6,9 @@
  *  - in-flight batching: sequences of different lengths on different windows joining and
  *    leaving between steps give the logits and tokens of each sequence run alone;
  *  - kv_copy (beam forks), sequence release and reuse, bad entries, a missing device;
- *  - transcripts (greedy, beam 5, word timestamps: the cross-attention scores) equal the CPU's.
+ *  - transcripts (greedy, beam 5, word timestamps: the cross-attention scores) equal the CPU's;
+ *  - greedy without timestamps picks on the device (decode_pick), on a plain and a batch state,
+ *    with the CPU's transcript.
  * Runs only where a GPU is (make test-cuda).
  */
 #include "hark.h"
@@ -15,6 +17,10 @@
 #include "test.h"
 
 #include "golden.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
 
 static json_t *golden;
 static char model_path[1024];
@@ -268,6 +274,109 @@ static void check_transcribe(int beam, int words)
     hark_free(pcm);
 }
 
+/* Greedy without timestamps picks its tokens on the device (decode_pick; cu_pick): the CPU's
+ * transcript (rules and argmax on the host) against CUDA fp32 on a plain state and on a batch
+ * state (the engine's loop), with three requests in flight at once on the batch. */
+typedef struct pick_job {
+    hark_batch *b;
+    const float *pcm;
+    size_t n;
+    char text[4096];
+    double avg_logprob;
+    hark_status st;
+} pick_job;
+
+static void pick_params(hark_full_params *p)
+{
+    *p = hark_full_default_params();
+    p->language = "en";
+    p->timestamps = 0;
+    p->max_tokens = 40;
+    p->temperature_increment = 0;
+}
+
+static void pick_text(hark_state *s, char *out, size_t n, double *avg)
+{
+    out[0] = 0;
+    *avg = 0;
+    for (int i = 0; i < hark_n_segments(s); i++) {
+        hark_segment_info info;
+        snprintf(out + strlen(out), n - strlen(out), "%s|", hark_segment_text(s, i));
+        if (hark_segment_get_info(s, i, &info) == HARK_OK)
+            *avg += info.avg_logprob;
+    }
+}
+
+static void *pick_run(void *arg)
+{
+    pick_job *j = arg;
+    hark_state *s = NULL;
+    j->st = hark_batch_state_new(j->b, NULL, &s);
+    hark_full_params p;
+    pick_params(&p);
+    if (j->st == HARK_OK)
+        j->st = hark_transcribe(s, j->pcm, j->n, &p);
+    if (j->st == HARK_OK)
+        pick_text(s, j->text, sizeof(j->text), &j->avg_logprob);
+    hark_state_free(s);
+    return NULL;
+}
+
+static void check_pick_transcribe(void)
+{
+    char path[1024], wav[1024];
+    snprintf(path, sizeof(path), "%s/cuda-tr.hark", HARK_BINARY_DIR);
+    hark_convert_params cp = hark_convert_default_params();
+    CHECK_OK(hark_convert_random("tiny-test", 1, path, &cp));
+    float *pcm = NULL;
+    size_t n = 0;
+    CHECK_OK(hark_audio_load(test_src("samples/jfk.wav", wav, sizeof(wav)), &pcm, &n));
+    char text[2][4096] = { "", "" };
+    double avg[2] = { 0, 0 };
+    for (int k = 0; k < 2; k++) {
+        hark_model_params mp = hark_model_default_params();
+        mp.device = k ? "cuda:0" : "cpu";
+        mp.dtype = k ? HARK_DTYPE_F32 : -1;
+        hark_model *m = NULL;
+        CHECK_OK(hark_model_load(path, &mp, &m));
+        hark_state *s = NULL;
+        if (m)
+            CHECK_OK(hark_state_new(m, NULL, &s));
+        hark_full_params p;
+        pick_params(&p);
+        if (s && hark_transcribe(s, pcm, n, &p) == HARK_OK)
+            pick_text(s, text[k], sizeof(text[k]), &avg[k]);
+        hark_state_free(s);
+        if (k == 1 && m) { /* the batch engine on the GPU */
+            hark_batch *b = NULL;
+            hark_batch_params bp = hark_batch_default_params();
+            bp.max_windows = 4;
+            bp.max_sequences = 8;
+            CHECK_OK(hark_batch_new(m, &bp, &b));
+            pick_job jobs[3];
+            pthread_t th[3];
+            for (int i = 0; b && i < 3; i++) {
+                jobs[i] = (pick_job){ .b = b, .pcm = pcm, .n = n };
+                pthread_create(&th[i], NULL, pick_run, &jobs[i]);
+            }
+            for (int i = 0; b && i < 3; i++) {
+                pthread_join(th[i], NULL);
+                CHECK(jobs[i].st == HARK_OK && strcmp(jobs[i].text, text[0]) == 0 &&
+                          fabs(jobs[i].avg_logprob - avg[0]) < 1e-3,
+                      "batch job %d: '%s' (%.5f) vs cpu '%s' (%.5f)", i, jobs[i].text,
+                      jobs[i].avg_logprob, text[0], avg[0]);
+            }
+            hark_batch_free(b);
+        }
+        hark_model_free(m);
+    }
+    printf("greedy picks on the device: cpu '%.60s' (%.5f), cuda '%.60s' (%.5f)\n", text[0],
+           avg[0], text[1], avg[1]);
+    CHECK(text[0][0] && strcmp(text[0], text[1]) == 0 && fabs(avg[0] - avg[1]) < 1e-3,
+          "cpu and cuda greedy transcripts differ");
+    hark_free(pcm);
+}
+
 /* Every GPU of the machine, and one engine per GPU in one process: the same model on cuda:N
  * gives cuda:0's logits (fp32 weights: identical up to rounding). Skips with one GPU. */
 static void check_devices(void)
@@ -419,5 +528,6 @@ int main(void)
     check_transcribe(5, 0);
     check_transcribe(0, 1);
     check_kv8_transcribe();
+    check_pick_transcribe();
     TEST_MAIN_END();
 }

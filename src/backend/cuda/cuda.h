@@ -118,6 +118,9 @@ typedef struct cu_ctx {
     float *dlogits;          /* [R][V] */
     int32_t *meta_dev, *meta_host; /* tokens, pos, slot, len, win [rows_cap each], then the
                                       block table [rows_cap][MB], then argmax [rows_cap] */
+    /* decode_pick: rows, offsets and masked ids in, picks out; grown on demand */
+    void *pick_dev, *pick_host;
+    size_t pick_cap; /* bytes of each */
     cudaGraphExec_t graphs[CU_MAX_GRAPHS]; /* index log2(R) */
     int use_graphs;
     int gemv_splitk, gemv_splitk_min_k; /* split-K of long small-batch rows (gemv.cu): 4 warps
@@ -161,6 +164,8 @@ hark_status cu_encode_pcm(void *ctx, const float *pcm, int n, const int *slots);
 hark_status cu_decode(void *ctx, const hark_decode_entry *e, int n, float *logits);
 hark_status cu_decode_cross_qk(void *ctx, const hark_decode_entry *e, int n, float *logits,
                                const int32_t *heads, int n_heads, int n_frames, float *qk);
+hark_status cu_decode_pick(void *ctx, const hark_decode_entry *e, int n, float *logits,
+                           const uint8_t *pick, const hark_pick_mask *masks, hark_pick *picks);
 hark_status cu_decode_argmax(void *ctx, const hark_decode_entry *e, int n, int limit,
                              int32_t *tokens);
 hark_status cu_kv_copy(void *ctx, int src, int dst, int n_pos);

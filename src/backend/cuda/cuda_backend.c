@@ -280,6 +280,10 @@ static void ctx_free(void *ctx)
         cudaFreeHost(c->pcm_host);
     if (c->meta_host)
         cudaFreeHost(c->meta_host);
+    if (c->pick_host)
+        cudaFreeHost(c->pick_host);
+    if (c->pick_dev)
+        cudaFree(c->pick_dev);
     if (c->st)
         cudaStreamDestroy(c->st);
     free(c->free_blocks);
@@ -480,6 +484,7 @@ const hark_backend hark_backend_cuda = {
     .kv_free = cu_kv_free,
     .encode_pcm = cu_encode_pcm,
     .decode_argmax = cu_decode_argmax,
+    .decode_pick = cu_decode_pick,
     .stats = stats,
     .host_alloc = host_alloc,
     .host_free = host_free,

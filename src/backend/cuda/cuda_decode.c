@@ -258,6 +258,79 @@ hark_status cu_decode_cross_qk(void *ctx, const hark_decode_entry *e, int n, flo
     return st;
 }
 
+/* The pick staging buffers (device and page-locked host) of at least bytes each. */
+static hark_status pick_reserve(cu_ctx *c, size_t bytes)
+{
+    if (c->pick_cap >= bytes)
+        return HARK_OK;
+    size_t cap = c->pick_cap ? c->pick_cap : 64 * 1024;
+    while (cap < bytes)
+        cap *= 2;
+    if (c->pick_dev)
+        cudaFree(c->pick_dev);
+    if (c->pick_host)
+        cudaFreeHost(c->pick_host);
+    c->pick_dev = c->pick_host = NULL;
+    c->pick_cap = 0;
+    K(cudaMalloc(&c->pick_dev, cap));
+    K(cudaMallocHost(&c->pick_host, cap));
+    c->pick_cap = cap;
+    return HARK_OK;
+}
+
+/* See backend.h (decode_pick): the picked rows reduced on the device (cu_pick), 12 bytes each
+ * back instead of the row; the other wanted rows copied as decode does. Staging layout (int32):
+ * rows [np], off [np + 1], ids [total]; then the picks [np] (cu_pick_out). */
+hark_status cu_decode_pick(void *ctx, const hark_decode_entry *e, int n, float *logits,
+                           const uint8_t *pick, const hark_pick_mask *masks, hark_pick *picks)
+{
+    cu_ctx *c = ctx;
+    const size_t V = (size_t)c->w->V;
+    int R, np = 0, k = 0;
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        if (e[i].want_logits && pick[k++])
+            np++, total += (size_t)masks[k - 1].n;
+    size_t in = ((size_t)2 * np + 1 + total) * sizeof(int32_t), in_al = (in + 15) & ~(size_t)15;
+    CU_TRY(pick_reserve(c, in_al + (size_t)np * sizeof(cu_pick_out)));
+    CU_TRY(decode_common(c, e, n, &R));
+    int32_t *h = c->pick_host, *rows = h, *off = h + np, *ids = h + 2 * np + 1;
+    int b = 0, r = 0;
+    k = 0;
+    off[0] = 0;
+    for (int i = 0; i < n; i++) {
+        if (!e[i].want_logits)
+            continue;
+        if (pick[k]) {
+            rows[b] = i;
+            memcpy(ids + off[b], masks[k].ids, (size_t)masks[k].n * sizeof(int32_t));
+            off[b + 1] = off[b] + masks[k].n;
+            b++;
+        } else {
+            K(cudaMemcpyAsync(logits + (size_t)r++ * V, c->dlogits + (size_t)i * V,
+                              V * sizeof(float), cudaMemcpyDeviceToHost, c->st));
+        }
+        k++;
+    }
+    if (np > 0) {
+        int32_t *d = c->pick_dev;
+        cu_pick_out *dout = (cu_pick_out *)((char *)c->pick_dev + in_al);
+        K(cudaMemcpyAsync(d, h, in, cudaMemcpyHostToDevice, c->st));
+        K(cu_pick(c->dlogits, (int)V, d, d + np, d + 2 * np + 1, dout, np, c->st));
+        K(cudaMemcpyAsync((char *)c->pick_host + in_al, dout, (size_t)np * sizeof(cu_pick_out),
+                          cudaMemcpyDeviceToHost, c->st));
+    }
+    K(cudaStreamSynchronize(c->st));
+    const cu_pick_out *o = (const cu_pick_out *)((const char *)c->pick_host + in_al);
+    b = 0;
+    for (int j = 0; j < k; j++)
+        if (pick[j]) {
+            picks[j] = (hark_pick){ .token = o[b].token, .logit = o[b].logit, .lse = o[b].lse };
+            b++;
+        }
+    return HARK_OK;
+}
+
 /* See backend.h (decode_argmax). */
 hark_status cu_decode_argmax(void *ctx, const hark_decode_entry *e, int n, int limit,
                              int32_t *tokens)

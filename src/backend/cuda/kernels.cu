@@ -481,6 +481,74 @@ extern "C" int cu_argmax(const float *logits, int v, int limit, int32_t *out, in
     return (int)cudaGetLastError();
 }
 
+/* One block per picked row (backend.h hark_pick): the row's masked ids set to -inf in place,
+ * then its argmax (argmax_merge: lowest id on ties, NaN never wins) and the log-sum-exp of the
+ * masked row, summed in float per thread and across the block. */
+enum { PICK_THREADS = 1024 };
+__global__ void pick_kernel(float *__restrict__ logits, int v, const int32_t *__restrict__ rows,
+                            const int32_t *__restrict__ off, const int32_t *__restrict__ ids,
+                            cu_pick_out *__restrict__ out)
+{
+    __shared__ float sv[PICK_THREADS / 32];
+    __shared__ int si[PICK_THREADS / 32];
+    float *row = logits + (size_t)rows[blockIdx.x] * v;
+    for (int j = off[blockIdx.x] + (int)threadIdx.x; j < off[blockIdx.x + 1]; j += (int)blockDim.x)
+        if (ids[j] >= 0 && ids[j] < v)
+            row[ids[j]] = -INFINITY;
+    __syncthreads();
+    float bv = -FLT_MAX;
+    int bi = -1;
+    for (int t = (int)threadIdx.x; t < v; t += (int)blockDim.x)
+        if (row[t] > -INFINITY) /* -inf and NaN never win, as hark_argmax */
+            argmax_merge(bv, bi, row[t], t);
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        argmax_merge(bv, bi, __shfl_xor_sync(0xffffffffu, bv, o),
+                     __shfl_xor_sync(0xffffffffu, bi, o));
+    if (lane == 0)
+        sv[warp] = bv, si[warp] = bi;
+    __syncthreads();
+    bv = lane < nw ? sv[lane] : -FLT_MAX;
+    bi = lane < nw ? si[lane] : -1;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        argmax_merge(bv, bi, __shfl_xor_sync(0xffffffffu, bv, o),
+                     __shfl_xor_sync(0xffffffffu, bi, o));
+    const float m = bv; /* every thread: the row's maximum (its warp 0 copy) */
+    __syncthreads();
+    float sum = 0.0f;
+    if (bi >= 0)
+        for (int t = (int)threadIdx.x; t < v; t += (int)blockDim.x)
+            sum += expf(row[t] - m);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    if (lane == 0)
+        sv[warp] = sum;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float total = 0.0f;
+        for (int w = 0; w < nw; w++)
+            total += sv[w];
+        out[blockIdx.x].token = bi;
+        out[blockIdx.x].logit = bi >= 0 ? m : -INFINITY;
+        out[blockIdx.x].lse = bi >= 0 ? m + logf(total) : -INFINITY;
+    }
+}
+
+/* See kernels.h. */
+extern "C" int cu_pick(float *logits, int v, const int32_t *rows, const int32_t *off,
+                       const int32_t *ids, cu_pick_out *out, int n, cu_stream s)
+{
+    if (n < 0 || v < 1)
+        return (int)cudaErrorInvalidValue;
+    if (n == 0)
+        return 0;
+    pick_kernel<<<n, PICK_THREADS, 0, s>>>(logits, v, rows, off, ids, out);
+    return (int)cudaGetLastError();
+}
+
 /* ---------------------------------------------------------------- conversions ---------------- */
 
 template <typename S, typename D, int VEC>

@@ -128,6 +128,17 @@ void cu_set_pdl(int on);
 /* out[r] = argmax over t < limit of logits[r][t] (fp32 logits [R][V]); ties: lowest id. */
 int cu_argmax(const float *logits, int v, int limit, int32_t *out, int rows, cu_stream s);
 
+/* The greedy pick of n rows (backend.h hark_pick): for b < n, row rows[b] of logits[][v] gets
+ * -inf at ids[off[b] .. off[b + 1]) (in place), then out[b] = its argmax (lowest id on ties; -1
+ * when every logit is -inf), that logit and the log-sum-exp of the masked row. rows, off, ids
+ * and out are device memory. */
+typedef struct cu_pick_out {
+    int32_t token;
+    float logit, lse;
+} cu_pick_out;
+int cu_pick(float *logits, int v, const int32_t *rows, const int32_t *off, const int32_t *ids,
+            cu_pick_out *out, int n, cu_stream s);
+
 /* Converts n fp32 values to dt (and back). */
 int cu_from_f32(hark_dtype dt, const float *x, void *y, long n, cu_stream s);
 int cu_to_f32(hark_dtype dt, const void *x, float *y, long n, cu_stream s);
