@@ -375,6 +375,11 @@ hark_batch_params hark_batch_default_params(void);
 hark_status hark_batch_new(hark_model *model, const hark_batch_params *params, hark_batch **out);
 /* Stops the engine thread and frees the context; free every state of the batch first. */
 void hark_batch_free(hark_batch *batch);
+/* Runs every shape the engine will meet once (encoder passes of 1, 2, 4, ... windows, decoder
+ * passes of each row bucket), so that no request pays the GPU's one-time costs (cuBLASLt
+ * algorithm timing, CUDA graph capture); seconds for large-v3. Call it before the first state:
+ * HARK_ERR_INVALID_ARG while states live. */
+hark_status hark_batch_warmup(hark_batch *batch);
 
 /* A state whose max_windows and max_sequences slots come from the batch: waits until that many
  * are free (HARK_ERR_CAPACITY at once when the batch has fewer in all). Free it with

@@ -75,7 +75,7 @@ if [ $rc = 2 ] && grep -q "http_port" "$T/err"; then ok; else bad "bad config: r
 IP=$(free_port); IMP=$(free_port)
 "$HARK" serve -m "$M" --host 127.0.0.1 --http-port "$IP" --metrics-port "$IMP" --grpc-port 0 \
   --instance-count 2 --device cpu --threads 1 --beam-size 1 --temperature-increment 0 --max-tokens 6 \
-  --max-batch-size 2 --access-log false 2>"$T/ilog" &
+  --max-batch-size 2 --access-log false --warmup true 2>"$T/ilog" &
 IPID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$IP/v2/health/ready" >/dev/null 2>&1 && break; sleep 0.1; done
 for i in 1 2 3 4 5 6; do

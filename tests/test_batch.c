@@ -141,6 +141,8 @@ int main(void)
     bp.max_wait_us = 2000;
     hark_batch *b = NULL;
     CHECK_OK(hark_batch_new(m, &bp, &b));
+    /* every shape once first: it must leave the slots as it found them */
+    CHECK_OK(hark_batch_warmup(b));
     if (b) {
         enum { NJ = 2 * NC };
         job jobs[NJ];
@@ -182,6 +184,7 @@ int main(void)
               "a state larger than the batch was not refused");
         /* a state used for the stage calls directly */
         CHECK_OK(hark_batch_state_new(b, NULL, &s));
+        CHECK(hark_batch_warmup(b) == HARK_ERR_INVALID_ARG, "a warm-up with a state live ran");
         if (s) {
             float probs[200];
             int best = -1;

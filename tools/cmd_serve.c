@@ -57,12 +57,16 @@ static void serve_usage(FILE *f)
         "  --connection-timeout S       seconds a connection may idle or a body take to arrive\n"
         "                               (30): slow clients get 408\n"
         "  --access-log true|false      one JSON line per request on stderr (true)\n"
+        "  --warmup auto|true|false     run every engine shape once before serving (auto: on a\n"
+        "                               GPU, where the first requests would otherwise pay the\n"
+        "                               algorithm timing and graph captures)\n"
         "  --beam-size N                OpenAI requests' beams (5, openai/whisper's CLI; 1:\n"
         "                               greedy); Triton requests decode greedily\n"
         "  --temperature-increment X    fallback temperature step (0.2; 0: no fallback)\n"
         "  --max-tokens N               tokens per 30 s window (0: the model's limit)\n"
         "  --bench-tokens N             benchmark mode: every window decodes exactly N tokens\n"
-        "                               (end of text masked, no fallback: hark bench's work unit)\n");
+        "                               (end of text masked, no fallback: hark bench's work\n"
+        "                               unit)\n");
 }
 
 double sv_now(void)
@@ -618,7 +622,7 @@ static int serve_main(int argc, char **argv)
     long max_queue = 64, kv_bits = 16, max_mb = 256, beam = 5, max_tokens = 0, conn_to = 30;
     long bench_tokens = 0, n_inst = 1;
     double timeout = 0.0, kv_frac = 0.5, temp_inc = 0.2;
-    int log = 1;
+    int log = 1, warmup = -1; /* -1: auto */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long *lv = NULL;
@@ -678,6 +682,13 @@ static int serve_main(int argc, char **argv)
             }
             *(!strcmp(a, "--request-timeout") ? &timeout
               : !strcmp(a, "--temperature-increment") ? &temp_inc : &kv_frac) = d;
+        } else if (!strcmp(a, "--warmup")) {
+            if (strcmp(v, "auto") && parse_bool(v, &warmup) != 0) {
+                fprintf(stderr, "hark serve: --warmup %s: auto, true or false\n", v);
+                return 2;
+            }
+            if (!strcmp(v, "auto"))
+                warmup = -1;
         } else if (!strcmp(a, "--access-log")) {
             if (parse_bool(v, &log) != 0) {
                 fprintf(stderr, "hark serve: --access-log %s: true or false\n", v);
@@ -771,6 +782,15 @@ static int serve_main(int argc, char **argv)
     bp.cross_kv_bits = (int)kv_bits;
     for (int i = 0; i < sv.n_inst; i++) {
         hark_status st = hark_batch_new(sv.models[i], &bp, &sv.batches[i]);
+        hark_stats ds;
+        int gpu = st == HARK_OK && hark_batch_device_stats(sv.batches[i], &ds) == HARK_OK &&
+                  ds.device && !strncmp(ds.device, "cuda", 4);
+        if (st == HARK_OK && (warmup == 1 || (warmup == -1 && gpu))) {
+            double t0 = sv_now();
+            st = hark_batch_warmup(sv.batches[i]);
+            if (st == HARK_OK)
+                fprintf(stderr, "hark serve: engine %d warmed up in %.1f s\n", i, sv_now() - t0);
+        }
         if (st != HARK_OK) {
             free_engines(&sv);
             return cli_error("cannot start the engine", st);

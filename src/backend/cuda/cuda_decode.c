@@ -303,7 +303,8 @@ hark_status cu_decode_pick(void *ctx, const hark_decode_entry *e, int n, float *
             continue;
         if (pick[k]) {
             rows[b] = i;
-            memcpy(ids + off[b], masks[k].ids, (size_t)masks[k].n * sizeof(int32_t));
+            if (masks[k].n > 0)
+                memcpy(ids + off[b], masks[k].ids, (size_t)masks[k].n * sizeof(int32_t));
             off[b + 1] = off[b] + masks[k].n;
             b++;
         } else {
