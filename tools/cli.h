@@ -18,6 +18,9 @@ int cmd_serve(int argc, char **argv);
 #ifdef HARK_WITH_CLIENT
 int cmd_client(int argc, char **argv);
 #endif
+#ifdef HARK_WITH_WER
+int cmd_wer(int argc, char **argv);
+#endif
 
 /* Prints "hark: <what>: <status detail>" to stderr and returns 1. */
 int cli_error(const char *what, hark_status st);

@@ -56,7 +56,10 @@ int cl_infer(cl_conn *c, const cl_request *rq, cl_reply *out)
     return c->t->infer(c->impl, rq, out);
 }
 
-int cl_health(cl_conn *c, char *err, size_t err_size) { return c->t->health(c->impl, err, err_size); }
+int cl_health(cl_conn *c, char *err, size_t err_size)
+{
+    return c->t->health(c->impl, err, err_size);
+}
 
 void cl_close(cl_conn *c)
 {

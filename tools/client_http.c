@@ -193,7 +193,8 @@ static long kserve_body(hconn *c, const cl_request *rq)
                      "\"parameters\":{\"binary_data_size\":%zu}},"
                      "{\"name\":\"TEXT_PREFIX\",\"shape\":[%d,1],\"datatype\":\"BYTES\","
                      "\"parameters\":{\"binary_data_size\":%zu}}],"
-                     "\"outputs\":[{\"name\":\"TRANSCRIPTS\",\"parameters\":{\"binary_data\":false}}]}",
+                     "\"outputs\":[{\"name\":\"TRANSCRIPTS\","
+                     "\"parameters\":{\"binary_data\":false}}]}",
                      rq->rows, rq->stride, nw, rq->rows, (size_t)rq->rows * 4, rq->rows,
                      (size_t)rq->rows * (4 + np));
     c->body.n = 0;

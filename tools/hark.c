@@ -29,6 +29,10 @@ static void usage(FILE *f)
             "  client health|asr|bench         check, use and benchmark a Whisper server (KServe v2\n"
             "                                  HTTP or gRPC, OpenAI)\n"
 #endif
+#ifdef HARK_WITH_WER
+            "  wer REF HYP                     word / character error rates as sclite counts them,\n"
+            "                                  after openai/whisper's normalization\n"
+#endif
 #ifdef HARK_WITH_DOWNLOAD
             "  download NAME                   fetch an official model (tiny.en ... large-v3-turbo, turbo)\n"
             "                                  into the cache, convert it, print its path\n"
@@ -112,6 +116,9 @@ int main(int argc, char **argv)
 #endif
 #ifdef HARK_WITH_CLIENT
         { "client", cmd_client },
+#endif
+#ifdef HARK_WITH_WER
+        { "wer", cmd_wer },
 #endif
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
