@@ -125,9 +125,13 @@ int sv_enter(sv_server *sv)
 void sv_leave(sv_server *sv)
 {
     pthread_mutex_lock(&sv->mu);
-    sv->active--;
+    int idle = --sv->active == 0;
     pthread_cond_broadcast(&sv->cv);
     pthread_mutex_unlock(&sv->mu);
+    /* a burst's request bodies and buffers are spread over the allocator's arenas: give the
+     * free pages back when the server goes idle, so that its footprint follows its load */
+    if (idle)
+        malloc_trim(0);
 }
 
 hark_batch *sv_pick(sv_server *sv, int *inst)
