@@ -39,6 +39,15 @@ norm_case "whitespace runs" " a b " $'  a \t b  \u00a0'
 norm_case "symbols" "5 cats" "5 cats"
 norm_case "currency and percent" " 5 10 " "\$5 10%"
 
+# English (ref: openai/whisper normalizers/english.py): numbers, currency, contractions, titles,
+# fillers, British spellings
+norm_case "en: numbers" "21 is 101 the 5th at 10% in 1999 or 2005" "twenty one is one oh one the fifth at ten percent. in nineteen ninety nine or two thousand and five" --english
+norm_case "en: number words run together, as the reference does" "211015th" "twenty one, one oh one, fifth" --english
+norm_case "en: money" "\$20000000 or \$2500000 or ¢50 or \$3.07 or \$5.50" "\$20 million or two and a half million dollars or 50 cents or three dollars and seven cents or \$5.50" --english
+norm_case "en: contractions and titles" "mister smith i will not it has been doctor smith is" "Mr Smith: I won't. It's been... Dr. Smith's" --english
+norm_case "en: fillers, spellings, one" "yes the color one" "Um, hmm, yes: the colour one" --english
+norm_case "en: digits" "1000000 3.14 the 1960s" "1,000,000 3.14 the 1960s" --english
+
 # ---- counts against sclite
 have_sclite=1
 command -v sctk >/dev/null 2>&1 || have_sclite=0
@@ -104,7 +113,12 @@ printf 'wav_0\t大学生利用\n' >"$T/zr"; printf 'wav_0\t大学利用漏\n' >"
 "$HARK" wer "$T/zr" "$T/zh" --json "$T/zj" >"$T/out" 2>&1
 if grep -q "^CER 40.00%" "$T/out" && grep -q '"cor":4,"sub":0,"del":1,"ins":1' "$T/zj"; then ok
 else bad "CER: $(cat "$T/out" "$T/zj")"; fi
-# normalization on by default: punctuation and case do not count
+# normalization on by default (English references: the English normalizer)
+printf 'a\tMr. Smith paid twenty dollars for the colour TV.\n' >"$T/re"; printf 'a mister smith paid $20 for the color tv\n' >"$T/he"
+"$HARK" wer "$T/re" "$T/he" >"$T/out" 2>&1
+if grep -q "^WER 0.00%" "$T/out"; then ok; else bad "English WER: $(cat "$T/out")"; fi
+"$HARK" wer "$T/re" "$T/he" --normalizer basic >"$T/out" 2>&1
+if grep -q "^WER 44.44%" "$T/out"; then ok; else bad "basic WER: $(cat "$T/out")"; fi
 printf 'a\tHello, World!\n' >"$T/r1"; printf 'a hello world\n' >"$T/h1"
 "$HARK" wer "$T/r1" "$T/h1" >"$T/out" 2>&1
 if grep -q "^WER 0.00%" "$T/out"; then ok; else bad "normalized WER: $(cat "$T/out")"; fi

@@ -10,6 +10,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 #include "normalize.h"
+#include "normalize_en.h"
 #include "wer.h"
 
 #include <stdio.h>
@@ -162,14 +163,52 @@ static int mostly_cjk(const utts *t)
     return cjk > other;
 }
 
+/* Mostly ASCII letters (English and the like): the English normalizer by default. */
+static int mostly_latin(const utts *t)
+{
+    long latin = 0, other = 0;
+    for (int i = 0; i < t->n; i++)
+        for (const unsigned char *p = (const unsigned char *)t->u[i].text; *p; p++) {
+            if ((*p & 0xc0) == 0x80 || *p == ' ')
+                continue;
+            if ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')
+                latin++;
+            else if (*p >= 0x80)
+                other++;
+        }
+    return latin > 4 * other;
+}
+
+/* The English normalizer with the spelling map at path, or assets/english.json (HARK_ASSETS
+ * overrides the folder); NULL after printing why. */
+static en_norm *load_english(const char *path)
+{
+    char buf[4096], err[512];
+    if (!path) {
+        const char *dir = getenv("HARK_ASSETS");
+#ifdef HARK_ASSETS_DIR
+        if (!dir || !*dir)
+            dir = HARK_ASSETS_DIR;
+#endif
+        snprintf(buf, sizeof(buf), "%s/english.json", dir && *dir ? dir : "assets");
+        path = buf;
+    }
+    en_norm *en = en_norm_new(path, err, sizeof(err));
+    if (!en)
+        fprintf(stderr, "hark wer: the English spelling map: %s (--spelling FILE)\n", err);
+    return en;
+}
+
 static void wer_usage(FILE *f)
 {
     fprintf(f,
-            "usage: hark wer REF HYP [--normalizer basic|basic-diacritics|none]\n"
+            "usage: hark wer REF HYP [--normalizer auto|english|basic|basic-diacritics|none]\n"
             "                [--metric auto|wer|cer] [--alignments] [--worst N] [--json FILE]\n"
-            "       hark wer --normalize TEXT [--remove-diacritics]   (prints it normalized)\n"
+            "                [--spelling english.json]\n"
+            "       hark wer --normalize TEXT [--english|--remove-diacritics]  (prints it)\n"
             "REF and HYP: one utterance a line, 'ID<TAB>text', 'ID text' (Kaldi) or 'text (ID)'\n"
-            "(sclite trn); utterances are matched by ID. Counts as NIST sclite's (substitution 4,\n"
+            "(sclite trn); utterances are matched by ID. Normalizer auto: openai/whisper's English\n"
+            "one for English references, its basic one otherwise. Counts as NIST sclite's (substitution 4,\n"
             "insertion and deletion 3). --metric auto: character error rate when the references\n"
             "are mostly Chinese, Japanese or Korean. --alignments prints every utterance's\n"
             "alignment, --worst N the N with most errors (default 5).\n");
@@ -250,10 +289,11 @@ static void print_json(FILE *f, const scored *s, int n, const wer_counts *t, int
 static long errors(const scored *s) { return s->c.sub + s->c.del + s->c.ins; }
 
 /* Normalized tokens of text into *t (count returned, -1 on failure). */
-static int tokens_of(const char *text, const char *norm, int cer, char ***t)
+static int tokens_of(const char *text, const char *norm, const en_norm *en, int cer, char ***t)
 {
-    char *x = !strcmp(norm, "none") ? strdup(text)
-                                    : normalize_basic(text, !strcmp(norm, "basic-diacritics"));
+    char *x = !strcmp(norm, "none")      ? strdup(text)
+              : !strcmp(norm, "english") ? en_normalize(en, text)
+                                         : normalize_basic(text, !strcmp(norm, "basic-diacritics"));
     if (!x)
         return -1;
     int n = wer_tokens(x, cer, t);
@@ -263,8 +303,8 @@ static int tokens_of(const char *text, const char *norm, int cer, char ***t)
 
 int cmd_wer(int argc, char **argv)
 {
-    const char *ref_path = NULL, *hyp_path = NULL, *norm = "basic", *metric = "auto",
-               *json = NULL;
+    const char *ref_path = NULL, *hyp_path = NULL, *norm = "auto", *metric = "auto",
+               *json = NULL, *spelling = NULL;
     int show_all = 0, worst = 5;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -277,13 +317,20 @@ int cmd_wer(int argc, char **argv)
             metric = v, i++;
         } else if (!strcmp(a, "--json") && v) {
             json = v, i++;
+        } else if (!strcmp(a, "--spelling") && v) {
+            spelling = v, i++;
         } else if (!strcmp(a, "--worst") && v) {
             worst = (int)cli_long(v), i++;
         } else if (!strcmp(a, "--alignments")) {
             show_all = 1;
         } else if (!strcmp(a, "--normalize") && v) { /* print one text normalized, [brackets] */
-            int d = i + 2 < argc && !strcmp(argv[i + 2], "--remove-diacritics");
-            char *x = normalize_basic(v, d);
+            const char *how = i + 2 < argc ? argv[i + 2] : "";
+            en_norm *en = NULL;
+            if (!strcmp(how, "--english") && !(en = load_english(spelling)))
+                return 1;
+            char *x = en ? en_normalize(en, v)
+                         : normalize_basic(v, !strcmp(how, "--remove-diacritics"));
+            en_norm_free(en);
             if (!x) {
                 fprintf(stderr, "hark wer: not UTF-8, or out of memory\n");
                 return 1;
@@ -304,7 +351,8 @@ int cmd_wer(int argc, char **argv)
         }
     }
     if (!ref_path || !hyp_path || worst < 0 ||
-        (strcmp(norm, "basic") && strcmp(norm, "basic-diacritics") && strcmp(norm, "none")) ||
+        (strcmp(norm, "auto") && strcmp(norm, "english") && strcmp(norm, "basic") &&
+         strcmp(norm, "basic-diacritics") && strcmp(norm, "none")) ||
         (strcmp(metric, "auto") && strcmp(metric, "wer") && strcmp(metric, "cer"))) {
         wer_usage(stderr);
         return 2;
@@ -318,6 +366,13 @@ int cmd_wer(int argc, char **argv)
         return 1;
     }
     const int cer = !strcmp(metric, "cer") || (!strcmp(metric, "auto") && mostly_cjk(&ref));
+    if (!strcmp(norm, "auto")) /* ref: whisper's evaluation: English text, English rules */
+        norm = mostly_latin(&ref) ? "english" : "basic";
+    en_norm *en = NULL;
+    if (!strcmp(norm, "english") && !(en = load_english(spelling))) {
+        utts_free(&ref), utts_free(&hyp);
+        return 1;
+    }
     scored *s = calloc((size_t)ref.n, sizeof(scored));
     wer_counts total = { 0 };
     int missing = 0, failed = !s;
@@ -325,8 +380,8 @@ int cmd_wer(int argc, char **argv)
         const utt *h = find(&hyp, ref.u[i].id);
         missing += h == NULL;
         s[i].id = ref.u[i].id;
-        s[i].nr = tokens_of(ref.u[i].text, norm, cer, &s[i].ref);
-        s[i].nh = tokens_of(h ? h->text : "", norm, cer, &s[i].hyp);
+        s[i].nr = tokens_of(ref.u[i].text, norm, en, cer, &s[i].ref);
+        s[i].nh = tokens_of(h ? h->text : "", norm, en, cer, &s[i].hyp);
         s[i].ops = s[i].nr >= 0 && s[i].nh >= 0
                        ? malloc(((size_t)s[i].nr + (size_t)s[i].nh + 1) * sizeof(wer_op))
                        : NULL;
@@ -390,6 +445,7 @@ int cmd_wer(int argc, char **argv)
         free(s[i].ops);
     }
     free(s);
+    en_norm_free(en);
     utts_free(&ref), utts_free(&hyp);
     return rc;
 }

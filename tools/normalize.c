@@ -44,7 +44,8 @@ static void put_cp(sbuf *b, int32_t cp)
 }
 
 /* Code point by code point through f(cp, b); NULL (and b freed) on invalid UTF-8. */
-static char *map_cps(const char *s, void (*f)(int32_t cp, sbuf *b))
+static char *map_cps(const char *s, void (*f)(int32_t cp, sbuf *b, const char *keep),
+                     const char *keep)
 {
     sbuf b = { 0 };
     put(&b, "", 0);
@@ -57,7 +58,7 @@ static char *map_cps(const char *s, void (*f)(int32_t cp, sbuf *b))
             free(b.p);
             return NULL;
         }
-        f(cp, &b);
+        f(cp, &b, keep);
         p += k, len -= k;
     }
     if (b.oom) {
@@ -67,7 +68,11 @@ static char *map_cps(const char *s, void (*f)(int32_t cp, sbuf *b))
     return b.p;
 }
 
-static void lower_cp(int32_t cp, sbuf *b) { put_cp(b, utf8proc_tolower(cp)); }
+static void lower_cp(int32_t cp, sbuf *b, const char *keep)
+{
+    (void)keep;
+    put_cp(b, utf8proc_tolower(cp));
+}
 
 static int is_msp(int32_t cp)
 {
@@ -77,17 +82,27 @@ static int is_msp(int32_t cp)
 }
 
 /* ref: basic.py remove_symbols (after NFKC) */
-static void symbol_cp(int32_t cp, sbuf *b)
+static void symbol_cp(int32_t cp, sbuf *b, const char *keep)
 {
+    (void)keep;
     if (is_msp(cp))
         put(b, " ", 1);
     else
         put_cp(b, cp);
 }
 
-/* ref: basic.py ADDITIONAL_DIACRITICS and remove_symbols_and_diacritics (after NFKD) */
-static void diacritic_cp(int32_t cp, sbuf *b)
+/* ref: basic.py ADDITIONAL_DIACRITICS and remove_symbols_and_diacritics (after NFKD); the
+ * characters of keep stay */
+static void diacritic_cp(int32_t cp, sbuf *b, const char *keep)
 {
+    if (keep && cp > 0) {
+        utf8proc_uint8_t u[5] = { 0 };
+        utf8proc_encode_char(cp, u);
+        if (strstr(keep, (const char *)u)) {
+            put(b, (const char *)u, strlen((const char *)u));
+            return;
+        }
+    }
     static const struct {
         int32_t cp;
         const char *s;
@@ -102,7 +117,7 @@ static void diacritic_cp(int32_t cp, sbuf *b)
         }
     if (utf8proc_category(cp) == UTF8PROC_CATEGORY_MN)
         return;
-    symbol_cp(cp, b);
+    symbol_cp(cp, b, NULL);
 }
 
 /* Python's str.isspace() */
@@ -116,7 +131,7 @@ static int is_space_cp(int32_t cp)
 
 /* Removes every match of [<\[][^>\]]*[>\]] (paren = 0) or of \([^)]+\) (paren = 1), left to
  * right as re.sub does; the delimiters are ASCII, so bytes will do. */
-static void drop_bracketed(char *s, int paren)
+void normalize_drop_bracketed(char *s, int paren)
 {
     char *w = s;
     for (char *r = s; *r;) {
@@ -138,33 +153,33 @@ static void drop_bracketed(char *s, int paren)
     *w = 0;
 }
 
-char *normalize_basic(const char *text, int remove_diacritics)
+char *normalize_lower(const char *text) { return map_cps(text, lower_cp, NULL); }
+
+char *normalize_symbols(const char *text, int remove_diacritics, const char *keep)
 {
-    char *low = map_cps(text, lower_cp);
-    if (!low)
-        return NULL;
-    drop_bracketed(low, 0);
-    drop_bracketed(low, 1);
-    utf8proc_uint8_t *nf = remove_diacritics ? utf8proc_NFKD((const utf8proc_uint8_t *)low)
-                                             : utf8proc_NFKC((const utf8proc_uint8_t *)low);
-    free(low);
+    utf8proc_uint8_t *nf = remove_diacritics ? utf8proc_NFKD((const utf8proc_uint8_t *)text)
+                                             : utf8proc_NFKC((const utf8proc_uint8_t *)text);
     if (!nf)
         return NULL;
-    char *clean = map_cps((const char *)nf, remove_diacritics ? diacritic_cp : symbol_cp);
+    char *out = map_cps((const char *)nf, remove_diacritics ? diacritic_cp : symbol_cp, keep);
     free(nf);
-    char *out = clean ? map_cps(clean, lower_cp) : NULL;
-    free(clean);
-    if (!out)
-        return NULL;
-    /* runs of whitespace -> one space (kept at the ends, as re.sub leaves them) */
+    return out;
+}
+
+char *normalize_spaces(const char *text)
+{
     sbuf b = { 0 };
     put(&b, "", 0);
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)out;
-    utf8proc_ssize_t len = (utf8proc_ssize_t)strlen(out);
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)text;
+    utf8proc_ssize_t len = (utf8proc_ssize_t)strlen(text);
     int in_space = 0;
     while (len > 0) {
         int32_t cp;
         utf8proc_ssize_t k = utf8proc_iterate(p, len, &cp);
+        if (k <= 0) {
+            free(b.p);
+            return NULL;
+        }
         if (is_space_cp(cp)) {
             if (!in_space)
                 put(&b, " ", 1);
@@ -175,10 +190,25 @@ char *normalize_basic(const char *text, int remove_diacritics)
         }
         p += k, len -= k;
     }
-    free(out);
     if (b.oom) {
         free(b.p);
         return NULL;
     }
     return b.p;
+}
+
+char *normalize_basic(const char *text, int remove_diacritics)
+{
+    char *low = normalize_lower(text);
+    if (!low)
+        return NULL;
+    normalize_drop_bracketed(low, 0);
+    normalize_drop_bracketed(low, 1);
+    char *clean = normalize_symbols(low, remove_diacritics, NULL);
+    free(low);
+    char *out = clean ? normalize_lower(clean) : NULL;
+    free(clean);
+    char *sp = out ? normalize_spaces(out) : NULL;
+    free(out);
+    return sp;
 }

@@ -3,7 +3,7 @@
  * ref: openai/whisper normalizers/basic.py (BasicTextNormalizer, remove_symbols,
  * remove_symbols_and_diacritics). Unicode normalization and categories come from utf8proc.
  *
- * Not yet here: EnglishTextNormalizer (numbers, spellings, contractions; issue 7).
+ * EnglishTextNormalizer: normalize_en.h.
  */
 #ifndef HARK_NORMALIZE_H
 #define HARK_NORMALIZE_H
@@ -14,5 +14,14 @@
  * again; runs of whitespace one space. Returns a malloc'd string, NULL when out of memory or
  * the text is not valid UTF-8. */
 char *normalize_basic(const char *text, int remove_diacritics);
+
+/* The steps, for the English normalizer (malloc'd results, NULL when out of memory or not
+ * UTF-8): lower case; matches of [<\[][^>\]]*[>\]] (paren 0) or \([^)]+\) (paren 1) removed in
+ * place; remove_symbols (NFKC) or remove_symbols_and_diacritics (NFKD) keeping the characters
+ * of keep; runs of whitespace one space. */
+char *normalize_lower(const char *text);
+void normalize_drop_bracketed(char *s, int paren);
+char *normalize_symbols(const char *text, int remove_diacritics, const char *keep);
+char *normalize_spaces(const char *text);
 
 #endif
