@@ -207,11 +207,11 @@ static void wer_usage(FILE *f)
             "                [--spelling english.json]\n"
             "       hark wer --normalize TEXT [--english|--remove-diacritics]  (prints it)\n"
             "REF and HYP: one utterance a line, 'ID<TAB>text', 'ID text' (Kaldi) or 'text (ID)'\n"
-            "(sclite trn); utterances are matched by ID. Normalizer auto: openai/whisper's English\n"
-            "one for English references, its basic one otherwise. Counts as NIST sclite's (substitution 4,\n"
-            "insertion and deletion 3). --metric auto: character error rate when the references\n"
-            "are mostly Chinese, Japanese or Korean. --alignments prints every utterance's\n"
-            "alignment, --worst N the N with most errors (default 5).\n");
+            "(sclite trn); utterances are matched by ID. Normalizer auto: openai/whisper's\n"
+            "English one for English references, its basic one otherwise. Counts as NIST\n"
+            "sclite's (substitution 4, insertion and deletion 3). --metric auto: character error\n"
+            "rate when the references are mostly Chinese, Japanese or Korean. --alignments prints\n"
+            "every utterance's alignment, --worst N the N with most errors (default 5).\n");
 }
 
 /* One utterance's result. */

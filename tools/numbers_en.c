@@ -151,9 +151,10 @@ static const char *preceding_prefix(const char *w)
 
 static const char *following_prefix(const char *w)
 {
-    static const char *const map[][2] = { { "pound", "£" },  { "pounds", "£" }, { "euro", "€" },
-                                          { "euros", "€" },  { "dollar", "$" }, { "dollars", "$" },
-                                          { "cent", "¢" },   { "cents", "¢" } };
+    static const char *const map[][2] = { { "pound", "£" },   { "pounds", "£" },
+                                          { "euro", "€" },    { "euros", "€" },
+                                          { "dollar", "$" },  { "dollars", "$" },
+                                          { "cent", "¢" },    { "cents", "¢" } };
     for (size_t i = 0; w && i < sizeof(map) / sizeof(map[0]); i++)
         if (!strcmp(w, map[i][0]))
             return map[i][1];
@@ -179,7 +180,10 @@ static int is_number_word(const char *w)
 }
 
 /* self.decimals: ones, tens and zeros */
-static int is_decimal_word(const char *w) { return ones_value(w) || tens_value(w) || is_zero_word(w); }
+static int is_decimal_word(const char *w)
+{
+    return ones_value(w) || tens_value(w) || is_zero_word(w);
+}
 
 /* ^[0-9]+(\.[0-9]+)?$ */
 static int is_numeric(const char *w)
@@ -638,7 +642,7 @@ static char *preprocess(char *s)
             *mark = 0;
         int blank = 1;
         for (char *p = seg; *p; p++)
-            blank &= *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f' || *p == '\v';
+            blank &= strchr(" \t\n\r\f\v", *p) != NULL;
         if (!blank) {
             if (!first)
                 strcat(out, " ");
