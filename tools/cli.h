@@ -20,6 +20,7 @@ int cmd_client(int argc, char **argv);
 #endif
 #ifdef HARK_WITH_WER
 int cmd_wer(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 #endif
 
 /* Prints "hark: <what>: <status detail>" to stderr and returns 1. */

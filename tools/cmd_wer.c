@@ -10,8 +10,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 #include "normalize.h"
-#include "normalize_en.h"
-#include "wer.h"
+#include "score.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,59 +145,6 @@ static const utt *find(const utts *t, const char *id)
     return NULL;
 }
 
-/* Mostly Chinese, Japanese or Korean characters (CJK ideographs, kana, Hangul): CER. */
-static int mostly_cjk(const utts *t)
-{
-    long cjk = 0, other = 0;
-    for (int i = 0; i < t->n; i++)
-        for (const unsigned char *p = (const unsigned char *)t->u[i].text; *p; p++) {
-            if ((*p & 0xc0) == 0x80 || *p == ' ')
-                continue;
-            if (*p == 0xe3 || (*p >= 0xe4 && *p <= 0xe9) || *p == 0xea || *p == 0xeb ||
-                *p == 0xec || *p == 0xed)
-                cjk++; /* U+3000..U+D7FF: CJK symbols, kana, ideographs, Hangul */
-            else
-                other++;
-        }
-    return cjk > other;
-}
-
-/* Mostly ASCII letters (English and the like): the English normalizer by default. */
-static int mostly_latin(const utts *t)
-{
-    long latin = 0, other = 0;
-    for (int i = 0; i < t->n; i++)
-        for (const unsigned char *p = (const unsigned char *)t->u[i].text; *p; p++) {
-            if ((*p & 0xc0) == 0x80 || *p == ' ')
-                continue;
-            if ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')
-                latin++;
-            else if (*p >= 0x80)
-                other++;
-        }
-    return latin > 4 * other;
-}
-
-/* The English normalizer with the spelling map at path, or assets/english.json (HARK_ASSETS
- * overrides the folder); NULL after printing why. */
-static en_norm *load_english(const char *path)
-{
-    char buf[4096], err[512];
-    if (!path) {
-        const char *dir = getenv("HARK_ASSETS");
-#ifdef HARK_ASSETS_DIR
-        if (!dir || !*dir)
-            dir = HARK_ASSETS_DIR;
-#endif
-        snprintf(buf, sizeof(buf), "%s/english.json", dir && *dir ? dir : "assets");
-        path = buf;
-    }
-    en_norm *en = en_norm_new(path, err, sizeof(err));
-    if (!en)
-        fprintf(stderr, "hark wer: the English spelling map: %s (--spelling FILE)\n", err);
-    return en;
-}
-
 static void wer_usage(FILE *f)
 {
     fprintf(f,
@@ -288,19 +234,6 @@ static void print_json(FILE *f, const scored *s, int n, const wer_counts *t, int
 
 static long errors(const scored *s) { return s->c.sub + s->c.del + s->c.ins; }
 
-/* Normalized tokens of text into *t (count returned, -1 on failure). */
-static int tokens_of(const char *text, const char *norm, const en_norm *en, int cer, char ***t)
-{
-    char *x = !strcmp(norm, "none")      ? strdup(text)
-              : !strcmp(norm, "english") ? en_normalize(en, text)
-                                         : normalize_basic(text, !strcmp(norm, "basic-diacritics"));
-    if (!x)
-        return -1;
-    int n = wer_tokens(x, cer, t);
-    free(x);
-    return n;
-}
-
 int cmd_wer(int argc, char **argv)
 {
     const char *ref_path = NULL, *hyp_path = NULL, *norm = "auto", *metric = "auto",
@@ -325,12 +258,16 @@ int cmd_wer(int argc, char **argv)
             show_all = 1;
         } else if (!strcmp(a, "--normalize") && v) { /* print one text normalized, [brackets] */
             const char *how = i + 2 < argc ? argv[i + 2] : "";
-            en_norm *en = NULL;
-            if (!strcmp(how, "--english") && !(en = load_english(spelling)))
+            scorer sc;
+            const char *refs[1] = { "english" };
+            if (!strcmp(how, "--english") &&
+                scorer_init(&sc, "english", "wer", refs, 1, spelling) != 0)
                 return 1;
-            char *x = en ? en_normalize(en, v)
-                         : normalize_basic(v, !strcmp(how, "--remove-diacritics"));
-            en_norm_free(en);
+            char *x = !strcmp(how, "--english")
+                          ? en_normalize(sc.en, v)
+                          : normalize_basic(v, !strcmp(how, "--remove-diacritics"));
+            if (!strcmp(how, "--english"))
+                scorer_free(&sc);
             if (!x) {
                 fprintf(stderr, "hark wer: not UTF-8, or out of memory\n");
                 return 1;
@@ -350,10 +287,7 @@ int cmd_wer(int argc, char **argv)
             return 2;
         }
     }
-    if (!ref_path || !hyp_path || worst < 0 ||
-        (strcmp(norm, "auto") && strcmp(norm, "english") && strcmp(norm, "basic") &&
-         strcmp(norm, "basic-diacritics") && strcmp(norm, "none")) ||
-        (strcmp(metric, "auto") && strcmp(metric, "wer") && strcmp(metric, "cer"))) {
+    if (!ref_path || !hyp_path || worst < 0) {
         wer_usage(stderr);
         return 2;
     }
@@ -365,14 +299,18 @@ int cmd_wer(int argc, char **argv)
         utts_free(&ref), utts_free(&hyp);
         return 1;
     }
-    const int cer = !strcmp(metric, "cer") || (!strcmp(metric, "auto") && mostly_cjk(&ref));
-    if (!strcmp(norm, "auto")) /* ref: whisper's evaluation: English text, English rules */
-        norm = mostly_latin(&ref) ? "english" : "basic";
-    en_norm *en = NULL;
-    if (!strcmp(norm, "english") && !(en = load_english(spelling))) {
+    const char **texts = malloc((size_t)ref.n * sizeof(char *));
+    scorer sc;
+    for (int i = 0; texts && i < ref.n; i++)
+        texts[i] = ref.u[i].text;
+    rc = texts ? scorer_init(&sc, norm, metric, texts, ref.n, spelling) : -1;
+    free(texts);
+    if (rc != 0) {
         utts_free(&ref), utts_free(&hyp);
-        return 1;
+        return rc == 2 ? 2 : 1;
     }
+    const int cer = sc.cer;
+    norm = sc.norm;
     scored *s = calloc((size_t)ref.n, sizeof(scored));
     wer_counts total = { 0 };
     int missing = 0, failed = !s;
@@ -380,8 +318,8 @@ int cmd_wer(int argc, char **argv)
         const utt *h = find(&hyp, ref.u[i].id);
         missing += h == NULL;
         s[i].id = ref.u[i].id;
-        s[i].nr = tokens_of(ref.u[i].text, norm, en, cer, &s[i].ref);
-        s[i].nh = tokens_of(h ? h->text : "", norm, en, cer, &s[i].hyp);
+        s[i].nr = scorer_tokens(&sc, ref.u[i].text, &s[i].ref);
+        s[i].nh = scorer_tokens(&sc, h ? h->text : "", &s[i].hyp);
         s[i].ops = s[i].nr >= 0 && s[i].nh >= 0
                        ? malloc(((size_t)s[i].nr + (size_t)s[i].nh + 1) * sizeof(wer_op))
                        : NULL;
@@ -445,7 +383,7 @@ int cmd_wer(int argc, char **argv)
         free(s[i].ops);
     }
     free(s);
-    en_norm_free(en);
+    scorer_free(&sc);
     utts_free(&ref), utts_free(&hyp);
     return rc;
 }

@@ -32,6 +32,8 @@ static void usage(FILE *f)
 #ifdef HARK_WITH_WER
             "  wer REF HYP                     word / character error rates as sclite counts them,\n"
             "                                  after openai/whisper's normalization\n"
+            "  eval -m MODEL DATASET           transcribe a dataset (Kaldi, LibriSpeech, TSV, folder):\n"
+            "                                  error rate and speed\n"
 #endif
 #ifdef HARK_WITH_DOWNLOAD
             "  download NAME                   fetch an official model (tiny.en ... large-v3-turbo, turbo)\n"
@@ -119,6 +121,7 @@ int main(int argc, char **argv)
 #endif
 #ifdef HARK_WITH_WER
         { "wer", cmd_wer },
+        { "eval", cmd_eval },
 #endif
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
