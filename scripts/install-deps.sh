@@ -6,7 +6,7 @@ SUDO=""
 need="cmake make gcc pkg-config libopenblas-openmp-dev libpcre2-dev libjansson-dev zlib1g-dev
       libavformat-dev libavcodec-dev libavutil-dev libswresample-dev ffmpeg
       libcurl4-openssl-dev libssl-dev libmicrohttpd-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
-      libutf8proc-dev sctk
+      libutf8proc-dev sctk chromium
       curl python3"
 missing=""
 for p in $need; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done

@@ -95,6 +95,69 @@ EOF
   check "bench $p JSON" $? "$(cat "$T/v")"
 done
 
+# ---- the chart: valid SVG, a line per batch size, rendered by headless Chromium
+"$HARK" client bench --url "$U" --concurrency 1,2 --batch-size 1,2 --requests 4 --warmup 0 \
+  --tile 30 --svg "$T/chart.svg" "$JFK" >"$T/out" 2>&1
+check "bench --svg" $? "$(cat "$T/out")"
+python3 - "$T/chart.svg" <<'EOF2' >"$T/v" 2>&1
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+ns = '{http://www.w3.org/2000/svg}'
+lines = root.findall(ns + 'polyline')
+texts = [t.text for t in root.iter(ns + 'text')]
+assert len(lines) == 2, len(lines)
+assert all(len(l.get('points').split()) == 2 for l in lines), [l.get('points') for l in lines]
+assert 'batch size 1' in texts and 'batch size 2' in texts and 'p99 latency (s)' in texts, texts
+print('ok')
+EOF2
+check "chart SVG" $? "$(cat "$T/v")"
+CHROME=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
+if [ -n "$CHROME" ]; then
+  timeout 60 "$CHROME" --headless --no-sandbox --disable-gpu --hide-scrollbars \
+    --window-size=760,480 --screenshot="$T/chart.png" "file://$T/chart.svg" >"$T/cout" 2>&1
+  python3 - "$T/chart.png" <<'EOF2' >"$T/v" 2>&1
+import struct, sys, zlib
+data = open(sys.argv[1], 'rb').read()
+assert data[:8] == b'\x89PNG\r\n\x1a\n', 'not a PNG'
+w, h = struct.unpack('>II', data[16:24])
+assert (w, h) == (760, 480), (w, h)
+# the IDAT pixels: more than a blank page's colours
+idat, i = b'', 8
+while i < len(data):
+    n, kind = struct.unpack('>I4s', data[i:i + 8])
+    if kind == b'IDAT':
+        idat += data[i + 8:i + 8 + n]
+    i += 12 + n
+raw = zlib.decompress(idat)
+assert len(set(raw)) > 20, 'a blank picture'
+print('ok')
+EOF2
+  check "chart rendered by Chromium" $? "$(cat "$T/v" "$T/cout" | tail -5)"
+else
+  echo "no Chromium: the chart is not rendered"
+fi
+
+# ---- a dataset with references: each cell's WER next to its speed
+mkdir -p "$T/set/wav"; cp "$JFK" "$T/set/wav/a.wav"; cp "$JFK" "$T/set/wav/b.wav"
+printf 'a wav/a.wav\nb wav/b.wav\n' >"$T/set/wav.scp"
+printf 'a And so my fellow Americans\nb ask not what your country can do for you\n' >"$T/set/text"
+"$HARK" client bench --url "$U" --concurrency 2 --batch-size 1,2 --requests 4 --warmup 0 \
+  --dataset "$T/set" --references --json "$T/ds.jsonl" >"$T/out" 2>&1
+check "bench --dataset --references" $? "$(cat "$T/out")"
+grep -q "WER" "$T/out" && python3 -c "
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert len(rows) == 2 and all(r['scored'] == 2 and 0 <= r['wer'] for r in rows), rows
+" "$T/ds.jsonl" 2>"$T/v"
+check "bench WER per cell" $? "$(cat "$T/v" "$T/out")"
+"$HARK" client bench --url "$U" --references "$JFK" >"$T/out" 2>&1; rc=$?
+[ $rc = 2 ] && grep -q "needs --dataset" "$T/out"; check "--references without a dataset" $? "rc $rc $(cat "$T/out")"
+printf 'c wav/missing.wav\n' >>"$T/set/wav.scp"
+"$HARK" client bench --url "$U" --concurrency 1 --batch-size 1 --requests 2 --warmup 0 \
+  --dataset "$T/set" --json "$T/ds2.jsonl" >"$T/out" 2>&1; rc=$?
+[ $rc = 1 ] && grep -q "no such audio file" "$T/out" && grep -q '"ok":2' "$T/ds2.jsonl"
+check "a dataset with a bad line: results kept, exit 1" $? "rc $rc $(cat "$T/out")"
+
 # ---- bad input: clear messages, non-zero exit
 DEAD=http://127.0.0.1:$(free_port)
 "$HARK" client health --url "$DEAD" >"$T/out" 2>&1; rc=$?

@@ -12,6 +12,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 #include "client.h"
+#include "client_cli.h"
+#include "dataset.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -22,7 +24,7 @@
 
 #define SR 16000
 
-static double now_s(void)
+double client_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -36,7 +38,7 @@ static void client_usage(FILE *f)
             "       hark client asr [options] [--streaming] FILE...\n"
             "       hark client bench [options] [--concurrency LIST] [--batch-size LIST]\n"
             "                         [--requests N] [--warmup W] [--tile SECONDS] [--json FILE]\n"
-            "                         FILE...\n"
+            "                         [--svg FILE] (FILE... | --dataset SET [--references])\n"
             "options:\n"
             "  --url URL             http://host:8000 (http, openai) or host:8001 (grpc)\n"
             "                        (default: http://127.0.0.1:8000, grpc 127.0.0.1:8001)\n"
@@ -50,21 +52,14 @@ static void client_usage(FILE *f)
             "bench: --concurrency 1,2,4,8,16 and --batch-size 1,2,4,8 (the seed's sweep);\n"
             "  --requests per cell (default 4 x concurrency, at least 16); --warmup W untimed\n"
             "  waves of C requests first (default 1); --tile S repeats each file to S seconds\n"
-            "  (e.g. 30: every window full); --json FILE writes one JSON line per cell.\n",
+            "  (e.g. 30: every window full); --json FILE writes one JSON line per cell; --svg\n"
+            "  FILE draws throughput against p99 latency, a line per batch size. --dataset SET\n"
+            "  (Kaldi folder, LibriSpeech folder, TSV, folder of audio) instead of files;\n"
+            "  --references: each cell's error rate against the set's transcripts (as hark wer).\n",
             CL_DEFAULT_PREFIX);
 }
 
 /* ---------------------------------------------------------------- options ------------------ */
-
-typedef struct copts {
-    cl_target t;
-    const char *prefix, *language, *task, *json;
-    int timestamps, streaming, requests, warmup;
-    double tile;
-    int conc[32], n_conc, batch[32], n_batch;
-    const char **files;
-    int n_files;
-} copts;
 
 static int parse_list(const char *s, int *out, int max)
 {
@@ -113,6 +108,12 @@ static int parse_opts(int argc, char **argv, copts *o)
             o->task = v;
         else if (!strcmp(a, "--json") && v)
             o->json = v;
+        else if (!strcmp(a, "--svg") && v)
+            o->svg = v;
+        else if (!strcmp(a, "--dataset") && v)
+            o->dataset = v;
+        else if (!strcmp(a, "--spelling") && v)
+            o->spelling = v;
         else if (!strcmp(a, "--timeout") && v)
             o->t.timeout_s = atof(v);
         else if (!strcmp(a, "--tile") && v)
@@ -129,6 +130,8 @@ static int parse_opts(int argc, char **argv, copts *o)
             o->timestamps = 1, val = 0;
         else if (!strcmp(a, "--streaming"))
             o->streaming = 1, val = 0;
+        else if (!strcmp(a, "--references"))
+            o->references = 1, val = 0;
         else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "hark client: unknown option or missing value: %s\n", a);
             return 2;
@@ -165,10 +168,6 @@ static const char *make_prefix(const copts *o, char *buf, size_t n)
 
 /* ---------------------------------------------------------------- audio -------------------- */
 
-typedef struct clip {
-    float *pcm;
-    size_t n;
-} clip;
 
 /* Loads the files (tiled to tile seconds when > 0) into malloc'd buffers; 0, or -1 after
  * printing the error. */
@@ -203,16 +202,8 @@ static void free_clips(clip *c, int n)
     free(c);
 }
 
-/* A request of rows windows from clips first, first + 1, ... (cycling): WAV [rows, stride] with
- * stride the longest clip's length rounded up to 30 s (the seed client's padding). */
-typedef struct batch_req {
-    cl_request rq;
-    float *pcm;
-    int32_t *lens;
-    double audio_s;
-} batch_req;
 
-static int batch_build(const clip *c, int n_clips, int first, int rows, const char *prefix,
+int batch_build(const clip *c, int n_clips, int first, int rows, const char *prefix,
                        batch_req *b)
 {
     size_t longest = 0;
@@ -238,7 +229,7 @@ static int batch_build(const clip *c, int n_clips, int first, int rows, const ch
     return 0;
 }
 
-static void batch_free(batch_req *b) { free(b->pcm), free(b->lens); }
+void batch_free(batch_req *b) { free(b->pcm), free(b->lens); }
 
 /* ---------------------------------------------------------------- health, asr -------------- */
 
@@ -280,192 +271,20 @@ static int client_asr(const copts *o, const clip *clips, const char *prefix)
         if (o->streaming)
             b.rq.partial = print_partial;
         cl_reply r;
-        double t0 = now_s();
+        double t0 = client_now();
         if (cl_infer(c, &b.rq, &r) != 0) {
             fprintf(stderr, "hark client: %s: %s\n", o->files[i], r.err);
             failed = 1;
         } else {
             printf("%s\t%s\n", o->files[i], r.texts[0]);
             fprintf(stderr, "%s: %.1f s of audio in %.3f s\n", o->files[i], b.audio_s,
-                    now_s() - t0);
+                    client_now() - t0);
         }
         cl_reply_free(&r);
         batch_free(&b);
     }
     cl_close(c);
     return failed;
-}
-
-/* ---------------------------------------------------------------- bench -------------------- */
-
-typedef struct cell {
-    const copts *o;
-    const clip *clips;
-    const char *prefix;
-    int rows, total;
-    pthread_mutex_t mu;
-    int next, n_ok, n_err;
-    double *lat, audio_s;
-    char first_err[512];
-} cell;
-
-static void cell_error(cell *c, const char *err)
-{
-    pthread_mutex_lock(&c->mu);
-    if (c->n_err++ == 0)
-        snprintf(c->first_err, sizeof(c->first_err), "%s", err);
-    pthread_mutex_unlock(&c->mu);
-}
-
-/* One client thread: its own connection, requests until the cell's count is taken. */
-static void *bench_worker(void *arg)
-{
-    cell *c = arg;
-    char err[512];
-    cl_conn *conn = cl_connect(&c->o->t, err, sizeof(err));
-    for (;;) {
-        pthread_mutex_lock(&c->mu);
-        int i = c->next < c->total ? c->next++ : -1;
-        pthread_mutex_unlock(&c->mu);
-        if (i < 0)
-            break;
-        if (!conn) {
-            cell_error(c, err);
-            continue;
-        }
-        batch_req b;
-        if (batch_build(c->clips, c->o->n_files, i * c->rows, c->rows, c->prefix, &b) != 0) {
-            cell_error(c, "out of memory");
-            continue;
-        }
-        cl_reply r;
-        double t0 = now_s();
-        int rc = cl_infer(conn, &b.rq, &r);
-        double dt = now_s() - t0;
-        if (rc != 0) {
-            cell_error(c, r.err);
-        } else {
-            pthread_mutex_lock(&c->mu);
-            c->lat[c->n_ok++] = dt;
-            c->audio_s += b.audio_s;
-            pthread_mutex_unlock(&c->mu);
-        }
-        cl_reply_free(&r);
-        batch_free(&b);
-    }
-    cl_close(conn);
-    return NULL;
-}
-
-/* Runs total requests of rows windows from conc threads; returns the wall seconds. */
-static double run_cell(cell *c, int conc)
-{
-    pthread_t th[4096];
-    int n = 0;
-    double t0 = now_s();
-    for (; n < conc; n++)
-        if (pthread_create(&th[n], NULL, bench_worker, c) != 0)
-            break;
-    if (n == 0)
-        bench_worker(c);
-    for (int i = 0; i < n; i++)
-        pthread_join(th[i], NULL);
-    return now_s() - t0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The nearest-rank percentile of sorted x[n]. */
-static double pct(const double *x, int n, double q)
-{
-    if (n == 0)
-        return NAN;
-    int k = (int)ceil(q * n) - 1;
-    return x[k < 0 ? 0 : k >= n ? n - 1 : k];
-}
-
-static const char *proto_name(cl_protocol p)
-{
-    return p == CL_GRPC ? "grpc" : p == CL_OPENAI ? "openai" : "http";
-}
-
-/* One cell of the sweep: warm-up, the timed run, a table row and a JSON line. Returns its
- * error count. */
-static int bench_cell(const copts *o, const clip *clips, const char *prefix, int conc, int rows,
-                      FILE *json)
-{
-    int total = o->requests > 0 ? o->requests : (4 * conc > 16 ? 4 * conc : 16);
-    cell c = { .o = o, .clips = clips, .prefix = prefix, .rows = rows };
-    pthread_mutex_init(&c.mu, NULL);
-    c.lat = malloc((size_t)(total > o->warmup * conc ? total : o->warmup * conc) *
-                   sizeof(double));
-    if (!c.lat) {
-        pthread_mutex_destroy(&c.mu);
-        return 1;
-    }
-    if (o->warmup > 0) {
-        c.total = o->warmup * conc;
-        run_cell(&c, conc);
-        c.next = c.n_ok = c.n_err = 0;
-        c.audio_s = 0;
-        c.first_err[0] = 0;
-    }
-    c.total = total;
-    double wall = run_cell(&c, conc);
-    qsort(c.lat, (size_t)c.n_ok, sizeof(double), cmp_double);
-    double mean = 0;
-    for (int i = 0; i < c.n_ok; i++)
-        mean += c.lat[i] / c.n_ok;
-    printf("%11d %10d %8d %6d %9.2f %9.1f %8.3f %8.3f %8.3f %8.3f %8.3f\n", conc, rows, c.n_ok,
-           c.n_err, c.n_ok / wall, c.audio_s / wall, mean, pct(c.lat, c.n_ok, 0.5),
-           pct(c.lat, c.n_ok, 0.9), pct(c.lat, c.n_ok, 0.95), pct(c.lat, c.n_ok, 0.99));
-    if (c.n_err)
-        fprintf(stderr, "hark client: %d of %d requests failed; the first: %s\n", c.n_err, total,
-                c.first_err);
-    fflush(stdout);
-    if (json) {
-        fprintf(json, "{\"protocol\":\"%s\",\"concurrency\":%d,\"batch_size\":%d,\"requests\":%d,"
-                      "\"ok\":%d,\"errors\":%d,\"wall_s\":%.4f,\"req_per_s\":%.3f,"
-                      "\"audio_s_per_s\":%.2f,\"lat_mean_s\":%.4f,\"p50_s\":%.4f,"
-                      "\"p90_s\":%.4f,\"p95_s\":%.4f,\"p99_s\":%.4f}\n",
-                proto_name(o->t.protocol), conc, rows, total, c.n_ok, c.n_err, wall,
-                c.n_ok / wall, c.audio_s / wall, c.n_ok ? mean : 0.0,
-                c.n_ok ? pct(c.lat, c.n_ok, 0.5) : 0.0, c.n_ok ? pct(c.lat, c.n_ok, 0.9) : 0.0,
-                c.n_ok ? pct(c.lat, c.n_ok, 0.95) : 0.0, c.n_ok ? pct(c.lat, c.n_ok, 0.99) : 0.0);
-        fflush(json);
-    }
-    free(c.lat);
-    pthread_mutex_destroy(&c.mu);
-    return c.n_err;
-}
-
-static int client_bench(const copts *o, const clip *clips, const char *prefix)
-{
-    FILE *json = NULL;
-    if (o->json && !(json = !strcmp(o->json, "-") ? stdout : fopen(o->json, "w"))) {
-        fprintf(stderr, "hark client: cannot write %s\n", o->json);
-        return 1;
-    }
-    printf("%s %s, model %s\n", proto_name(o->t.protocol), o->t.url, o->t.model);
-    printf("concurrency batch_size       ok errors     req/s   audio/s  mean(s)   p50(s)   p90(s)"
-           "   p95(s)   p99(s)\n");
-    int errors = 0;
-    for (int b = 0; b < o->n_batch; b++) {
-        if (o->t.protocol == CL_OPENAI && o->batch[b] != 1) {
-            fprintf(stderr, "hark client: openai: batch size %d skipped (one file a request)\n",
-                    o->batch[b]);
-            continue;
-        }
-        for (int k = 0; k < o->n_conc; k++)
-            errors += bench_cell(o, clips, prefix, o->conc[k], o->batch[b], json);
-    }
-    if (json && json != stdout)
-        fclose(json);
-    return errors ? 1 : 0;
 }
 
 int cmd_client(int argc, char **argv)
@@ -491,9 +310,25 @@ int cmd_client(int argc, char **argv)
         free(o.files);
         return 2;
     }
-    if (o.n_files == 0) {
-        fprintf(stderr, "hark client %s: no audio files\n", verb);
+    dataset ds = { 0 };
+    if (o.dataset) { /* the files (and references) of a dataset instead */
+        char err[1024];
+        if (o.n_files > 0 || dataset_load(o.dataset, &ds, err, sizeof(err)) != 0) {
+            fprintf(stderr, "hark client: %s\n", o.n_files ? "--dataset or files, not both" : err);
+            free(o.files);
+            return o.n_files ? 2 : 1;
+        }
         free(o.files);
+        o.files = calloc((size_t)ds.n, sizeof(char *));
+        o.refs = calloc((size_t)ds.n + 1, sizeof(char *));
+        for (int i = 0; o.files && o.refs && i < ds.n; i++)
+            o.files[o.n_files++] = ds.items[i].path, o.refs[i] = ds.items[i].ref;
+    }
+    if (o.n_files == 0 || (o.references && !o.refs)) {
+        fprintf(stderr, "hark client %s: %s\n", verb,
+                o.n_files ? "--references needs --dataset (with transcripts)" : "no audio files");
+        free(o.files), free(o.refs);
+        dataset_free(&ds);
         return 2;
     }
     clip *clips = calloc((size_t)o.n_files, sizeof(clip));
@@ -504,6 +339,8 @@ int cmd_client(int argc, char **argv)
     else
         rc = !strcmp(verb, "asr") ? client_asr(&o, clips, prefix) : client_bench(&o, clips, prefix);
     free_clips(clips, o.n_files);
-    free(o.files);
+    free(o.files), free(o.refs);
+    rc |= ds.problems > 0;
+    dataset_free(&ds);
     return rc;
 }
