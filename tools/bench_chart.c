@@ -46,7 +46,8 @@ int bench_chart_svg(const char *path, const char *title, const bench_point *p, i
         xmax = p[i].p99_s > xmax ? p[i].p99_s : xmax;
         ymax = p[i].audio_s_per_s > ymax ? p[i].audio_s_per_s : ymax;
     }
-    double xs = tick_step(xmax > 0 ? xmax * 1.1 : 1, 6), ys = tick_step(ymax > 0 ? ymax * 1.1 : 1, 6);
+    double xs = tick_step(xmax > 0 ? xmax * 1.1 : 1, 6);
+    double ys = tick_step(ymax > 0 ? ymax * 1.1 : 1, 6);
     xmax = xs * ceil((xmax > 0 ? xmax * 1.05 : 1) / xs);
     ymax = ys * ceil((ymax > 0 ? ymax * 1.05 : 1) / ys);
     const double pw = W - ML - MR, ph = H - MT - MB;
@@ -93,10 +94,10 @@ int bench_chart_svg(const char *path, const char *title, const bench_point *p, i
                            "y=\"%.1f\" font-size=\"10\" fill=\"%s\">c=%d</text>\n",
                         PX(p[j].p99_s), PY(p[j].audio_s_per_s), col, PX(p[j].p99_s) + 6,
                         PY(p[j].audio_s_per_s) - 6, col, p[j].conc);
+        const int ly = MT + 10 + 20 * (n_seen - 1);
         fprintf(f, "<line x1=\"%.0f\" y1=\"%d\" x2=\"%.0f\" y2=\"%d\" stroke=\"%s\" "
                    "stroke-width=\"3\"/><text x=\"%.0f\" y=\"%d\">batch size %d</text>\n",
-                ML + pw + 16, MT + 10 + 20 * (n_seen - 1), ML + pw + 40, MT + 10 + 20 * (n_seen - 1),
-                col, ML + pw + 46, MT + 14 + 20 * (n_seen - 1), b);
+                ML + pw + 16, ly, ML + pw + 40, ly, col, ML + pw + 46, ly + 4, b);
     }
 #undef PX
 #undef PY
