@@ -47,6 +47,7 @@ norm_case "en: money" "\$20000000 or \$2500000 or ¢50 or \$3.07 or \$5.50" "\$2
 norm_case "en: contractions and titles" "mister smith i will not it has been doctor smith is" "Mr Smith: I won't. It's been... Dr. Smith's" --english
 norm_case "en: fillers, spellings, one" "yes the color one" "Um, hmm, yes: the colour one" --english
 norm_case "en: digits" "1000000 3.14 the 1960s" "1,000,000 3.14 the 1960s" --english
+norm_case "en: and a half" "2.5 hours or cake and a half" "two and a half hours or cake and a half" --english
 
 # ---- counts against sclite
 have_sclite=1

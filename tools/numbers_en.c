@@ -2,7 +2,8 @@
  * numbers_en.c — spelled-out English numbers to digits, as openai/whisper's evaluation does it
  * before an English WER: "twenty one" -> "21", "one oh one" -> "101", "two and a half million
  * dollars" -> "$2500000", "fifth" -> "5th", "ten percent" -> "10%".
- * ref: openai/whisper normalizers/english.py EnglishNumberNormalizer (process_words, the state
+ * ref: openai/whisper normalizers/english.py, release 20250625 (the copy transformers ships is
+ * the same) EnglishNumberNormalizer (process_words, the state
  * machine over (previous, current, next) words; preprocess; postprocess), reproduced here with
  * 128-bit integers (Python's are unbounded: values past 10^37 are kept as text) and ASCII digits
  * (Python's \d also takes other scripts' digits).
@@ -621,8 +622,9 @@ static char *process_words(char *s)
 
 #define HALF_MARK "\x1f\x1e"
 
-/* "<number> and a half" -> "<number> point five", "half a million" -> "0.5 million", spaces at
- * number/letter boundaries (but not before st, nd, rd, th, s). ref: preprocess */
+/* "<number> and a half" -> "<number> point five", spaces at number/letter boundaries (but not
+ * before st, nd, rd, th, s). ref: preprocess (release 20250625, as transformers' copy; later
+ * commits also turn "half a million" into "0.5 million") */
 static char *preprocess(char *s)
 {
     s = en_re_sub("\\band\\s+a\\s+half\\b", s, HALF_MARK);
@@ -666,10 +668,7 @@ static char *preprocess(char *s)
         seg = mark + strlen(HALF_MARK);
     }
     free(s);
-    s = en_re_sub("\\b(?:a\\s+half\\s+|half\\s+(?:a\\s+)?)(quadrillion|quintillion|sextillion|"
-                  "septillion|octillion|nonillion|decillion|thousand|trillion|hundred|million|"
-                  "billion)\\b",
-                  out, "0.5 $1");
+    s = out;
     s = s ? en_re_sub("([a-z])([0-9])", s, "$1 $2") : NULL;
     s = s ? en_re_sub("([0-9])([a-z])", s, "$1 $2") : NULL;
     return s ? en_re_sub("([0-9])\\s+(st|nd|rd|th|s)\\b", s, "$1$2") : NULL;
