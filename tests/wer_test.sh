@@ -49,6 +49,18 @@ norm_case "en: fillers, spellings, one" "yes the color one" "Um, hmm, yes: the c
 norm_case "en: digits" "1000000 3.14 the 1960s" "1,000,000 3.14 the 1960s" --english
 norm_case "en: and a half" "2.5 hours or cake and a half" "two and a half hours or cake and a half" --english
 
+# the reference's own outputs (tests/data/normalizer_cases.tsv: 302 inputs through openai-whisper
+# 20250625's normalizers): every one, for the English, basic and basic-without-diacritics ones
+CASES=$SRC/tests/data/normalizer_cases.tsv
+grep -v '^#' "$CASES" | cut -f1 >"$T/in"
+for col in 2:--english 3:--basic 4:--remove-diacritics; do
+  "$HARK" wer --normalize-file "$T/in" "${col#*:}" >"$T/got" 2>&1
+  grep -v '^#' "$CASES" | cut -f"${col%%:*}" | sed 's/^/[/; s/$/]/' >"$T/want"
+  n=$(diff "$T/want" "$T/got" | grep -c '^<')
+  if [ "$n" = 0 ] && [ "$(wc -l <"$T/got")" = 302 ]; then ok
+  else bad "normalizer ${col#*:}: $n of 302 differ from the reference: $(diff "$T/want" "$T/got" | head -6)"; fi
+done
+
 # ---- counts against sclite
 have_sclite=1
 command -v sctk >/dev/null 2>&1 || have_sclite=0

@@ -145,6 +145,45 @@ static const utt *find(const utts *t, const char *id)
     return NULL;
 }
 
+/* Each line of path normalized ("--english", "--remove-diacritics" or basic), in [brackets]. */
+static int normalize_file(const char *path, const char *how, const char *spelling)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "hark wer: cannot read %s\n", path);
+        return 1;
+    }
+    scorer sc = { 0 };
+    const char *refs[1] = { "english" };
+    int english = !strcmp(how, "--english"), rc = 0;
+    if (english && scorer_init(&sc, "english", "wer", refs, 1, spelling) != 0) {
+        fclose(f);
+        return 1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t k;
+    while ((k = getline(&line, &cap, f)) >= 0) {
+        while (k > 0 && (line[k - 1] == '\n' || line[k - 1] == '\r'))
+            line[--k] = 0;
+        char *x = english ? en_normalize(sc.en, line)
+                          : normalize_basic(line, !strcmp(how, "--remove-diacritics"));
+        if (!x) {
+            fprintf(stderr, "hark wer: not UTF-8: '%.60s'\n", line);
+            rc = 1;
+            printf("[]\n");
+            continue;
+        }
+        printf("[%s]\n", x);
+        free(x);
+    }
+    free(line);
+    fclose(f);
+    if (english)
+        scorer_free(&sc);
+    return rc;
+}
+
 static void wer_usage(FILE *f)
 {
     fprintf(f,
@@ -152,6 +191,7 @@ static void wer_usage(FILE *f)
             "                [--metric auto|wer|cer] [--alignments] [--worst N] [--json FILE]\n"
             "                [--spelling english.json]\n"
             "       hark wer --normalize TEXT [--english|--remove-diacritics]  (prints it)\n"
+            "       hark wer --normalize-file FILE [--english|--remove-diacritics]  (each line)\n"
             "REF and HYP: one utterance a line, 'ID<TAB>text', 'ID text' (Kaldi) or 'text (ID)'\n"
             "(sclite trn); utterances are matched by ID. Normalizer auto: openai/whisper's\n"
             "English one for English references, its basic one otherwise. Counts as NIST\n"
@@ -256,8 +296,11 @@ int cmd_wer(int argc, char **argv)
             worst = (int)cli_long(v), i++;
         } else if (!strcmp(a, "--alignments")) {
             show_all = 1;
-        } else if (!strcmp(a, "--normalize") && v) { /* print one text normalized, [brackets] */
+        } else if ((!strcmp(a, "--normalize") || !strcmp(a, "--normalize-file")) && v) {
+            /* print one text (or each line of a file) normalized, in [brackets] */
             const char *how = i + 2 < argc ? argv[i + 2] : "";
+            if (!strcmp(a, "--normalize-file"))
+                return normalize_file(v, how, spelling);
             scorer sc;
             const char *refs[1] = { "english" };
             if (!strcmp(how, "--english") &&
