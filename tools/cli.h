@@ -23,6 +23,8 @@ int cmd_wer(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 #endif
 
+/* Seconds on the monotonic clock (for durations). */
+double cli_now(void);
 /* Prints "hark: <what>: <status detail>" to stderr and returns 1. */
 int cli_error(const char *what, hark_status st);
 /* Parses a non-negative integer option value; returns -1 on junk. */

@@ -7,6 +7,7 @@
  * answers (score.h); a progress line on a terminal; a table, JSON lines and an SVG chart.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "cli.h"
 #include "client_cli.h"
 
 #include <math.h>
@@ -64,9 +65,9 @@ static void *bench_worker(void *arg)
             continue;
         }
         cl_reply r;
-        double t0 = client_now();
+        double t0 = cli_now();
         int rc = cl_infer(conn, &b.rq, &r);
-        double dt = client_now() - t0;
+        double dt = cli_now() - t0;
         if (rc != 0) {
             cell_error(c, r.err);
         } else {
@@ -92,7 +93,7 @@ static double run_cell(cell *c, int conc)
 {
     pthread_t th[4096];
     int n = 0;
-    double t0 = client_now();
+    double t0 = cli_now();
     for (; n < conc; n++)
         if (pthread_create(&th[n], NULL, bench_worker, c) != 0)
             break;
@@ -115,7 +116,7 @@ static double run_cell(cell *c, int conc)
     }
     for (int i = 0; i < n; i++)
         pthread_join(th[i], NULL);
-    return client_now() - t0;
+    return cli_now() - t0;
 }
 
 static int cmp_double(const void *a, const void *b)

@@ -40,7 +40,6 @@ typedef struct batch_req {
 int batch_build(const clip *c, int n_clips, int first, int rows, const char *prefix,
                 batch_req *b);
 void batch_free(batch_req *b);
-double client_now(void);
 
 /* client_bench.c: the sweep over o->conc x o->batch (table, JSON lines, chart); 0, or 1 when
  * any request failed. */

@@ -12,13 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void bench_usage(FILE *f)
 {
     fprintf(f, "usage: hark bench (-m MODEL | --arch ARCH [--seed N]) [--device cpu|cuda:N]\n"
@@ -71,11 +64,11 @@ static hark_status bench_once(hark_model *m, hark_state *s, const float *pcm, in
                               hark_decode_entry *e, int32_t *tok, bench_times *out)
 {
     hark_special_tokens sp = hark_model_special_tokens(m);
-    double t0 = now_s();
+    double t0 = cli_now();
     hark_status st = hark_encode_pcm(s, pcm, B);
     if (st != HARK_OK)
         return st;
-    double t1 = now_s();
+    double t1 = cli_now();
     hark_stats stats;
     hark_state_stats(s, &stats);
     int prompt[4] = { sp.sot, sp.lang_first, sp.transcribe, sp.no_timestamps };
@@ -90,7 +83,7 @@ static hark_status bench_once(hark_model *m, hark_state *s, const float *pcm, in
     st = hark_decode_argmax(s, e, n, sp.eot, tok);
     if (st != HARK_OK)
         return st;
-    double t2 = now_s();
+    double t2 = cli_now();
     for (int step = 0; step < T; step++) {
         for (int b = 0; b < B; b++)
             e[b] = (hark_decode_entry){ .seq = b, .window = b, .token = tok[b], .pos = np + step,
@@ -99,7 +92,7 @@ static hark_status bench_once(hark_model *m, hark_state *s, const float *pcm, in
         if (st != HARK_OK)
             return st;
     }
-    double t3 = now_s();
+    double t3 = cli_now();
     double mel = stats.mel_ms * 1e-3, enc = stats.encoder_ms * 1e-3;
     if (mel + enc <= 0 || mel + enc > t1 - t0)
         mel = 0, enc = t1 - t0;

@@ -24,13 +24,6 @@
 
 #define SR 16000
 
-double client_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void client_usage(FILE *f)
 {
     fprintf(f,
@@ -271,14 +264,14 @@ static int client_asr(const copts *o, const clip *clips, const char *prefix)
         if (o->streaming)
             b.rq.partial = print_partial;
         cl_reply r;
-        double t0 = client_now();
+        double t0 = cli_now();
         if (cl_infer(c, &b.rq, &r) != 0) {
             fprintf(stderr, "hark client: %s: %s\n", o->files[i], r.err);
             failed = 1;
         } else {
             printf("%s\t%s\n", o->files[i], r.texts[0]);
             fprintf(stderr, "%s: %.1f s of audio in %.3f s\n", o->files[i], b.audio_s,
-                    client_now() - t0);
+                    cli_now() - t0);
         }
         cl_reply_free(&r);
         batch_free(&b);

@@ -33,13 +33,6 @@ typedef struct progress_view {
     const char *name, *url;
 } progress_view;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void draw_bar(progress_view *v, uint64_t done, uint64_t total, double t)
 {
     enum { WIDTH = 30 };
@@ -59,7 +52,7 @@ static void draw_bar(progress_view *v, uint64_t done, uint64_t total, double t)
 static int show_progress(uint64_t done, uint64_t total, void *user)
 {
     progress_view *v = user;
-    double t = now_s();
+    double t = cli_now();
     if (v->t_start == 0) {
         v->t_start = t;
         v->done_start = done;

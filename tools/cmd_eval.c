@@ -13,13 +13,6 @@
 #include <string.h>
 #include <time.h>
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void eval_usage(FILE *f)
 {
     fprintf(f,
@@ -155,7 +148,7 @@ int cmd_eval(int argc, char **argv)
         fp.temperature_increment = (float)temp_inc;
     wer_counts c = { 0 };
     int failed = 0, scored = 0;
-    double audio = 0, t0 = now_s();
+    double audio = 0, t0 = cli_now();
     for (int i = 0; s && rc == 0 && i < n; i++) {
         double a = 0;
         char *hyp = transcribe(s, d.items[i].path, &fp, &a);
@@ -171,7 +164,7 @@ int cmd_eval(int argc, char **argv)
         }
         free(hyp);
     }
-    double wall = now_s() - t0;
+    double wall = cli_now() - t0;
     if (s && rc == 0) {
         fprintf(stderr, "%s %.2f%% [%ld / %ld %s] substitutions %ld, deletions %ld, insertions %ld "
                         "(%d scored of %d, %d failed); %.1f s of audio in %.1f s: %.1fx real time\n",

@@ -1,11 +1,13 @@
 /*
  * hark.c — the `hark` command: one binary, one subcommand per job. Uses only include/hark.h.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void usage(FILE *f)
 {
@@ -19,35 +21,45 @@ static void usage(FILE *f)
             "  convert --random ARCH OUT       write a seeded random-weight model of ARCH\n"
             "  bench (-m MODEL | --arch ARCH)  time mel, encoder and decoder steps\n"
             "  forward -m MODEL --audio FILE --tokens IDS --out FILE\n"
-            "                                  write teacher-forced logits (float32) for parity checks\n"
+            "                                  write teacher-forced logits (float32) for parity\n"
+            "                                  checks\n"
             "  info MODEL                      print a model's architecture\n"
 #ifdef HARK_WITH_SERVER
             "  serve -m MODEL                  serve it: KServe v2 / Triton and OpenAI-compatible\n"
             "                                  HTTP, batching across requests\n"
 #endif
 #ifdef HARK_WITH_CLIENT
-            "  client health|asr|bench         check, use and benchmark a Whisper server (KServe v2\n"
-            "                                  HTTP or gRPC, OpenAI)\n"
+            "  client health|asr|bench         check, use and benchmark a Whisper server\n"
+            "                                  (KServe v2 HTTP or gRPC, OpenAI)\n"
 #endif
 #ifdef HARK_WITH_WER
-            "  wer REF HYP                     word / character error rates as sclite counts them,\n"
-            "                                  after openai/whisper's normalization\n"
-            "  eval -m MODEL DATASET           transcribe a dataset (Kaldi, LibriSpeech, TSV, folder):\n"
-            "                                  error rate and speed\n"
+            "  wer REF HYP                     word / character error rates as sclite counts\n"
+            "                                  them, after openai/whisper's normalization\n"
+            "  eval -m MODEL DATASET           transcribe a dataset (Kaldi, LibriSpeech, TSV,\n"
+            "                                  folder): error rate and speed\n"
 #endif
 #ifdef HARK_WITH_DOWNLOAD
-            "  download NAME                   fetch an official model (tiny.en ... large-v3-turbo, turbo)\n"
-            "                                  into the cache, convert it, print its path\n"
+            "  download NAME                   fetch an official model (tiny.en ...\n"
+            "                                  large-v3-turbo, turbo) into the cache, convert it,\n"
+            "                                  print its path\n"
 #endif
             "\n"
             "'hark <command> --help' tells more.\n",
             HARK_VERSION);
 }
 
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 int cli_error(const char *what, hark_status st)
 {
     const char *detail = hark_last_error();
-    fprintf(stderr, "hark: %s: %s (%s)\n", what, detail[0] ? detail : "failed", hark_status_str(st));
+    fprintf(stderr, "hark: %s: %s (%s)\n", what, detail[0] ? detail : "failed",
+            hark_status_str(st));
     return 1;
 }
 

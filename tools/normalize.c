@@ -8,14 +8,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
-/* A growing UTF-8 string. */
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void put(sbuf *b, const char *s, size_t n)
+void nbuf_put(nbuf *b, const char *s, size_t n)
 {
     if (b->oom)
         return;
@@ -36,19 +29,19 @@ static void put(sbuf *b, const char *s, size_t n)
     b->p[b->n] = 0;
 }
 
-static void put_cp(sbuf *b, int32_t cp)
+static void put_cp(nbuf *b, int32_t cp)
 {
     utf8proc_uint8_t u[4];
     utf8proc_ssize_t k = utf8proc_encode_char(cp, u);
-    put(b, (const char *)u, (size_t)k);
+    nbuf_put(b, (const char *)u, (size_t)k);
 }
 
 /* Code point by code point through f(cp, b); NULL (and b freed) on invalid UTF-8. */
-static char *map_cps(const char *s, void (*f)(int32_t cp, sbuf *b, const char *keep),
+static char *map_cps(const char *s, void (*f)(int32_t cp, nbuf *b, const char *keep),
                      const char *keep)
 {
-    sbuf b = { 0 };
-    put(&b, "", 0);
+    nbuf b = { 0 };
+    nbuf_put(&b, "", 0);
     const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
     utf8proc_ssize_t len = (utf8proc_ssize_t)strlen(s);
     while (len > 0) {
@@ -68,7 +61,7 @@ static char *map_cps(const char *s, void (*f)(int32_t cp, sbuf *b, const char *k
     return b.p;
 }
 
-static void lower_cp(int32_t cp, sbuf *b, const char *keep)
+static void lower_cp(int32_t cp, nbuf *b, const char *keep)
 {
     (void)keep;
     put_cp(b, utf8proc_tolower(cp));
@@ -82,24 +75,24 @@ static int is_msp(int32_t cp)
 }
 
 /* ref: basic.py remove_symbols (after NFKC) */
-static void symbol_cp(int32_t cp, sbuf *b, const char *keep)
+static void symbol_cp(int32_t cp, nbuf *b, const char *keep)
 {
     (void)keep;
     if (is_msp(cp))
-        put(b, " ", 1);
+        nbuf_put(b, " ", 1);
     else
         put_cp(b, cp);
 }
 
 /* ref: basic.py ADDITIONAL_DIACRITICS and remove_symbols_and_diacritics (after NFKD); the
  * characters of keep stay */
-static void diacritic_cp(int32_t cp, sbuf *b, const char *keep)
+static void diacritic_cp(int32_t cp, nbuf *b, const char *keep)
 {
     if (keep && cp > 0) {
         utf8proc_uint8_t u[5] = { 0 };
         utf8proc_encode_char(cp, u);
         if (strstr(keep, (const char *)u)) {
-            put(b, (const char *)u, strlen((const char *)u));
+            nbuf_put(b, (const char *)u, strlen((const char *)u));
             return;
         }
     }
@@ -112,7 +105,7 @@ static void diacritic_cp(int32_t cp, sbuf *b, const char *keep)
                   { 0xfe, "th" },  { 0xde, "th" },  { 0x142, "l" },  { 0x141, "L" } };
     for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
         if (extra[i].cp == cp) {
-            put(b, extra[i].s, strlen(extra[i].s));
+            nbuf_put(b, extra[i].s, strlen(extra[i].s));
             return;
         }
     if (utf8proc_category(cp) == UTF8PROC_CATEGORY_MN)
@@ -168,8 +161,8 @@ char *normalize_symbols(const char *text, int remove_diacritics, const char *kee
 
 char *normalize_spaces(const char *text)
 {
-    sbuf b = { 0 };
-    put(&b, "", 0);
+    nbuf b = { 0 };
+    nbuf_put(&b, "", 0);
     const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)text;
     utf8proc_ssize_t len = (utf8proc_ssize_t)strlen(text);
     int in_space = 0;
@@ -182,10 +175,10 @@ char *normalize_spaces(const char *text)
         }
         if (is_space_cp(cp)) {
             if (!in_space)
-                put(&b, " ", 1);
+                nbuf_put(&b, " ", 1);
             in_space = 1;
         } else {
-            put(&b, (const char *)p, (size_t)k);
+            nbuf_put(&b, (const char *)p, (size_t)k);
             in_space = 0;
         }
         p += k, len -= k;

@@ -8,6 +8,17 @@
 #ifndef HARK_NORMALIZE_H
 #define HARK_NORMALIZE_H
 
+#include <stddef.h>
+
+/* A growing string (the normalizers' output): nbuf_put appends n bytes and keeps a terminating
+ * zero; a failed allocation sets oom and drops the rest. */
+typedef struct nbuf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} nbuf;
+void nbuf_put(nbuf *b, const char *s, size_t n);
+
 /* BasicTextNormalizer: lower case; words between <> or [] and between () removed; NFKC, every
  * mark, symbol and punctuation character a space (with remove_diacritics: NFKD, nonspacing
  * marks dropped, the few letters whisper spells out replaced, e.g. "ß" -> "ss"); lower case

@@ -25,32 +25,6 @@ struct en_norm {
 
 /* ---------------------------------------------------------------- regular expressions ------- */
 
-typedef struct obuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} obuf;
-
-static void oput(obuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q, b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
 /* Replaces every match left to right (re.sub): by tmpl with $N groups, or by fn's output. */
 static char *re_sub_any(const char *pattern, char *s, const char *tmpl, en_re_fn fn)
 {
@@ -61,15 +35,15 @@ static char *re_sub_any(const char *pattern, char *s, const char *tmpl, en_re_fn
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
                                    PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
     pcre2_match_data *md = re ? pcre2_match_data_create_from_pattern(re, NULL) : NULL;
-    obuf b = { 0 };
-    oput(&b, "", 0);
+    nbuf b = { 0 };
+    nbuf_put(&b, "", 0);
     const size_t len = strlen(s);
     size_t at = 0, copied = 0;
     int rc = 0;
     while (md && at <= len &&
            (rc = pcre2_match(re, (PCRE2_SPTR)s, len, at, 0, md, NULL)) >= 0) {
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-        oput(&b, s + copied, ov[0] - copied);
+        nbuf_put(&b, s + copied, ov[0] - copied);
         const char *g[10] = { 0 };
         char gb[10][256];
         for (int k = 0; k < rc && k < 10; k++)
@@ -81,15 +55,15 @@ static char *re_sub_any(const char *pattern, char *s, const char *tmpl, en_re_fn
         if (fn) {
             char rep[512];
             fn(g, rc, rep, sizeof(rep));
-            oput(&b, rep, strlen(rep));
+            nbuf_put(&b, rep, strlen(rep));
         } else {
             for (const char *t = tmpl; *t; t++) {
                 if (*t == '$' && t[1] >= '0' && t[1] <= '9') {
                     int k = *++t - '0';
                     if (k < 10 && g[k])
-                        oput(&b, g[k], strlen(g[k]));
+                        nbuf_put(&b, g[k], strlen(g[k]));
                 } else {
-                    oput(&b, t, 1);
+                    nbuf_put(&b, t, 1);
                 }
             }
         }
@@ -102,12 +76,12 @@ static char *re_sub_any(const char *pattern, char *s, const char *tmpl, en_re_fn
             size_t step = 1;
             while (ov[1] + step < len && ((unsigned char)s[ov[1] + step] & 0xc0) == 0x80)
                 step++;
-            oput(&b, s + ov[1], step);
+            nbuf_put(&b, s + ov[1], step);
             copied = at = ov[1] + step;
         }
     }
     if (md && copied < len)
-        oput(&b, s + copied, len - copied);
+        nbuf_put(&b, s + copied, len - copied);
     int failed = !md || b.oom || (rc < 0 && rc != PCRE2_ERROR_NOMATCH);
     pcre2_match_data_free(md);
     pcre2_code_free(re);
@@ -184,8 +158,8 @@ static char *spellings(const en_norm *n, char *s)
 {
     if (!s)
         return NULL;
-    obuf b = { 0 };
-    oput(&b, "", 0);
+    nbuf b = { 0 };
+    nbuf_put(&b, "", 0);
     char *save = NULL;
     const char *ws = " \t\n\r\f\v";
     int first = 1;
@@ -193,8 +167,8 @@ static char *spellings(const en_norm *n, char *s)
         spelling key = { .from = w };
         const spelling *hit = bsearch(&key, n->map, n->n, sizeof(spelling), cmp_spelling);
         if (!first)
-            oput(&b, " ", 1);
-        oput(&b, hit ? hit->to : w, strlen(hit ? hit->to : w));
+            nbuf_put(&b, " ", 1);
+        nbuf_put(&b, hit ? hit->to : w, strlen(hit ? hit->to : w));
         first = 0;
     }
     free(s);

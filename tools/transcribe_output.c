@@ -11,6 +11,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "transcribe_output.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <math.h>
@@ -259,18 +260,11 @@ int tr_write_outputs(const hark_state *state, const char *input_path, const char
     return rc;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int tr_progress_draw(double done, void *user)
 {
     enum { WIDTH = 40 };
     tr_progress *b = user;
-    double t = now_s();
+    double t = cli_now();
     if (done < 1 && t - b->t_last < 0.2)
         return 0;
     b->t_last = t;
