@@ -137,6 +137,13 @@ else
   echo "no Chromium: the chart is not rendered"
 fi
 
+# ---- on a terminal, a progress line while a cell runs (script(1) gives the bench a tty)
+if command -v script >/dev/null 2>&1; then
+  script -qec "'$HARK' client bench --url $U --concurrency 1 --batch-size 1 --requests 6 \
+    --warmup 0 --tile 30 '$JFK'" /dev/null >"$T/tty" 2>&1
+  grep -q "concurrency 1, batch 1 \[" "$T/tty"; check "progress line on a terminal" $? "$(tail -c 300 "$T/tty")"
+fi
+
 # ---- a dataset with references: each cell's WER next to its speed
 mkdir -p "$T/set/wav"; cp "$JFK" "$T/set/wav/a.wav"; cp "$JFK" "$T/set/wav/b.wav"
 printf 'a wav/a.wav\nb wav/b.wav\n' >"$T/set/wav.scp"
