@@ -169,6 +169,19 @@ static void answer_error(const hconn *c, long status, char *err, size_t err_size
     json_decref(j);
 }
 
+/* 0 when a request (rc of request()) came back 200; else -1 with out's status and error. */
+static int answered(const hconn *c, int rc, long status, cl_reply *out)
+{
+    if (rc != 0)
+        return -1;
+    out->status = (int)status;
+    if (status != 200) {
+        answer_error(c, status, out->err, sizeof(out->err));
+        return -1;
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------- KServe v2 ---------------- */
 
 static int put_u32(buf *b, uint32_t v)
@@ -260,13 +273,8 @@ static int kserve_infer(hconn *c, const cl_request *rq, cl_reply *out)
     int rc = request(c, path, c->body.p, c->body.n, hdr, NULL, &status, out->err,
                      sizeof(out->err));
     curl_slist_free_all(hdr);
-    if (rc != 0)
+    if (answered(c, rc, status, out) != 0)
         return -1;
-    out->status = (int)status;
-    if (status != 200) {
-        answer_error(c, status, out->err, sizeof(out->err));
-        return -1;
-    }
     if (kserve_texts(c, rq->rows, out) != 0) {
         out->status = -1;
         return -1;
@@ -380,13 +388,8 @@ static int openai_infer(hconn *c, const cl_request *rq, cl_reply *out)
                      NULL, m, &status, out->err, sizeof(out->err));
     c->rq = NULL;
     curl_mime_free(m);
-    if (rc != 0)
+    if (answered(c, rc, status, out) != 0)
         return -1;
-    out->status = (int)status;
-    if (status != 200) {
-        answer_error(c, status, out->err, sizeof(out->err));
-        return -1;
-    }
     char *text = NULL;
     if (stream) {
         text = c->stream_text ? strdup(c->stream_text) : NULL;

@@ -26,6 +26,7 @@
 
 #include "backend/backend.h"
 #include "engine/state.h"
+#include "engine/warmup.h"
 #include "decode/sample.h"
 #include "model/model.h"
 #include "util/util.h"
@@ -799,60 +800,6 @@ static void proxy_stats(void *ctx, hark_stats *out)
     pthread_mutex_unlock(&x->b->eng);
 }
 
-/* ---------------------------------------------------------------- warm-up ------------------- */
-
-/* hark_batch_warmup, under the engine lock with no state live: encoder passes of 1, 2, 4, ... W
- * windows of silence (every power-of-two range of encoder rows gets its timed cuBLASLt
- * algorithms: cuda_gemm.c) and decoder passes of 1, 2, 4, ... rows up to the row cap (each row
- * bucket's graph is captured), picked where the backend can (no logits to the host); then every
- * sequence slot is released. */
-static hark_status batch_warmup(hark_batch *b)
-{
-    const hark_backend *rb = b->rb;
-    const int V = b->model->dims.n_vocab, T = b->model->dims.n_text_ctx;
-    hark_status st = HARK_OK;
-    float *pcm = calloc(HARK_N_SAMPLES, sizeof(float));
-    hark_decode_entry *e = calloc((size_t)b->max_rows, sizeof(*e));
-    uint8_t *flag = malloc((size_t)b->max_rows);
-    hark_pick_mask *masks = calloc((size_t)b->max_rows, sizeof(*masks));
-    hark_pick *picks = malloc((size_t)b->max_rows * sizeof(*picks));
-    float *row = malloc((size_t)V * sizeof(float));
-    if (!pcm || !e || !flag || !masks || !picks || !row)
-        st = hark_fail(HARK_ERR_NOMEM, "batch warm-up: out of memory");
-    for (int n = 1; st == HARK_OK; n = n * 2 < b->W ? n * 2 : b->W) {
-        float *x = NULL;
-        st = grow((void **)&b->buf, &b->buf_cap, (size_t)n * HARK_N_SAMPLES, sizeof(float));
-        if (st == HARK_OK) {
-            x = b->buf;
-            for (int i = 0; i < n; i++) {
-                memcpy(x + (size_t)i * HARK_N_SAMPLES, pcm, HARK_N_SAMPLES * sizeof(float));
-                b->wslots[i] = i;
-            }
-            st = rb->encode_pcm ? rb->encode_pcm(b->rctx, x, n, b->wslots) : HARK_OK;
-        }
-        if (n == b->W)
-            break;
-    }
-    for (int R = 1; st == HARK_OK; R = R * 2 < b->max_rows ? R * 2 : b->max_rows) {
-        const int S = b->S < R ? b->S : R;
-        for (int i = 0; i < R; i++) {
-            e[i] = (hark_decode_entry){ .seq = i % S, .window = 0, .token = 0, .pos = i / S,
-                                        .want_logits = rb->decode_pick || i == R - 1 };
-            flag[i] = 1;
-        }
-        if (R / S > T)
-            break;
-        st = rb->decode_pick ? rb->decode_pick(b->rctx, e, R, NULL, flag, masks, picks)
-                             : rb->decode(b->rctx, e, R, row);
-        if (R == b->max_rows)
-            break;
-    }
-    for (int i = 0; rb->kv_free && i < b->S; i++)
-        rb->kv_free(b->rctx, i);
-    free(pcm), free(e), free(flag), free(masks), free(picks), free(row);
-    return st;
-}
-
 /* ---------------------------------------------------------------- public API ----------------- */
 
 hark_status hark_batch_new(hark_model *model, const hark_batch_params *params, hark_batch **out)
@@ -970,7 +917,8 @@ hark_status hark_batch_warmup(hark_batch *batch)
     if (live > 0)
         return hark_fail(HARK_ERR_INVALID_ARG, "hark_batch_warmup: %d states live", live);
     pthread_mutex_lock(&batch->eng);
-    hark_status st = batch_warmup(batch);
+    hark_status st = hark_engine_warmup(batch->model, batch->rb, batch->rctx, batch->W, batch->S,
+                                        batch->max_rows);
     pthread_mutex_unlock(&batch->eng);
     return st;
 }

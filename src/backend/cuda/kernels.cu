@@ -403,6 +403,15 @@ __device__ __forceinline__ void argmax_merge(float &bv, int &bi, float v, int i)
     }
 }
 
+/* The warp's (value, id) maximum in every lane. */
+__device__ __forceinline__ void warp_argmax(float &bv, int &bi)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        argmax_merge(bv, bi, __shfl_xor_sync(0xffffffffu, bv, o),
+                     __shfl_xor_sync(0xffffffffu, bi, o));
+}
+
 enum { ARGMAX_THREADS = 1024 };
 
 /* One block per row: each thread scans a strided slice of logits[r][0 .. limit) in 16-byte
@@ -446,10 +455,7 @@ __global__ void argmax_kernel(const float *__restrict__ logits, int v, int limit
     }
     for (int t = head + 4 * n4 + (int)threadIdx.x; t < limit; t += (int)blockDim.x)
         argmax_merge(bv, bi, __ldg(row + t), t);
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1)
-        argmax_merge(bv, bi, __shfl_xor_sync(0xffffffffu, bv, o),
-                     __shfl_xor_sync(0xffffffffu, bi, o));
+    warp_argmax(bv, bi);
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
     if (lane == 0) {
         sv[warp] = bv;
@@ -459,10 +465,7 @@ __global__ void argmax_kernel(const float *__restrict__ logits, int v, int limit
     if (warp == 0) {
         bv = lane < nw ? sv[lane] : -FLT_MAX;
         bi = lane < nw ? si[lane] : -1;
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1)
-            argmax_merge(bv, bi, __shfl_xor_sync(0xffffffffu, bv, o),
-                         __shfl_xor_sync(0xffffffffu, bi, o));
+        warp_argmax(bv, bi);
         if (lane == 0)
             out[blockIdx.x] = bi;
     }
@@ -502,19 +505,13 @@ __global__ void pick_kernel(float *__restrict__ logits, int v, const int32_t *__
         if (row[t] > -INFINITY) /* -inf and NaN never win, as hark_argmax */
             argmax_merge(bv, bi, row[t], t);
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1)
-        argmax_merge(bv, bi, __shfl_xor_sync(0xffffffffu, bv, o),
-                     __shfl_xor_sync(0xffffffffu, bi, o));
+    warp_argmax(bv, bi);
     if (lane == 0)
         sv[warp] = bv, si[warp] = bi;
     __syncthreads();
     bv = lane < nw ? sv[lane] : -FLT_MAX;
     bi = lane < nw ? si[lane] : -1;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1)
-        argmax_merge(bv, bi, __shfl_xor_sync(0xffffffffu, bv, o),
-                     __shfl_xor_sync(0xffffffffu, bi, o));
+    warp_argmax(bv, bi);
     const float m = bv; /* every thread: the row's maximum (its warp 0 copy) */
     __syncthreads();
     float sum = 0.0f;
