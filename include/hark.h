@@ -84,6 +84,9 @@ const char *hark_model_arch(const hark_model *model);
 /* True when the weights were made by hark_convert_random: such a model transcribes nonsense. */
 int hark_model_is_random(const hark_model *model);
 int hark_model_is_multilingual(const hark_model *model);
+/* The quantization of the model's linear layers (HARK_QUANT_NONE when none); *group gets the
+ * int4 group size (0 otherwise) when group is not NULL. */
+int hark_model_quant(const hark_model *model, int *group);
 
 /* ---------------------------------------------------------------- conversion ----------------- */
 
@@ -93,9 +96,21 @@ typedef enum hark_dtype {
     HARK_DTYPE_BF16 = 2,
 } hark_dtype;
 
+/* Weight-only quantization of the linear layers' matrices (attention projections, MLP) of the
+ * encoder and decoder; embeddings, convolutions, norms and biases keep the output dtype.
+ * Layouts: docs/quant.md. */
+typedef enum hark_quant {
+    HARK_QUANT_NONE = 0,
+    HARK_QUANT_INT8 = 8, /* int8, symmetric, one fp16 scale per output row */
+    HARK_QUANT_INT4 = 4, /* int4, symmetric, one fp16 scale per group of `group` inputs */
+} hark_quant;
+
 typedef struct hark_convert_params {
     hark_dtype dtype;      /* weight type of the matrices in the output (default F16) */
     const char *arch_name; /* name to record when the source does not say (NULL: guess) */
+    hark_quant quant;      /* default HARK_QUANT_NONE; a quantized source is dequantized first */
+    int group;             /* int4 group size: a multiple of 32 (default 64); a matrix whose
+                              input width it does not divide stays unquantized */
 } hark_convert_params;
 
 hark_convert_params hark_convert_default_params(void);

@@ -114,6 +114,12 @@ hark_model_dims hark_model_get_dims(const hark_model *model) { return model->dim
 const char *hark_model_arch(const hark_model *model) { return model->arch; }
 int hark_model_is_random(const hark_model *model) { return model->is_random; }
 int hark_model_is_multilingual(const hark_model *model) { return model->dims.n_vocab >= 51865; }
+int hark_model_quant(const hark_model *model, int *group)
+{
+    if (group)
+        *group = model->quant_group;
+    return model->quant_bits;
+}
 hark_special_tokens hark_model_special_tokens(const hark_model *model) { return model->special; }
 
 int hark_tokenize(const hark_model *model, const char *text, int32_t *tokens, int max_tokens)

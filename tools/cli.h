@@ -6,6 +6,8 @@
 
 int cmd_transcribe(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_info(int argc, char **argv);

@@ -19,6 +19,10 @@ static void usage(FILE *f)
             "  convert IN OUT                  convert an OpenAI .pt, a Hugging Face folder or a\n"
             "                                  whisper.cpp ggml-*.bin to hark's model file\n"
             "  convert --random ARCH OUT       write a seeded random-weight model of ARCH\n"
+            "  quantize --type int8|int4 IN OUT\n"
+            "                                  weight-only quantization of a model's linear layers\n"
+            "  compare -m REF -m TEST AUDIO    logits of two models over teacher-forced steps:\n"
+            "                                  relative error, KL divergence, top-1 agreement\n"
             "  bench (-m MODEL | --arch ARCH)  time mel, encoder and decoder steps\n"
             "  forward -m MODEL --audio FILE --tokens IDS --out FILE\n"
             "                                  write teacher-forced logits (float32) for parity\n"
@@ -122,6 +126,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         { "transcribe", cmd_transcribe }, { "convert", cmd_convert }, { "bench", cmd_bench },
         { "forward", cmd_forward },       { "info", cmd_info },
+        { "quantize", cmd_quantize },     { "compare", cmd_compare },
 #ifdef HARK_WITH_DOWNLOAD
         { "download", cmd_download },
 #endif

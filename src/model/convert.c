@@ -13,7 +13,8 @@
 /* Defaults: F16 matrices, architecture name guessed from the dims. */
 hark_convert_params hark_convert_default_params(void)
 {
-    return (hark_convert_params){ .dtype = HARK_DTYPE_F16, .arch_name = NULL };
+    return (hark_convert_params){ .dtype = HARK_DTYPE_F16, .arch_name = NULL,
+                                  .quant = HARK_QUANT_NONE, .group = 64 };
 }
 
 hark_status hark_st_source_fill(void *user, const hark_plan_tensor *t, hark_dtype dtype, void *dst)
@@ -23,6 +24,8 @@ hark_status hark_st_source_fill(void *user, const hark_plan_tensor *t, hark_dtyp
         const hark_st_entry *e = hark_st_find(&s->files[i], t->hf);
         if (!e)
             continue;
+        if (e->t.dtype == HARK_DTYPE_I8 || e->t.dtype == HARK_DTYPE_U8)
+            return hark_fill_dequantized(s->ctx, &s->files[i], t, e, dtype, dst);
         if (!hark_dtype_size(e->t.dtype))
             return hark_fail(HARK_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s (F32, F16 or "
                              "BF16 needed)", s->ctx, t->hf, hark_st_entry_dtype_name(e));
@@ -52,7 +55,7 @@ hark_status hark_convert_hark(const char *in, const char *out, const hark_conver
                              .random = hark_st_meta(&f, "hark.random"), .tokenizer = tok,
                              .tokenizer_size = tok ? strlen(tok) : 0,
                              .tokenizer_name = tok_name ? tok_name : "multilingual",
-                             .dtype = p->dtype,
+                             .dtype = p->dtype, .quant = p->quant, .group = p->group,
                              .alignment_heads = hark_st_meta(&f, "hark.alignment_heads") };
     hark_st_source src = { &f, 1, in };
     st = hark_file_write(out, &info, hark_st_source_fill, &src);

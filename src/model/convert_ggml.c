@@ -181,7 +181,8 @@ hark_status hark_convert_ggml(const char *in, const char *out, const hark_conver
         src.n += st == HARK_OK;
     }
     if (st == HARK_OK) {
-        hark_write_info wi = { .dims = info.dims, .arch = p->arch_name, .dtype = p->dtype };
+        hark_write_info wi = { .dims = info.dims, .arch = p->arch_name, .dtype = p->dtype,
+                               .quant = p->quant, .group = p->group };
         st = hark_file_write(out, &wi, ggml_fill, &src);
     }
 out:

@@ -151,7 +151,7 @@ hark_status hark_convert_hf(const char *in, const char *out, const hark_convert_
             ah = NULL;
         }
         hark_write_info wi = { .dims = dims, .arch = p->arch_name, .dtype = p->dtype,
-                               .alignment_heads = ah };
+                               .alignment_heads = ah, .quant = p->quant, .group = p->group };
         hark_st_source src = { files, n_open, in };
         st = hark_file_write(out, &wi, hark_st_source_fill, &src);
         free(ah);

@@ -141,7 +141,8 @@ hark_status hark_convert_pt(const char *in, const char *out, const hark_convert_
         goto out;
     }
     pt_source src = { in, map.data, &zip, prefix, sd };
-    hark_write_info wi = { .dims = dims, .arch = p->arch_name, .dtype = p->dtype };
+    hark_write_info wi = { .dims = dims, .arch = p->arch_name, .dtype = p->dtype,
+                           .quant = p->quant, .group = p->group };
     st = hark_file_write(out, &wi, pt_fill, &src);
 out:
     hark_pickle_free(vm);

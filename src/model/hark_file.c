@@ -272,18 +272,65 @@ hark_status hark_assets_tokenizer(int n_vocab, char **text, size_t *size, const 
     return HARK_OK;
 }
 
+/* What spec i of the file is: plan tensor plan[i] as a whole (part 0), or its quantized bytes
+ * (part 1) or their scales (part 2). */
+typedef struct file_spec {
+    int plan, part;
+    char name[96];
+} file_spec;
+
 typedef struct file_fill_ctx {
     const hark_plan *plan;
+    const file_spec *specs;
     hark_tensor_fill_fn fill;
     void *user;
     hark_dtype dtype;
+    int quant, group;
+    float *f32;        /* a quantized tensor's values */
+    void *q;           /* its quantized bytes when they are not written directly */
+    uint16_t *scale;   /* the scales of plan tensor scale_of (its bytes come just before them) */
+    int scale_of;
 } file_fill_ctx;
+
+/* Whether plan tensor t is stored quantized: the linear layers' weights (not the convolutions
+ * or the embedding), for int4 only when the group divides the input width. */
+static int quantized(const hark_plan_tensor *t, int quant, int group)
+{
+    if (quant == HARK_QUANT_NONE || t->role != HARK_ROLE_MATRIX || t->ndim != 2)
+        return 0;
+    return quant == HARK_QUANT_INT8 || t->shape[1] % group == 0;
+}
+
+/* Quantizes plan tensor t into q (its bytes) and c->scale. */
+static hark_status fill_quantized(file_fill_ctx *c, int pi, void *q)
+{
+    const hark_plan_tensor *t = &c->plan->t[pi];
+    hark_status st = c->fill(c->user, t, HARK_DTYPE_F32, c->f32);
+    if (st != HARK_OK)
+        return st;
+    if (c->quant == HARK_QUANT_INT8)
+        hark_quantize_i8(c->f32, t->shape[0], t->shape[1], q, c->scale);
+    else
+        hark_quantize_q4(c->f32, t->shape[0], t->shape[1], c->group, q, c->scale);
+    c->scale_of = pi;
+    return HARK_OK;
+}
 
 static hark_status file_fill(void *user, int index, void *dst, size_t nbytes)
 {
-    (void)nbytes;
     file_fill_ctx *c = user;
-    return c->fill(c->user, &c->plan->t[index], c->dtype, dst);
+    const file_spec *sp = &c->specs[index];
+    if (sp->part == 0)
+        return c->fill(c->user, &c->plan->t[sp->plan], c->dtype, dst);
+    if (sp->part == 1)
+        return fill_quantized(c, sp->plan, dst);
+    if (c->scale_of != sp->plan) { /* not right after its bytes: quantize again */
+        hark_status st = fill_quantized(c, sp->plan, c->q);
+        if (st != HARK_OK)
+            return st;
+    }
+    memcpy(dst, c->scale, nbytes);
+    return HARK_OK;
 }
 
 static char *dims_json(const hark_model_dims *d)
@@ -312,6 +359,8 @@ hark_status hark_file_write(const char *path, const hark_write_info *info, hark_
     const char *tok_name = info->tokenizer_name;
     hark_plan plan = { 0 };
     hark_st_spec *specs = NULL;
+    file_spec *fs = NULL;
+    file_fill_ctx fc = { 0 };
     if (info->tokenizer) {
         tok = malloc(info->tokenizer_size + 1);
         if (tok) {
@@ -332,18 +381,65 @@ hark_status hark_file_write(const char *path, const hark_write_info *info, hark_
     }
     if ((st = hark_plan_build(&info->dims, NULL, &plan)) != HARK_OK)
         goto out;
-    if (!(specs = calloc((size_t)plan.n, sizeof(*specs)))) {
+    const int quant = info->quant, group = quant == HARK_QUANT_INT4 ? info->group : 0;
+    if (quant != HARK_QUANT_NONE && quant != HARK_QUANT_INT8 && quant != HARK_QUANT_INT4) {
+        st = hark_fail(HARK_ERR_INVALID_ARG, "%s: unknown quantization %d", path, quant);
+        goto out;
+    }
+    if (quant == HARK_QUANT_INT4 && (group <= 0 || group % 32 != 0)) {
+        st = hark_fail(HARK_ERR_INVALID_ARG, "%s: int4 group size %d is not a positive multiple "
+                       "of 32", path, group);
+        goto out;
+    }
+    int n_specs = 0;
+    int64_t max_q = 0, max_s = 0; /* the largest quantized tensor's elements and scales */
+    for (int i = 0; i < plan.n; i++) {
+        const hark_plan_tensor *t = &plan.t[i];
+        int qz = quantized(t, quant, group);
+        n_specs += 1 + qz;
+        if (!qz)
+            continue;
+        int64_t ns = group ? hark_plan_numel(t) / group : t->shape[0];
+        max_q = hark_plan_numel(t) > max_q ? hark_plan_numel(t) : max_q;
+        max_s = ns > max_s ? ns : max_s;
+    }
+    specs = calloc((size_t)n_specs, sizeof(*specs));
+    fs = calloc((size_t)n_specs, sizeof(*fs));
+    if (max_q) {
+        fc.f32 = malloc((size_t)max_q * sizeof(float));
+        fc.q = malloc((size_t)max_q);
+        fc.scale = malloc((size_t)max_s * sizeof(uint16_t));
+    }
+    if (!specs || !fs || (max_q && (!fc.f32 || !fc.q || !fc.scale))) {
         st = hark_fail(HARK_ERR_NOMEM, "%s: out of memory", path);
         goto out;
     }
-    for (int i = 0; i < plan.n; i++) {
-        specs[i].name = plan.t[i].hf;
-        specs[i].dtype = info->dtype;
-        specs[i].ndim = plan.t[i].ndim;
-        memcpy(specs[i].shape, plan.t[i].shape, sizeof(specs[i].shape));
+    for (int i = 0, j = 0; i < plan.n; i++) {
+        const hark_plan_tensor *t = &plan.t[i];
+        int qz = quantized(t, quant, group);
+        for (int part = qz; part <= 2 * qz; part++, j++) {
+            fs[j].plan = i;
+            fs[j].part = part;
+            snprintf(fs[j].name, sizeof(fs[j].name), "%s%s", t->hf, part == 2 ? "_scale" : "");
+            specs[j].name = fs[j].name;
+            specs[j].ndim = t->ndim;
+            memcpy(specs[j].shape, t->shape, sizeof(specs[j].shape));
+            if (part == 0) {
+                specs[j].dtype = info->dtype;
+            } else if (part == 1) {
+                specs[j].dtype = quant == HARK_QUANT_INT8 ? HARK_DTYPE_I8 : HARK_DTYPE_U8;
+                if (quant == HARK_QUANT_INT4)
+                    specs[j].shape[1] = t->shape[1] / 2;
+            } else {
+                specs[j].dtype = HARK_DTYPE_F16;
+                specs[j].ndim = quant == HARK_QUANT_INT8 ? 1 : 2;
+                specs[j].shape[1] = quant == HARK_QUANT_INT8 ? 0 : t->shape[1] / group;
+            }
+        }
     }
     const char *arch = info->arch ? info->arch : hark_arch_guess(&info->dims);
-    const char *mk[10], *mv[10];
+    const char *mk[12], *mv[12];
+    char group_text[16];
     int nm = 0;
     mk[nm] = "format", mv[nm++] = "pt";
     mk[nm] = "hark.version", mv[nm++] = HARK_FILE_VERSION;
@@ -353,11 +449,28 @@ hark_status hark_file_write(const char *path, const hark_write_info *info, hark_
         mk[nm] = "hark.random", mv[nm++] = info->random;
     if (info->alignment_heads)
         mk[nm] = "hark.alignment_heads", mv[nm++] = info->alignment_heads;
+    if (quant != HARK_QUANT_NONE)
+        mk[nm] = "hark.quant", mv[nm++] = quant == HARK_QUANT_INT8 ? "int8" : "int4";
+    if (group) {
+        snprintf(group_text, sizeof(group_text), "%d", group);
+        mk[nm] = "hark.quant.group", mv[nm++] = group_text;
+    }
     mk[nm] = "hark.tokenizer.name", mv[nm++] = tok_name;
     mk[nm] = "hark.tokenizer", mv[nm++] = tok;
-    file_fill_ctx c = { &plan, fill, user, info->dtype };
-    st = hark_st_write_stream(path, specs, plan.n, mk, mv, nm, file_fill, &c);
+    fc.plan = &plan;
+    fc.specs = fs;
+    fc.fill = fill;
+    fc.user = user;
+    fc.dtype = info->dtype;
+    fc.quant = quant;
+    fc.group = group;
+    fc.scale_of = -1;
+    st = hark_st_write_stream(path, specs, n_specs, mk, mv, nm, file_fill, &fc);
 out:
+    free(fc.f32);
+    free(fc.q);
+    free(fc.scale);
+    free(fs);
     free(specs);
     hark_plan_free(&plan);
     free(dj);
@@ -431,6 +544,82 @@ hark_status hark_file_header(const char *path, const hark_st_file *f, hark_model
     return HARK_OK;
 }
 
+static int same_shape(int na, const int64_t *a, int nb, const int64_t *b)
+{
+    int same = na == nb;
+    for (int k = 0; same && k < na; k++)
+        same = a[k] == b[k];
+    return same;
+}
+
+static hark_status bad_shape(const char *ctx, const char *name, int na, const int64_t *a, int nb,
+                             const int64_t *b)
+{
+    char got[96], want[96];
+    shape_text(got, sizeof(got), na, a);
+    shape_text(want, sizeof(want), nb, b);
+    return hark_fail(HARK_ERR_FORMAT, "%s: tensor '%s' has shape %s, expected %s", ctx, name, got,
+                     want);
+}
+
+hark_status hark_quant_view(const char *ctx, const hark_st_file *f, const hark_plan_tensor *t,
+                            const hark_st_entry *e, hark_tensor *out)
+{
+    const int q8 = e->t.dtype == HARK_DTYPE_I8;
+    if (t->role != HARK_ROLE_MATRIX || t->ndim != 2)
+        return hark_fail(HARK_ERR_FORMAT, "%s: tensor '%s' is quantized (%s), but only linear "
+                         "weights may be", ctx, t->hf, hark_dtype_name(e->t.dtype));
+    const int64_t n = t->shape[0], k = t->shape[1];
+    const int64_t want[2] = { n, q8 ? k : k / 2 };
+    if (!q8 && k % 2)
+        return hark_fail(HARK_ERR_FORMAT, "%s: tensor '%s': int4 needs an even width, not %lld",
+                         ctx, t->hf, (long long)k);
+    if (!same_shape(e->t.ndim, e->t.shape, 2, want))
+        return bad_shape(ctx, t->hf, e->t.ndim, e->t.shape, 2, want);
+    char sn[96];
+    snprintf(sn, sizeof(sn), "%s_scale", t->hf);
+    const hark_st_entry *se = hark_st_find(f, sn);
+    if (!se)
+        return hark_fail(HARK_ERR_FORMAT, "%s: quantized tensor '%s' has no '%s'", ctx, t->hf, sn);
+    if (se->t.dtype != HARK_DTYPE_F16 || (uintptr_t)se->t.data % 2)
+        return hark_fail(HARK_ERR_FORMAT, "%s: tensor '%s' must be F16 (it is %s)", ctx, sn,
+                         hark_st_entry_dtype_name(se));
+    int64_t groups = !q8 && se->t.ndim == 2 && se->t.shape[1] > 0 ? se->t.shape[1] : 1;
+    int64_t group = k / groups;
+    const int64_t swant[2] = { n, groups };
+    if (q8 ? !same_shape(se->t.ndim, se->t.shape, 1, swant)
+           : (group * groups != k || group % 32 != 0 ||
+              !same_shape(se->t.ndim, se->t.shape, 2, swant)))
+        return hark_fail(HARK_ERR_FORMAT, "%s: tensor '%s' has a shape that fits no %s layout "
+                         "of a [%lld, %lld] weight (docs/quant.md)", ctx, sn, q8 ? "int8" : "int4",
+                         (long long)n, (long long)k);
+    *out = (hark_tensor){ .dtype = e->t.dtype, .ndim = 2, .shape = { n, k }, .data = e->t.data,
+                          .qbits = q8 ? 8 : 4, .group = (int)(q8 ? k : group),
+                          .scale = se->t.data };
+    return HARK_OK;
+}
+
+hark_status hark_fill_dequantized(const char *ctx, const hark_st_file *f, const hark_plan_tensor *t,
+                                  const hark_st_entry *e, hark_dtype dtype, void *dst)
+{
+    hark_tensor v;
+    hark_status st = hark_quant_view(ctx, f, t, e, &v);
+    if (st != HARK_OK)
+        return st;
+    const int64_t k = t->shape[1];
+    float *row = malloc((size_t)k * sizeof(float));
+    if (!row)
+        return hark_fail(HARK_ERR_NOMEM, "%s: out of memory", ctx);
+    const size_t es = hark_dtype_size(dtype);
+    for (int64_t r = 0; r < t->shape[0]; r++) {
+        hark_dequantize_rows(&v, r, 1, row);
+        hark_convert_values(row, HARK_DTYPE_F32, (uint8_t *)dst + (size_t)(r * k) * es, dtype,
+                            (size_t)k);
+    }
+    free(row);
+    return HARK_OK;
+}
+
 static hark_status read_tensors(const char *path, const hark_st_file *f, hark_model *m)
 {
     hark_plan plan;
@@ -441,6 +630,13 @@ static hark_status read_tensors(const char *path, const hark_st_file *f, hark_mo
         if (!e) {
             st = hark_fail(HARK_ERR_FORMAT, "%s: tensor '%s' is missing", path, t->hf);
             break;
+        }
+        if (e->t.dtype == HARK_DTYPE_I8 || e->t.dtype == HARK_DTYPE_U8) {
+            if ((st = hark_quant_view(path, f, t, e, t->slot)) != HARK_OK)
+                break;
+            m->quant_bits = t->slot->qbits;
+            m->quant_group = t->slot->qbits == 4 ? t->slot->group : 0;
+            continue;
         }
         size_t es = hark_dtype_size(e->t.dtype);
         if (!es) {
@@ -453,15 +649,8 @@ static hark_status read_tensors(const char *path, const hark_st_file *f, hark_mo
                            "elements", path, t->hf, es);
             break;
         }
-        int same = e->t.ndim == t->ndim;
-        for (int k = 0; same && k < t->ndim; k++)
-            same = e->t.shape[k] == t->shape[k];
-        if (!same) {
-            char got[96], want[96];
-            shape_text(got, sizeof(got), e->t.ndim, e->t.shape);
-            shape_text(want, sizeof(want), t->ndim, t->shape);
-            st = hark_fail(HARK_ERR_FORMAT, "%s: tensor '%s' has shape %s, expected %s", path,
-                           t->hf, got, want);
+        if (!same_shape(e->t.ndim, e->t.shape, t->ndim, t->shape)) {
+            st = bad_shape(path, t->hf, e->t.ndim, e->t.shape, t->ndim, t->shape);
             break;
         }
         *t->slot = e->t;
@@ -509,4 +698,5 @@ void hark_model_release(hark_model *m)
     memset(&m->w, 0, sizeof(m->w));
     m->arch[0] = 0;
     m->is_random = 0;
+    m->quant_bits = m->quant_group = 0;
 }

@@ -15,16 +15,38 @@
 
 #define HARK_MAX_LAYERS 64
 
-/* A view of one tensor. data points into the mapped file (or into memory the model owns). */
+/* Storage types beside the public float ones: safetensors "I8" and "U8" entries. As a view
+ * they hold a quantized linear weight (qbits 8: int8 [N][K]; qbits 4: int4 packed two to a
+ * byte [N][K/2], element 2j in the low nibble, stored as q + 8). docs/quant.md. */
+#define HARK_DTYPE_I8 ((hark_dtype)8)
+#define HARK_DTYPE_U8 ((hark_dtype)9)
+
+/* A view of one tensor. data points into the mapped file (or into memory the model owns).
+ * A quantized matrix keeps its logical shape [N, K] here, with qbits 8 or 4, its fp16 scales
+ * (int8: [N]; int4: [N][K / group]) and group (int8: K). */
 typedef struct hark_tensor {
     hark_dtype dtype;
     int ndim;
     int64_t shape[4];
     const void *data;
+    int qbits;
+    int group;
+    const uint16_t *scale;
 } hark_tensor;
 
 int64_t hark_tensor_numel(const hark_tensor *t);
+/* Bytes per element of the float types F32, F16, BF16; 0 for any other value. */
 size_t hark_dtype_size(hark_dtype dt);
+
+/* quant.c: symmetric weight-only quantization (docs/quant.md). w is [n][k] fp32.
+ * int8: q [n][k], scale [n] = max |w_row| / 127 (fp16), q = round(w / scale).
+ * int4: q [n][k / 2] packed, scale [n][k / group] = max |w_group| / 7, q in [-8, 7] stored + 8.
+ * k must be even and a multiple of group for int4. */
+void hark_quantize_i8(const float *w, int64_t n, int64_t k, int8_t *q, uint16_t *scale);
+void hark_quantize_q4(const float *w, int64_t n, int64_t k, int group, uint8_t *q,
+                      uint16_t *scale);
+/* Rows [r0, r0 + nr) of a quantized matrix view (qbits 8 or 4) as fp32 out[nr][K]. */
+void hark_dequantize_rows(const hark_tensor *t, int64_t r0, int64_t nr, float *out);
 
 typedef struct hark_attn_weights {
     hark_tensor q_w, q_b; /* [D, D], [D] */
@@ -111,6 +133,7 @@ struct hark_model {
     void *backend_weights; /* backend's uploaded weights */
     int32_t align_heads[2 * HARK_MAX_ALIGN_HEADS]; /* (layer, head) pairs for word timestamps */
     int n_align_heads;
+    int quant_bits, quant_group; /* the linear layers' quantization (0: none; see hark_tensor) */
 };
 
 #endif

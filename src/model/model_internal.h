@@ -16,6 +16,8 @@
 /* The dtype text of an entry as written in the file ("F16", "I64", ...). */
 const char *hark_st_entry_dtype_name(const hark_st_entry *e);
 const char *hark_dtype_name(hark_dtype dt);
+/* Bytes per element of the types a hark file stores: the float ones, I8 and U8. */
+size_t hark_st_elem_size(hark_dtype dt);
 
 /* ---- the header reader (st_json.c): raw entries, validated by hark_st_open. */
 
@@ -101,6 +103,8 @@ typedef struct hark_write_info {
     const char *tokenizer_name; /* with tokenizer */
     hark_dtype dtype;
     const char *alignment_heads; /* JSON [[layer, head], ...] (HF generation_config); NULL: none */
+    hark_quant quant;            /* the linear layers' weights (docs/quant.md) */
+    int group;                   /* int4 group size */
 } hark_write_info;
 
 /* Writes a hark file: checks dims, builds the plan, writes metadata and every tensor by fill. */
@@ -133,6 +137,15 @@ typedef struct hark_st_source {
 } hark_st_source;
 
 hark_status hark_st_source_fill(void *user, const hark_plan_tensor *t, hark_dtype dtype, void *dst);
+
+/* A quantized entry e (I8 or U8) of file f as the view of plan tensor t (a linear weight): its
+ * stored shape checked against t's, "<name>_scale" found and checked, qbits, group and scale
+ * set (docs/quant.md). ctx names the file for errors. */
+hark_status hark_quant_view(const char *ctx, const hark_st_file *f, const hark_plan_tensor *t,
+                            const hark_st_entry *e, hark_tensor *out);
+/* Fills dst with the dequantized values of quantized entry e, converted to dtype. */
+hark_status hark_fill_dequantized(const char *ctx, const hark_st_file *f, const hark_plan_tensor *t,
+                                  const hark_st_entry *e, hark_dtype dtype, void *dst);
 
 /* ---- converters (hark_convert dispatches on the input's kind). */
 

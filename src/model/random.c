@@ -130,8 +130,9 @@ hark_status hark_convert_random(const char *arch, uint64_t seed, const char *out
     }
     char note[40];
     snprintf(note, sizeof(note), "seed=%llu", (unsigned long long)seed);
-    hark_write_info info = { .dims = a->dims, .arch = a->name, .random = note,
-                             .dtype = params ? params->dtype : HARK_DTYPE_F16 };
+    hark_convert_params p = params ? *params : hark_convert_default_params();
+    hark_write_info info = { .dims = a->dims, .arch = a->name, .random = note, .dtype = p.dtype,
+                             .quant = p.quant, .group = p.group };
     random_ctx c = { seed };
     return hark_file_write(out_path, &info, random_fill, &c);
 }

@@ -34,7 +34,12 @@ const char *hark_dtype_name(hark_dtype dt)
     case HARK_DTYPE_F16: return "F16";
     case HARK_DTYPE_BF16: return "BF16";
     }
-    return "?";
+    return dt == HARK_DTYPE_I8 ? "I8" : dt == HARK_DTYPE_U8 ? "U8" : "?";
+}
+
+size_t hark_st_elem_size(hark_dtype dt)
+{
+    return dt == HARK_DTYPE_I8 || dt == HARK_DTYPE_U8 ? 1 : hark_dtype_size(dt);
 }
 
 /* Returns the dtype text stored after the entry's name (see st_parse_entry). */
@@ -61,6 +66,8 @@ static hark_status st_parse_entry(const char *path, hark_st_raw *r, const uint8_
     e->t.dtype = strcmp(dt, "F32") == 0    ? HARK_DTYPE_F32
                  : strcmp(dt, "F16") == 0  ? HARK_DTYPE_F16
                  : strcmp(dt, "BF16") == 0 ? HARK_DTYPE_BF16
+                 : strcmp(dt, "I8") == 0   ? HARK_DTYPE_I8
+                 : strcmp(dt, "U8") == 0   ? HARK_DTYPE_U8
                                            : HARK_DTYPE_UNSUPPORTED;
     e->t.ndim = r->ndim;
     uint64_t numel = 1;
@@ -206,7 +213,7 @@ static int st_order_cmp(const void *a, const void *b)
 
 static hark_status st_spec_bytes(const hark_st_spec *s, size_t *out)
 {
-    size_t es = hark_dtype_size(s->dtype);
+    size_t es = hark_st_elem_size(s->dtype);
     if (!es || s->ndim < 0 || s->ndim > 4)
         return hark_fail(HARK_ERR_INVALID_ARG, "tensor '%s': bad dtype or rank", s->name);
     uint64_t n = es;
@@ -372,7 +379,7 @@ hark_status hark_st_writer_new(hark_st_writer **w)
 hark_status hark_st_writer_add(hark_st_writer *w, const char *name, hark_dtype dtype, int ndim,
                                const int64_t *shape, const void *data)
 {
-    if (ndim < 0 || ndim > 4 || !hark_dtype_size(dtype))
+    if (ndim < 0 || ndim > 4 || !hark_st_elem_size(dtype))
         return hark_fail(HARK_ERR_INVALID_ARG, "tensor '%s': bad rank %d or dtype", name, ndim);
     if (w->n == w->cap) {
         int cap = w->cap ? 2 * w->cap : 64;

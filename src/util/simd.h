@@ -68,6 +68,49 @@ static inline vf vf_load_f16(const uint16_t *p)
 #endif
 }
 
+/* VW int8 values at p, widened to float (quantized weights). */
+static inline vf vf_load_i8(const int8_t *p)
+{
+#if defined(__AVX512F__)
+    return (vf)_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)));
+#elif defined(__AVX2__)
+    return (vf)_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+#else
+    vf v;
+    for (int i = 0; i < VW; i++)
+        v[i] = (float)p[i];
+    return v;
+#endif
+}
+
+/* VW int4 values packed two to a byte at p (VW / 2 bytes, element 2j in the low nibble of byte
+ * j, stored as q + 8), as float q. */
+static inline vf vf_load_u4(const uint8_t *p)
+{
+#if defined(__AVX512F__)
+    uint32_t lo, hi;
+    memcpy(&lo, p, 4);
+    memcpy(&hi, p + 4, 4);
+    __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32((int)lo)),
+                                   _mm256_set1_epi32((int)hi), 1);
+    const __m512i sh = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+    __m512i q = _mm512_and_si512(_mm512_srlv_epi32(w, sh), _mm512_set1_epi32(15));
+    return (vf)_mm512_cvtepi32_ps(_mm512_sub_epi32(q, _mm512_set1_epi32(8)));
+#elif defined(__AVX2__)
+    uint32_t word;
+    memcpy(&word, p, 4);
+    const __m256i sh = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+    __m256i q = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)word), sh),
+                                 _mm256_set1_epi32(15));
+    return (vf)_mm256_cvtepi32_ps(_mm256_sub_epi32(q, _mm256_set1_epi32(8)));
+#else
+    vf v;
+    for (int i = 0; i < VW; i++)
+        v[i] = (float)(((p[i / 2] >> (4 * (i & 1))) & 15) - 8);
+    return v;
+#endif
+}
+
 static inline float vf_hsum(vf v)
 {
     float s = 0;

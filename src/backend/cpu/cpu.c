@@ -3,8 +3,9 @@
  * sequence slots plus all scratch, allocated once), encoder output and K/V copies. The stages
  * themselves are in encoder.c and decoder.c; the products in matmul.c; row ops in ops.c.
  *
- * Weights stay where the model file maps them (F16 or F32). Upload converts only what is small
- * (biases, layer norms, positional tables) to fp32, and BF16 matrices (rare) to fp32.
+ * Weights stay where the model file maps them (F16, F32, or int8 / int4 quantized). Upload
+ * converts only what is small (biases, layer norms, positional tables, quantization scales) to
+ * fp32, and BF16 matrices (rare) to fp32.
  */
 #include "backend/cpu/cpu.h"
 
@@ -65,9 +66,28 @@ static hark_status vec(builder *b, const hark_tensor *t, int rows, int cols, con
     return HARK_OK;
 }
 
+/* A quantized linear weight [n, k]: the packed values in place, the scales widened to fp32. */
+static hark_status qmat(builder *b, const hark_tensor *t, int n, int k, cpu_mat *out)
+{
+    if (t->ndim != 2 || t->shape[0] != n || t->shape[1] != k || !t->data || !t->scale ||
+        (t->qbits != 8 && t->qbits != 4) || t->group <= 0 || k % t->group ||
+        (t->qbits == 4 && t->group % 32))
+        return hark_fail(HARK_ERR_FORMAT, "cpu backend: quantized tensor %s: expected [%d, %d]",
+                         b->what, n, k);
+    size_t ns = (size_t)n * (size_t)(k / t->group);
+    float *s = take(b, ns * sizeof(float));
+    if (s)
+        hark_f16_to_f32_row(t->scale, s, ns);
+    *out = (cpu_mat){ .data = t->data, .dtype = t->dtype, .n = n, .k = k, .qbits = t->qbits,
+                      .group = t->group, .scale = s };
+    return HARK_OK;
+}
+
 /* A matrix [n, k] (or a conv kernel [n, k/3, 3]) kept in place unless it is BF16. */
 static hark_status mat(builder *b, const hark_tensor *t, int n, int k, int conv, cpu_mat *out)
 {
+    if (t->qbits && !conv)
+        return qmat(b, t, n, k, out);
     int ok = conv ? shape_is(t, 3, n, k / 3, 3) : shape_is(t, 2, n, k, 0);
     if (!ok)
         return hark_fail(HARK_ERR_FORMAT, "cpu backend: tensor %s: expected shape [%d, %d]%s",
@@ -204,7 +224,7 @@ static void weights_free(void *bw)
 
 static void note_matrix(cpu_weights *w, const cpu_mat *m)
 {
-    if (m->dtype == HARK_DTYPE_F16)
+    if (m->dtype != HARK_DTYPE_F32)
         w->any_f16 = 1;
     size_t nk = (size_t)m->n * m->k;
     if (nk > w->max_nk)

@@ -13,12 +13,15 @@
 
 #include <stdint.h>
 
-/* A weight matrix W[N][K] (y = x W^T), F16 or F32, read-only; data points into the model file
- * or into memory the cpu_weights own (BF16 converted at upload). */
+/* A weight matrix W[N][K] (y = x W^T), F16, F32 or quantized, read-only; data points into the
+ * model file or into memory the cpu_weights own (BF16 converted at upload). Quantized (qbits 8
+ * or 4, docs/quant.md): data int8 [N][K] or packed int4 [N][K/2], scale fp32 [N][K/group]. */
 typedef struct cpu_mat {
     const void *data;
-    hark_dtype dtype; /* HARK_DTYPE_F16 or HARK_DTYPE_F32 */
+    hark_dtype dtype; /* HARK_DTYPE_F16, HARK_DTYPE_F32, or HARK_DTYPE_I8 / U8 with qbits */
     int n, k;
+    int qbits, group;
+    const float *scale;
 } cpu_mat;
 
 typedef struct cpu_attn {
@@ -54,7 +57,8 @@ typedef struct cpu_weights {
     const float *dec_pos;             /* [T, D] */
     cpu_dec_layer *dec;               /* [n_text_layer] */
     const float *dec_ln_w, *dec_ln_b; /* [D] */
-    int any_f16;                      /* some matrix is F16: contexts need a widening panel */
+    int any_f16;                      /* some matrix is F16 or quantized: contexts need a
+                                         widening panel */
     size_t max_nk;                    /* largest N*K among the non-vocabulary matrices */
     void *arena;                      /* owns converted vectors and BF16->F32 matrices */
 } cpu_weights;
@@ -97,6 +101,9 @@ void cpu_linear(const cpu_ctx *c, const cpu_mat *w, const float *b, const float 
 /* The small-M kernel alone (F16 weights): exported for the lab and the benchmark. */
 void cpu_gemv_f16(const uint16_t *w, int n, int k, const float *b, const float *x, int ldx,
                   int m, float *y, int ldy, const float *zero_row, int n_threads);
+/* The small-M kernel for quantized weights (int8 per row, int4 per group). */
+void cpu_gemv_q(const cpu_mat *w, const float *b, const float *x, int ldx, int m, float *y,
+                int ldy, int n_threads);
 /* Rows at or above this use sgemm on widened weights. */
 #define CPU_GEMM_MIN_ROWS 32
 

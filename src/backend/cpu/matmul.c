@@ -1,6 +1,6 @@
 /*
  * matmul.c — the CPU backend's matrix products, y = x W^T + b with W[N][K] as stored in the model
- * file (F16 or F32).
+ * file (F16, F32, or int8 / int4 quantized: docs/quant.md).
  *
  * Two regimes (the choice and its threshold come from dev/cpu/gemv_f16.c):
  *  - small M (decoder steps): cpu_gemv_f16 streams every weight row once, widens it with F16C
@@ -9,6 +9,9 @@
  *  - large M (encoder, prompts, wide batches): the F16 matrix is widened to fp32 into a panel
  *    (whole for every matrix but the vocabulary one, which goes in row panels) and handed to
  *    OpenBLAS sgemm, which is compute-bound there.
+ * Quantized matrices take the same two roads: cpu_gemv_q decodes each weight row once per four
+ * activation rows (int8 widened, int4 unpacked from nibbles, both in SIMD), and the panel is
+ * filled by dequantizing.
  */
 #include "backend/cpu/cpu.h"
 #include "util/simd.h"
@@ -127,6 +130,83 @@ void cpu_gemv_f16(const uint16_t *w, int n, int k, const float *b, const float *
         gemv_row(w, r, k, b, x, ldx, m, y, ldy);
 }
 
+/* ---- quantized weights (docs/quant.md): int8 with a scale per row, int4 with a scale per group
+ * of at least 32 inputs (so a vector of VW <= 16 weights never straddles two groups). */
+
+/* Weights [row][kk .. kk + VW) as float: int4 with its group's scale applied, int8 without (its
+ * one row scale is applied to the sum). */
+static inline vf load_q(const cpu_mat *w, int row, int kk)
+{
+    if (w->qbits == 8)
+        return vf_load_i8((const int8_t *)w->data + (size_t)row * w->k + kk);
+    const uint8_t *r = (const uint8_t *)w->data + (size_t)row * (w->k / 2);
+    return vf_load_u4(r + kk / 2) *
+           vf_set1(w->scale[(size_t)row * (w->k / w->group) + kk / w->group]);
+}
+
+/* One weight as float, scaled like load_q (the tails of int8 rows). */
+static inline float load_q1(const cpu_mat *w, int row, int t)
+{
+    if (w->qbits == 8)
+        return (float)((const int8_t *)w->data)[(size_t)row * w->k + t];
+    uint8_t byte = ((const uint8_t *)w->data)[(size_t)row * (w->k / 2) + t / 2];
+    return (float)(((byte >> (4 * (t & 1))) & 15) - 8) *
+           w->scale[(size_t)row * (w->k / w->group) + t / w->group];
+}
+
+/* y[i][row] for the m activation rows, four at a time, the weight row decoded once per four. */
+static void gemv_q_row(const cpu_mat *w, int row, const float *b, const float *x, int ldx, int m,
+                       float *y, int ldy)
+{
+    const int k = w->k;
+    const float rs = w->qbits == 8 ? w->scale[row] : 1.0f;
+    for (int m0 = 0; m0 < m; m0 += TM) {
+        const int mr = m - m0 < TM ? m - m0 : TM;
+        const float *xr = x + (size_t)m0 * ldx;
+        vf acc[TM];
+        for (int i = 0; i < TM; i++)
+            acc[i] = vf_set1(0.0f);
+        int kk = 0;
+        for (; kk + VW <= k; kk += VW) {
+            vf wv = load_q(w, row, kk);
+            for (int i = 0; i < mr; i++)
+                acc[i] = vf_fma(wv, vf_load(xr + (size_t)i * ldx + kk), acc[i]);
+        }
+        for (int i = 0; i < mr; i++) {
+            float s = vf_hsum(acc[i]);
+            for (int t = kk; t < k; t++)
+                s += load_q1(w, row, t) * xr[(size_t)i * ldx + t];
+            y[(size_t)(m0 + i) * ldy + row] = s * rs + (b ? b[row] : 0.0f);
+        }
+    }
+}
+
+/* See cpu.h. */
+void cpu_gemv_q(const cpu_mat *w, const float *b, const float *x, int ldx, int m, float *y,
+                int ldy, int n_threads)
+{
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+    for (int r = 0; r < w->n; r++)
+        gemv_q_row(w, r, b, x, ldx, m, y, ldy);
+}
+
+/* dst[rows][k] = rows n0 .. n0 + rows of a quantized matrix as fp32, in parallel. */
+static void dequant_rows(const cpu_mat *w, int n0, int rows, float *dst, int n_threads)
+{
+    const int k = w->k;
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+    for (int r = 0; r < rows; r++) {
+        const int row = n0 + r;
+        const float rs = w->qbits == 8 ? w->scale[row] : 1.0f;
+        float *d = dst + (size_t)r * k;
+        int kk = 0;
+        for (; kk + VW <= k; kk += VW)
+            vf_store(d + kk, load_q(w, row, kk) * vf_set1(rs));
+        for (; kk < k; kk++)
+            d[kk] = load_q1(w, row, kk) * rs;
+    }
+}
+
 /* dst[rows][k] = widened src rows, in parallel. */
 static void widen_rows(const uint16_t *src, size_t rows, int k, float *dst, int n_threads)
 {
@@ -166,8 +246,12 @@ void cpu_linear(const cpu_ctx *c, const cpu_mat *w, const float *b, const float 
         sgemm_panel(w->data, w->n, w->k, b, x, ldx, m, y, ldy);
         return;
     }
+    if (w->qbits && m < CPU_GEMM_MIN_ROWS) {
+        cpu_gemv_q(w, b, x, ldx, m, y, ldy, c->n_threads);
+        return;
+    }
     const uint16_t *w16 = w->data;
-    if (m < CPU_GEMM_MIN_ROWS) {
+    if (!w->qbits && m < CPU_GEMM_MIN_ROWS) {
         cpu_gemv_f16(w16, w->n, w->k, b, x, ldx, m, y, ldy, c->zero_row, c->n_threads);
         return;
     }
@@ -176,7 +260,10 @@ void cpu_linear(const cpu_ctx *c, const cpu_mat *w, const float *b, const float 
         panel_rows = w->n;
     for (int n0 = 0; n0 < w->n; n0 += panel_rows) {
         int nb = w->n - n0 < panel_rows ? w->n - n0 : panel_rows;
-        widen_rows(w16 + (size_t)n0 * w->k, (size_t)nb, w->k, c->panel, c->n_threads);
+        if (w->qbits)
+            dequant_rows(w, n0, nb, c->panel, c->n_threads);
+        else
+            widen_rows(w16 + (size_t)n0 * w->k, (size_t)nb, w->k, c->panel, c->n_threads);
         sgemm_panel(c->panel, nb, w->k, b ? b + n0 : NULL, x, ldx, m, y + n0, ldy);
     }
 }
