@@ -139,8 +139,13 @@ static void bench_report(hark_model *m, hark_state *s, const char *device, int d
     hark_stats st;
     hark_state_stats(s, &st);
     double rtfx = (double)B * HARK_CHUNK_SECONDS / med[4];
-    printf("model %s%s on %s, batch %ld, %ld steps, median of %ld runs\n", hark_model_arch(m),
-           hark_model_is_random(m) ? " (random weights)" : "", st.device ? st.device : device, B, T, R);
+    int group = 0, qb = hark_model_quant(m, &group);
+    char quant[24] = "none";
+    if (qb)
+        snprintf(quant, sizeof(quant), qb == 8 ? "int8" : "int4/%d", group);
+    printf("model %s%s on %s, batch %ld, %ld steps, median of %ld runs%s%s\n", hark_model_arch(m),
+           hark_model_is_random(m) ? " (random weights)" : "", st.device ? st.device : device, B, T,
+           R, qb ? ", weights " : "", qb ? quant : "");
     printf("  mel          %9.3f ms (all %ld windows)\n", 1e3 * med[0], B);
     printf("  encoder      %9.3f ms (all %ld windows)\n", 1e3 * med[1], B);
     printf("  prompt       %9.3f ms\n", 1e3 * med[2]);
@@ -149,12 +154,13 @@ static void bench_report(hark_model *m, hark_state *s, const char *device, int d
     printf("  memory       weights %.1f MiB, state %.1f MiB, device peak %.1f MiB\n",
            (double)st.weights_bytes / 1048576.0, (double)st.state_bytes / 1048576.0,
            (double)st.device_peak_bytes / 1048576.0);
-    printf("{\"model\":\"%s\",\"random\":%d,\"device\":\"%s\",\"dtype\":\"%s\",\"batch\":%ld,"
+    printf("{\"model\":\"%s\",\"random\":%d,\"device\":\"%s\",\"dtype\":\"%s\","
+           "\"quant\":\"%s\",\"batch\":%ld,"
            "\"tokens\":%ld,\"threads\":%ld,\"mel_ms\":%.3f,\"encoder_ms\":%.3f,\"prompt_ms\":%.3f,"
            "\"decoder_ms_per_step\":%.4f,\"total_ms\":%.3f,\"rtfx\":%.2f,\"weights_mib\":%.1f,"
            "\"state_mib\":%.1f,\"device_peak_mib\":%.1f}\n",
            hark_model_arch(m), hark_model_is_random(m), st.device ? st.device : device, dtype_name(dtype),
-           B, T, threads, 1e3 * med[0], 1e3 * med[1], 1e3 * med[2], T ? 1e3 * med[3] / (double)T : 0.0,
+           quant, B, T, threads, 1e3 * med[0], 1e3 * med[1], 1e3 * med[2], T ? 1e3 * med[3] / (double)T : 0.0,
            1e3 * med[4], rtfx, (double)st.weights_bytes / 1048576.0, (double)st.state_bytes / 1048576.0,
            (double)st.device_peak_bytes / 1048576.0);
     fflush(stdout);

@@ -14,11 +14,14 @@
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
 
-/* y = x W^T (+ b): W [n][k] in the model's dtype, b [n] or NULL. */
+/* y = x W^T (+ b): W [n][k] in the model's dtype, b [n] or NULL. Quantized (qbits 8 or 4,
+ * docs/quant.md): W int8 [n][k] or packed int4 [n][k/2], scale fp16 [n][k/group]. */
 typedef struct cu_lin {
     void *w;
     const void *b;
     int n, k;
+    int qbits, group;
+    const void *scale;
 } cu_lin;
 
 typedef struct cu_enc_layer {
@@ -49,6 +52,7 @@ typedef struct cu_weights {
     void *dec_pos;       /* [T, D] */
     cu_dec_layer *dec;
     void *dec_ln_g, *dec_ln_b;
+    size_t max_q; /* elements of the largest quantized matrix (0: none) */
     size_t bytes;
     void **allocs;
     int n_allocs, cap_allocs;
@@ -129,6 +133,9 @@ typedef struct cu_ctx {
     int gemv_max_rows; /* products of at most this many rows go through cu_gemv (default 2:
                           measured on H200, cuBLASLt wins from ~8 rows; HARK_CUDA_GEMV=N sets it,
                           0 turns it off) */
+    int gemv_q_max_rows; /* the same for quantized weights (default 8, the kernel's limit:
+                            HARK_CUDA_GEMV_Q=N); larger products dequantize into wq first */
+    void *wq;            /* [max_q] in the model's type: a dequantized matrix for cuBLASLt */
 } cu_ctx;
 
 /* meta layout offsets (in int32 elements) */

@@ -103,11 +103,36 @@ static hark_status up(cu_weights *w, const hark_tensor *t, void **out)
     return put(w, t, *out);
 }
 
+/* Bytes of a quantized matrix's values and of its scales. */
+static size_t q_bytes(const hark_tensor *t) { return (size_t)(t->shape[0] * t->shape[1] * t->qbits / 8); }
+static size_t q_scale_bytes(const hark_tensor *t)
+{
+    return (size_t)(t->shape[0] * (t->shape[1] / t->group)) * sizeof(uint16_t);
+}
+
+static void note_q(cu_weights *w, const cu_lin *l)
+{
+    if (l->qbits && (size_t)l->n * l->k > w->max_q)
+        w->max_q = (size_t)l->n * l->k;
+}
+
 static hark_status up_lin(cu_weights *w, const hark_tensor *wt, const hark_tensor *b, cu_lin *out)
 {
     out->n = (int)wt->shape[0];
     out->k = (int)(hark_tensor_numel(wt) / wt->shape[0]);
-    CU_TRY(up(w, wt, &out->w));
+    if (wt->qbits) { /* packed values and fp16 scales as stored */
+        void *s;
+        CU_TRY(w_alloc(w, q_bytes(wt), &out->w));
+        CU_TRY(w_alloc(w, q_scale_bytes(wt), &s));
+        CU_K(cudaMemcpy(out->w, wt->data, q_bytes(wt), cudaMemcpyHostToDevice));
+        CU_K(cudaMemcpy(s, wt->scale, q_scale_bytes(wt), cudaMemcpyHostToDevice));
+        out->qbits = wt->qbits;
+        out->group = wt->group;
+        out->scale = s;
+        note_q(w, out);
+    } else {
+        CU_TRY(up(w, wt, &out->w));
+    }
     void *bd = NULL;
     if (b && b->data)
         CU_TRY(up(w, b, &bd));
@@ -115,20 +140,38 @@ static hark_status up_lin(cu_weights *w, const hark_tensor *wt, const hark_tenso
     return HARK_OK;
 }
 
-/* q, k, v weights [D][D] stacked into [3D][D]; biases [3D] with zeros for k. */
+/* q, k, v weights [D][D] stacked into [3D][D] (quantized: their values and scales stacked);
+ * biases [3D] with zeros for k. */
 static hark_status up_qkv(cu_weights *w, const hark_attn_weights *a, cu_lin *out)
 {
-    const size_t DD = (size_t)w->D * w->D * w->esz, Db = (size_t)w->D * w->esz;
-    void *m, *b;
+    const hark_tensor *qkv[3] = { &a->q_w, &a->k_w, &a->v_w };
+    const int qb = a->q_w.qbits;
+    for (int i = 1; i < 3; i++)
+        if (qkv[i]->qbits != qb || qkv[i]->group != a->q_w.group)
+            return hark_fail(HARK_ERR_UNSUPPORTED, "cuda: the q, k and v weights of a layer are "
+                             "quantized differently");
+    const size_t Db = (size_t)w->D * w->esz;
+    const size_t DD = qb ? q_bytes(&a->q_w) : (size_t)w->D * w->D * w->esz;
+    const size_t SS = qb ? q_scale_bytes(&a->q_w) : 0;
+    void *m, *b, *s = NULL;
     CU_TRY(w_alloc(w, 3 * DD, &m));
     CU_TRY(w_alloc(w, 3 * Db, &b));
-    CU_TRY(put(w, &a->q_w, m));
-    CU_TRY(put(w, &a->k_w, (char *)m + DD));
-    CU_TRY(put(w, &a->v_w, (char *)m + 2 * DD));
+    if (qb)
+        CU_TRY(w_alloc(w, 3 * SS, &s));
+    for (int i = 0; i < 3; i++) {
+        if (qb) {
+            CU_K(cudaMemcpy((char *)m + i * DD, qkv[i]->data, DD, cudaMemcpyHostToDevice));
+            CU_K(cudaMemcpy((char *)s + i * SS, qkv[i]->scale, SS, cudaMemcpyHostToDevice));
+        } else {
+            CU_TRY(put(w, qkv[i], (char *)m + i * DD));
+        }
+    }
     CU_TRY(put(w, &a->q_b, b));
     CU_K(cudaMemset((char *)b + Db, 0, Db));
     CU_TRY(put(w, &a->v_b, (char *)b + 2 * Db));
-    *out = (cu_lin){ .w = m, .b = b, .n = 3 * w->D, .k = w->D };
+    *out = (cu_lin){ .w = m, .b = b, .n = 3 * w->D, .k = w->D, .qbits = qb,
+                     .group = a->q_w.group, .scale = s };
+    note_q(w, out);
     return HARK_OK;
 }
 
@@ -327,6 +370,8 @@ static hark_status ctx_buffers(cu_ctx *c, float kv_fraction)
     CU_TRY(c_alloc(c, R * 3 * D * es, &c->dqkv));
     CU_TRY(c_alloc(c, R * F * es, &c->df));
     CU_TRY(c_alloc(c, R * (size_t)w->V * sizeof(float), (void **)&c->dlogits));
+    if (w->max_q)
+        CU_TRY(c_alloc(c, w->max_q * es, &c->wq));
     size_t meta = (5 + (size_t)c->mb + 1) * R;
     CU_TRY(c_alloc(c, meta * sizeof(int32_t), (void **)&c->meta_dev));
     CU_K(cudaMallocHost((void **)&c->meta_host, meta * sizeof(int32_t)));
@@ -388,6 +433,10 @@ static hark_status ctx_new(const hark_model *model, const void *bw, const hark_s
     c->gemv_max_rows = gv ? atoi(gv) : 2;
     if (c->gemv_max_rows < 0 || c->gemv_max_rows > CU_GEMV_MAX_ROWS)
         c->gemv_max_rows = 2;
+    const char *gq = getenv("HARK_CUDA_GEMV_Q");
+    c->gemv_q_max_rows = gq ? atoi(gq) : CU_GEMV_MAX_ROWS;
+    if (c->gemv_q_max_rows < 0 || c->gemv_q_max_rows > CU_GEMV_MAX_ROWS)
+        c->gemv_q_max_rows = CU_GEMV_MAX_ROWS;
     const char *ks = getenv("HARK_CUDA_GEMV_SPLITK"), *mk = getenv("HARK_CUDA_GEMV_SPLITK_MIN_K");
     c->gemv_splitk = ks ? atoi(ks) : 4;
     c->gemv_splitk_min_k = mk ? atoi(mk) : 2048;

@@ -222,14 +222,15 @@ static hark_status try_gemv(cu_ctx *c, const cu_lin *w, const void *x, int ldx, 
 {
     const cu_weights *cw = c->w;
     *done = 0;
-    if (m > c->gemv_max_rows)
+    if (m > (w->qbits ? c->gemv_q_max_rows : c->gemv_max_rows))
         return HARK_OK;
     cu_gemv_args a = { .dt = cw->dt, .x = x, .ldx = ldx, .m = m, .w = w->w, .b = w->b,
                        .n = w->n, .k = w->k, .y = y, .ldy = ldy, .accumulate = o->accumulate,
                        .out_f32 = o->out_f32, .gelu = o->gelu, .ln_g = o->ln_g, .ln_b = o->ln_b,
                        .k_pool = o->k_pool, .v_pool = o->v_pool, .kv_slot = o->kv_slot,
                        .kv_d = cw->D, .splitk = c->gemv_splitk,
-                       .splitk_min_k = c->gemv_splitk_min_k };
+                       .splitk_min_k = c->gemv_splitk_min_k, .qbits = w->qbits,
+                       .group = w->group, .scale = w->scale };
     int e = cu_gemv(&a, c->st);
     if (e == 0) {
         *done = 1;
@@ -251,6 +252,12 @@ hark_status cu_linear(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m,
     CU_TRY(try_gemv(c, w, x, ldx, m, y, ldy, o, &done));
     if (done)
         return HARK_OK;
+    if (w->qbits) { /* more rows than the small-batch kernel takes: dequantize for cuBLASLt */
+        CU_TRY(cu_check((cudaError_t)cu_dequant(cw->dt, w->qbits, w->group, w->w, w->scale, w->n,
+                                                w->k, c->wq, c->st), "cu_dequant"));
+        cu_lin plain = { .w = c->wq, .b = w->b, .n = w->n, .k = w->k };
+        return cu_linear(c, &plain, x, ldx, m, y, ldy, o);
+    }
     if (o->ln_g) { /* the layer norm on its own, then the product without it */
         CU_TRY(cu_check((cudaError_t)cu_layer_norm(cw->dt, x, o->ln_g, o->ln_b, o->ln_scratch, m,
                                                    w->k, c->st), "cu_layer_norm"));

@@ -9,6 +9,13 @@
  *    written straight into the paged cache.
  * cuBLASLt's GEMM kernels at m = 1 read weights well under the card's bandwidth; this path
  * decides single-stream latency.
+ *
+ * Weights come in the activations' type T or quantized (WQ 8: int8 with a scale per row; WQ 4:
+ * int4 packed two to a byte with a scale per group of >= 32 inputs; docs/quant.md): the same
+ * 16-byte loads then carry 16 or 32 weights, widened in registers with the float "magic number"
+ * trick (the integer's bits OR-ed into the mantissa of 2^23, the bias subtracted: one integer and
+ * one floating-point instruction a weight, where I2F would limit the rate). int8's row scale
+ * multiplies the finished sum; int4's group scale each 32-weight chunk's partial sums.
  */
 #include "backend/cuda/common.cuh"
 
@@ -34,80 +41,140 @@ __device__ __forceinline__ float store_row(const cu_gemv_args &a, int i, int row
     return v;
 }
 
+/* How weight rows are stored: WQ 0 in T, 8 int8, 4 int4 (two to a byte, element 2j in the low
+ * nibble, stored + 8). V weights in 16 bytes. */
+template <typename T, int WQ> struct wfmt {
+    static constexpr int V = WQ == 0 ? vec16<T>() : WQ == 8 ? 16 : 32;
+    static __device__ __forceinline__ size_t row_bytes(int k)
+    {
+        return WQ == 0 ? (size_t)k * sizeof(T) : WQ == 8 ? (size_t)k : (size_t)k / 2;
+    }
+    /* 16 bytes to V floats: the values (T), or q (int8, int4) */
+    static __device__ __forceinline__ void unpack(const uint4 &u, float (&out)[V])
+    {
+        if constexpr (WQ == 0) {
+            const T *e = reinterpret_cast<const T *>(&u);
+#pragma unroll
+            for (int i = 0; i < V; i++)
+                out[i] = to_f(e[i]);
+        } else {
+            const unsigned w[4] = { u.x, u.y, u.z, u.w };
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                if constexpr (WQ == 8) { /* byte b + 128 into 2^23's mantissa */
+                    const unsigned o = w[j] ^ 0x80808080u;
+#pragma unroll
+                    for (int b = 0; b < 4; b++)
+                        out[4 * j + b] =
+                            __int_as_float((int)__byte_perm(o, 0x4B000000u, 0x7540u | b)) -
+                            8388736.0f;
+                } else { /* nibble q + 8 into 2^23's mantissa */
+#pragma unroll
+                    for (int b = 0; b < 8; b++)
+                        out[8 * j + b] =
+                            __int_as_float((int)(((w[j] >> (4 * b)) & 15u) | 0x4B000000u)) -
+                            8388616.0f;
+                }
+            }
+        }
+    }
+};
+
 /* Weight chunks a lane holds in registers: 16-byte vectors, a row (or a split-K part) of up to
  * 32 * GEMV_PF * V elements is in flight at once (1280 halves: every Whisper width). The first
  * row of each warp is asked for before pdl_wait(), while the kernel before still runs. */
 #define GEMV_PF 5
 
 /* Chunks c = 0 .. GEMV_PF-1 of elements [k0, k1) of weight row `row` (row < n), lane's share. */
-template <typename T>
-__device__ __forceinline__ void gemv_prefetch(const T *__restrict__ w, int k, int n, int row,
+template <typename T, int WQ>
+__device__ __forceinline__ void gemv_prefetch(const void *__restrict__ w, int k, int n, int row,
                                               int k0, int k1, int lane, uint4 (&pre)[GEMV_PF])
 {
-    constexpr int V = vec16<T>();
+    using F = wfmt<T, WQ>;
     if (row >= n)
         return;
-    const T *wr = w + (size_t)row * k;
+    const char *wr = (const char *)w + (size_t)row * F::row_bytes(k);
 #pragma unroll
     for (int c = 0; c < GEMV_PF; c++) {
-        const int kk = k0 + (c * 32 + lane) * V;
+        const int kk = k0 + (c * 32 + lane) * F::V;
         if (kk < k1)
-            pre[c] = __ldg(reinterpret_cast<const uint4 *>(wr + kk));
+            pre[c] = __ldg(reinterpret_cast<const uint4 *>(wr + F::row_bytes(kk)));
     }
 }
 
-/* 16 bytes of T to fp32. */
-template <typename T, int V>
-__device__ __forceinline__ void unpack_f(const uint4 &u, float (&out)[V])
+/* The weights of row `row` at [kk, kk + V) when not prefetched. */
+template <typename T, int WQ>
+__device__ __forceinline__ uint4 gemv_load(const void *__restrict__ w, int k, int row, int kk)
 {
-    const T *e = reinterpret_cast<const T *>(&u);
-#pragma unroll
-    for (int i = 0; i < V; i++)
-        out[i] = to_f(e[i]);
+    using F = wfmt<T, WQ>;
+    const char *wr = (const char *)w + (size_t)row * F::row_bytes(k);
+    return __ldg(reinterpret_cast<const uint4 *>(wr + F::row_bytes(kk)));
 }
 
-/* acc[i] += w[kk .. kk+V) . x_i[kk .. kk+V) for the m activation rows: from the normalised rows
- * in shared memory (LN) or from x. */
-template <typename T, int M, bool LN>
+/* acc[i] += sum_j wv[j] x_i[kk + j] for the m activation rows (from the normalised rows in
+ * shared memory with LN, else from x), times gs (int4's group scale; 1 otherwise). */
+template <typename T, int V, int M, bool LN>
 __device__ __forceinline__ void gemv_fma(const cu_gemv_args &a, const float *xs, int kk,
-                                         const float (&wv)[vec16<T>()], float (&acc)[M])
+                                         const float (&wv)[V], float gs, float (&acc)[M])
 {
-    constexpr int V = vec16<T>();
+    constexpr int E = vec16<T>();
 #pragma unroll
     for (int i = 0; i < M; i++) {
         if (i < a.m) {
-            float xv[V];
-            if (LN) {
+            float part = 0.0f;
 #pragma unroll
-                for (int j = 0; j < V; j++)
-                    xv[j] = xs[i * a.k + kk + j];
-            } else {
-                load_f<T, V>((const T *)a.x + (size_t)i * a.ldx + kk, xv);
+            for (int c = 0; c < V / E; c++) {
+                float xv[E];
+                if (LN) {
+#pragma unroll
+                    for (int j = 0; j < E; j++)
+                        xv[j] = xs[i * a.k + kk + c * E + j];
+                } else {
+                    load_f<T, E>((const T *)a.x + (size_t)i * a.ldx + kk + c * E, xv);
+                }
+#pragma unroll
+                for (int j = 0; j < E; j++)
+                    part = fmaf(wv[c * E + j], xv[j], part);
             }
-#pragma unroll
-            for (int j = 0; j < V; j++)
-                acc[i] = fmaf(wv[j], xv[j], acc[i]);
+            acc[i] = fmaf(part, gs, acc[i]);
         }
     }
 }
 
+/* The multiplier of the chunk at kk of row `row`: int4's group scale, else 1. */
+template <int WQ>
+__device__ __forceinline__ float chunk_scale(const cu_gemv_args &a, int row, int kk)
+{
+    if constexpr (WQ == 4)
+        return __half2float(((const half *)a.scale)[(size_t)row * (a.k / a.group) + kk / a.group]);
+    return 1.0f;
+}
+
+/* The multiplier of a finished row sum: int8's row scale, else 1. */
+template <int WQ> __device__ __forceinline__ float row_scale(const cu_gemv_args &a, int row)
+{
+    if constexpr (WQ == 8)
+        return __half2float(((const half *)a.scale)[row]);
+    return 1.0f;
+}
+
 /* One row (at most 48 registers): 5 blocks of 256 an SM, so that the 640 blocks of a 5120-row
  * product (fc1) are resident at once and the next kernel can start early (pdl_trigger). */
-template <typename T, int M, bool OUTF32, bool LN>
+template <typename T, int WQ, int M, bool OUTF32, bool LN>
 __global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(cu_gemv_args a)
 {
-    constexpr int V = vec16<T>();
+    using F = wfmt<T, WQ>;
+    constexpr int V = F::V, EV = vec16<T>();
     extern __shared__ float xs[]; /* LN: the normalised rows [m][k] */
     pdl_trigger();
     const T *__restrict__ x = (const T *)a.x;
-    const T *__restrict__ w = (const T *)a.w;
     const T *__restrict__ b = (const T *)a.b;
     const int m = a.m, k = a.k, n = a.n;
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
     const int warp = (int)(blockIdx.x * GEMV_WARPS + wid);
     const int nwarps = (int)(gridDim.x * GEMV_WARPS);
     uint4 pre[GEMV_PF];
-    gemv_prefetch<T>(w, k, n, warp, 0, k, lane, pre);
+    gemv_prefetch<T, WQ>(a.w, k, n, warp, 0, k, lane, pre);
     pdl_wait();
 
     if (LN) {
@@ -119,30 +186,30 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(c
             float *xw = xs + (size_t)wid * k;
             float s = 0.0f;
 #pragma unroll 8
-            for (int kk = lane * V; kk < k; kk += 32 * V) {
-                float v[V];
-                load_f<T, V>(xr + kk, v);
+            for (int kk = lane * EV; kk < k; kk += 32 * EV) {
+                float v[EV];
+                load_f<T, EV>(xr + kk, v);
 #pragma unroll
-                for (int j = 0; j < V; j++) {
+                for (int j = 0; j < EV; j++) {
                     xw[kk + j] = v[j];
                     s += v[j];
                 }
             }
             const float mean = warp_sum(s) / (float)k;
             float q = 0.0f;
-            for (int kk = lane * V; kk < k; kk += 32 * V)
+            for (int kk = lane * EV; kk < k; kk += 32 * EV)
 #pragma unroll
-                for (int j = 0; j < V; j++)
+                for (int j = 0; j < EV; j++)
                     q += (xw[kk + j] - mean) * (xw[kk + j] - mean);
             const float rstd = rsqrtf(warp_sum(q) / (float)k + 1e-5f);
             const T *g = (const T *)a.ln_g, *bb = (const T *)a.ln_b;
 #pragma unroll 4
-            for (int kk = lane * V; kk < k; kk += 32 * V) {
-                float gv[V], bv[V];
-                load_f<T, V>(g + kk, gv);
-                load_f<T, V>(bb + kk, bv);
+            for (int kk = lane * EV; kk < k; kk += 32 * EV) {
+                float gv[EV], bv[EV];
+                load_f<T, EV>(g + kk, gv);
+                load_f<T, EV>(bb + kk, bv);
 #pragma unroll
-                for (int j = 0; j < V; j++)
+                for (int j = 0; j < EV; j++)
                     xw[kk + j] = (xw[kk + j] - mean) * rstd * gv[j] + bv[j];
             }
         }
@@ -151,8 +218,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(c
 
     for (int row = warp; row < n; row += nwarps) {
         if (row != warp)
-            gemv_prefetch<T>(w, k, n, row, 0, k, lane, pre);
-        const T *wr = w + (size_t)row * k;
+            gemv_prefetch<T, WQ>(a.w, k, n, row, 0, k, lane, pre);
         float acc[M];
 #pragma unroll
         for (int i = 0; i < M; i++)
@@ -162,24 +228,24 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(c
             const int kk = (c * 32 + lane) * V;
             if (kk < k) {
                 float wv[V];
-                unpack_f<T, V>(pre[c], wv);
-                gemv_fma<T, M, LN>(a, xs, kk, wv, acc);
+                F::unpack(pre[c], wv);
+                gemv_fma<T, V, M, LN>(a, xs, kk, wv, chunk_scale<WQ>(a, row, kk), acc);
             }
         }
 #pragma unroll 4
         for (int kk = (GEMV_PF * 32 + lane) * V; kk < k; kk += 32 * V) {
             float wv[V];
-            load_f<T, V>(wr + kk, wv);
-            gemv_fma<T, M, LN>(a, xs, kk, wv, acc);
+            F::unpack(gemv_load<T, WQ>(a.w, k, row, kk), wv);
+            gemv_fma<T, V, M, LN>(a, xs, kk, wv, chunk_scale<WQ>(a, row, kk), acc);
         }
 #pragma unroll
         for (int i = 0; i < M; i++)
             acc[i] = warp_sum(acc[i]);
-        const float bias = b ? to_f(b[row]) : 0.0f;
+        const float bias = b ? to_f(b[row]) : 0.0f, rs = row_scale<WQ>(a, row);
 #pragma unroll
         for (int i = 0; i < M; i++) {
             if (i < m && lane == i) {
-                const float v = store_row<T, OUTF32>(a, i, row, acc[i] + bias);
+                const float v = store_row<T, OUTF32>(a, i, row, acc[i] * rs + bias);
                 /* the K and V columns of a fused QKV product also go to the paged cache */
                 if (!OUTF32 && a.kv_slot && row >= a.kv_d && a.kv_slot[i] >= 0) {
                     T *pool = (T *)(row < 2 * a.kv_d ? a.k_pool : a.v_pool);
@@ -197,19 +263,19 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(c
  * H100 at one row (bench/RESULTS.md): large-v3 2.009 -> 1.842 ms a step (KS 4; KS 2 1.850),
  * large-v3-turbo 0.329 -> 0.308 ms. Splitting the k = D products too (O, cross output), or asking
  * L2 for a warp's first weight row before the layer-norm prologue, measured no better. */
-template <typename T, int M, bool OUTF32, int KS>
+template <typename T, int WQ, int M, bool OUTF32, int KS>
 __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_splitk_kernel(cu_gemv_args a)
 {
-    constexpr int V = vec16<T>(), RPB = GEMV_WARPS / KS;
+    using F = wfmt<T, WQ>;
+    constexpr int V = F::V, RPB = GEMV_WARPS / KS;
     __shared__ float red[GEMV_WARPS][M];
     pdl_trigger();
-    const T *__restrict__ w = (const T *)a.w;
     const T *__restrict__ b = (const T *)a.b;
     const int m = a.m, k = a.k, n = a.n, chunk = k / KS;
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, part = wid % KS;
     const int k0 = part * chunk, k1 = k0 + chunk;
     uint4 pre[GEMV_PF];
-    gemv_prefetch<T>(w, k, n, (int)blockIdx.x * RPB + wid / KS, k0, k1, lane, pre);
+    gemv_prefetch<T, WQ>(a.w, k, n, (int)blockIdx.x * RPB + wid / KS, k0, k1, lane, pre);
     pdl_wait();
     for (int base = blockIdx.x * RPB; base < n; base += gridDim.x * RPB) {
         const int row = base + wid / KS;
@@ -219,22 +285,22 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_splitk_kernel(cu_gemv_ar
             acc[i] = 0.0f;
         if (row < n) {
             if (base != (int)blockIdx.x * RPB)
-                gemv_prefetch<T>(w, k, n, row, k0, k1, lane, pre);
-            const T *wr = w + (size_t)row * k;
+                gemv_prefetch<T, WQ>(a.w, k, n, row, k0, k1, lane, pre);
 #pragma unroll
             for (int c = 0; c < GEMV_PF; c++) {
                 const int kk = k0 + (c * 32 + lane) * V;
                 if (kk < k1) {
                     float wv[V];
-                    unpack_f<T, V>(pre[c], wv);
-                    gemv_fma<T, M, false>(a, nullptr, kk, wv, acc);
+                    F::unpack(pre[c], wv);
+                    gemv_fma<T, V, M, false>(a, nullptr, kk, wv, chunk_scale<WQ>(a, row, kk),
+                                             acc);
                 }
             }
 #pragma unroll 4
             for (int kk = k0 + (GEMV_PF * 32 + lane) * V; kk < k1; kk += 32 * V) {
                 float wv[V];
-                load_f<T, V>(wr + kk, wv);
-                gemv_fma<T, M, false>(a, nullptr, kk, wv, acc);
+                F::unpack(gemv_load<T, WQ>(a.w, k, row, kk), wv);
+                gemv_fma<T, V, M, false>(a, nullptr, kk, wv, chunk_scale<WQ>(a, row, kk), acc);
             }
         }
 #pragma unroll
@@ -250,17 +316,17 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_splitk_kernel(cu_gemv_ar
 #pragma unroll
             for (int q = 0; q < KS; q++)
                 v += red[wid + q][i];
-            store_row<T, OUTF32>(a, i, row, v + (b ? to_f(b[row]) : 0.0f));
+            store_row<T, OUTF32>(a, i, row, v * row_scale<WQ>(a, row) + (b ? to_f(b[row]) : 0.0f));
         }
         __syncthreads();
     }
 }
 
-template <typename T, bool OUTF32>
+template <typename T, int WQ, bool OUTF32>
 static bool launch_splitk(const cu_gemv_args *a, cudaStream_t s)
 {
     const int ks = a->splitk;
-    constexpr int V = vec16<T>();
+    constexpr int V = wfmt<T, WQ>::V;
     if ((ks != 2 && ks != 4) || a->k < a->splitk_min_k || a->k % (ks * V) != 0 || a->kv_slot ||
         a->ln_g)
         return false;
@@ -270,8 +336,8 @@ static bool launch_splitk(const cu_gemv_args *a, cudaStream_t s)
         blocks = 132L * 16;
     dim3 grid((unsigned)blocks), block(GEMV_WARPS * 32);
 #define SPLITK_GO(MM)                                                                           \
-    (ks == 2 ? launch_pdl(gemv_splitk_kernel<T, MM, OUTF32, 2>, grid, block, 0, s, *a)          \
-             : launch_pdl(gemv_splitk_kernel<T, MM, OUTF32, 4>, grid, block, 0, s, *a))
+    (ks == 2 ? launch_pdl(gemv_splitk_kernel<T, WQ, MM, OUTF32, 2>, grid, block, 0, s, *a)      \
+             : launch_pdl(gemv_splitk_kernel<T, WQ, MM, OUTF32, 4>, grid, block, 0, s, *a))
     if (a->m == 1)
         SPLITK_GO(1);
     else if (a->m == 2)
@@ -284,10 +350,10 @@ static bool launch_splitk(const cu_gemv_args *a, cudaStream_t s)
     return true;
 }
 
-template <typename T, bool OUTF32, bool LN>
+template <typename T, int WQ, bool OUTF32, bool LN>
 static int launch(const cu_gemv_args *a, cudaStream_t s)
 {
-    if (!LN && launch_splitk<T, OUTF32>(a, s))
+    if (!LN && launch_splitk<T, WQ, OUTF32>(a, s))
         return (int)cudaGetLastError();
     /* a warp per row. Programmatic dependent launch pays only when the kernel before triggers
      * early and this one loads its weights before pdl_wait() (large-v3 one row on an H100:
@@ -300,12 +366,20 @@ static int launch(const cu_gemv_args *a, cudaStream_t s)
     dim3 grid((unsigned)blocks), block(GEMV_WARPS * 32);
     size_t smem = LN ? (size_t)a->m * a->k * sizeof(float) : 0;
     if (a->m == 1)
-        return launch_pdl(gemv_kernel<T, 1, OUTF32, LN>, grid, block, smem, s, *a);
+        return launch_pdl(gemv_kernel<T, WQ, 1, OUTF32, LN>, grid, block, smem, s, *a);
     if (a->m == 2)
-        return launch_pdl(gemv_kernel<T, 2, OUTF32, LN>, grid, block, smem, s, *a);
+        return launch_pdl(gemv_kernel<T, WQ, 2, OUTF32, LN>, grid, block, smem, s, *a);
     if (a->m <= 4)
-        return launch_pdl(gemv_kernel<T, 4, OUTF32, LN>, grid, block, smem, s, *a);
-    return launch_pdl(gemv_kernel<T, 8, OUTF32, LN>, grid, block, smem, s, *a);
+        return launch_pdl(gemv_kernel<T, WQ, 4, OUTF32, LN>, grid, block, smem, s, *a);
+    return launch_pdl(gemv_kernel<T, WQ, 8, OUTF32, LN>, grid, block, smem, s, *a);
+}
+
+template <typename T, int WQ> static int launch_any(const cu_gemv_args *a, cudaStream_t st)
+{
+    const bool ln = a->ln_g != NULL;
+    if (a->out_f32)
+        return ln ? launch<T, WQ, true, true>(a, st) : launch<T, WQ, true, false>(a, st);
+    return ln ? launch<T, WQ, false, true>(a, st) : launch<T, WQ, false, false>(a, st);
 }
 
 extern "C" int cu_gemv(const cu_gemv_args *a, cu_stream s)
@@ -314,16 +388,77 @@ extern "C" int cu_gemv(const cu_gemv_args *a, cu_stream s)
         return 0;
     const unsigned es = a->dt == HARK_DTYPE_F32 ? 4u : 2u;
     const int vec = 16 / (int)es;
+    /* weights a 16-byte load carries: a row is whole chunks of them */
+    const int wv = a->qbits == 8 ? 16 : a->qbits == 4 ? 32 : vec;
     const int ln = a->ln_g != NULL;
-    if (a->m > CU_GEMV_MAX_ROWS || a->k % vec != 0 || a->ldx % vec != 0 || !is_aligned(a->x, 16) ||
-        !is_aligned(a->w, 16) || (ln && (size_t)a->m * a->k * sizeof(float) > 48 * 1024) ||
-        (a->kv_slot && (a->out_f32 || a->n != 3 * a->kv_d)))
+    if (a->m > CU_GEMV_MAX_ROWS || a->k % vec != 0 || a->k % wv != 0 || a->ldx % vec != 0 ||
+        !is_aligned(a->x, 16) || !is_aligned(a->w, 16) ||
+        (ln && (size_t)a->m * a->k * sizeof(float) > 48 * 1024) ||
+        (a->kv_slot && (a->out_f32 || a->n != 3 * a->kv_d)) ||
+        (a->qbits != 0 && a->qbits != 8 && a->qbits != 4) || (a->qbits && !a->scale) ||
+        (a->qbits == 4 && (a->group % 32 != 0 || a->k % a->group != 0)))
         return (int)cudaErrorInvalidValue;
     cudaStream_t st = (cudaStream_t)s;
     HARK_CU_DISPATCH(a->dt, T, {
-        if (a->out_f32)
-            return ln ? launch<T, true, true>(a, st) : launch<T, true, false>(a, st);
-        return ln ? launch<T, false, true>(a, st) : launch<T, false, false>(a, st);
+        if (a->qbits == 8)
+            return launch_any<T, 8>(a, st);
+        if (a->qbits == 4)
+            return launch_any<T, 4>(a, st);
+        return launch_any<T, 0>(a, st);
     });
     return 0;
+}
+
+/* ---- dequantization for the general path: out[n][k] = q * scale in T, one thread a 16-byte
+ * chunk of packed weights (16 or 32 values). */
+template <typename T, int WQ>
+__global__ void dequant_kernel(const void *__restrict__ w, const half *__restrict__ scale, int n,
+                               int k, int group, T *__restrict__ out)
+{
+    using F = wfmt<T, WQ>;
+    constexpr int V = F::V;
+    const long chunks = (long)n * (k / V);
+    for (long c = blockIdx.x * (long)blockDim.x + threadIdx.x; c < chunks;
+         c += (long)gridDim.x * blockDim.x) {
+        const int row = (int)(c / (k / V)), kk = (int)(c % (k / V)) * V;
+        float v[V];
+        F::unpack(gemv_load<T, WQ>(w, k, row, kk), v);
+        const float s = __half2float(scale[WQ == 8 ? row : (size_t)row * (k / group) + kk / group]);
+#pragma unroll
+        for (int i = 0; i < V; i++)
+            v[i] *= s;
+        T *o = out + (size_t)row * k + kk;
+#pragma unroll
+        for (int i = 0; i < V; i += vec16<T>()) {
+            float t[vec16<T>()];
+#pragma unroll
+            for (int j = 0; j < vec16<T>(); j++)
+                t[j] = v[i + j];
+            store_f<T, vec16<T>()>(o + i, t);
+        }
+    }
+}
+
+extern "C" int cu_dequant(hark_dtype dt, int qbits, int group, const void *w, const void *scale,
+                          int n, int k, void *out, cu_stream s)
+{
+    const int wv = qbits == 8 ? 16 : 32;
+    if ((qbits != 8 && qbits != 4) || n <= 0 || k % wv != 0 || !is_aligned(w, 16) ||
+        !is_aligned(out, 16) || (qbits == 4 && (group % 32 != 0 || k % group != 0)))
+        return (int)cudaErrorInvalidValue;
+    const long chunks = (long)n * (k / wv);
+    const int threads = 256;
+    long blocks = (chunks + threads - 1) / threads;
+    if (blocks > 132L * 32)
+        blocks = 132L * 32;
+    cudaStream_t st = (cudaStream_t)s;
+    HARK_CU_DISPATCH(dt, T, {
+        if (qbits == 8)
+            dequant_kernel<T, 8><<<(unsigned)blocks, threads, 0, st>>>(w, (const half *)scale, n,
+                                                                       k, group, (T *)out);
+        else
+            dequant_kernel<T, 4><<<(unsigned)blocks, threads, 0, st>>>(w, (const half *)scale, n,
+                                                                       k, group, (T *)out);
+    });
+    return (int)cudaGetLastError();
 }

@@ -116,8 +116,16 @@ typedef struct cu_gemv_args {
     const int32_t *kv_slot;
     int kv_d;
     int splitk, splitk_min_k; /* rows of k >= splitk_min_k over splitk (2 or 4) warps; 0: off */
+    /* quantized weights (docs/quant.md): qbits 8 (w int8 [n][k], scale fp16 [n]) or 4 (w int4
+     * packed [n][k/2], scale fp16 [n][k/group], group a multiple of 32); 0: w in dt */
+    int qbits, group;
+    const void *scale;
 } cu_gemv_args;
 int cu_gemv(const cu_gemv_args *a, cu_stream s);
+/* out[n][k] (dt) = the quantized weights w (qbits 8 or 4, layout as in cu_gemv_args) times
+ * their fp16 scales: the general path's operand. k a multiple of 16 (int8) or 32 (int4). */
+int cu_dequant(hark_dtype dt, int qbits, int group, const void *w, const void *scale, int n,
+               int k, void *out, cu_stream s);
 
 /* Programmatic dependent launch (Hopper) for the decoder-step kernels (cu_gemv, the decode
  * attentions, cu_embed's successor): each may start while the kernel before it finishes and
