@@ -14,8 +14,8 @@
  * int4 packed two to a byte with a scale per group of >= 32 inputs; docs/quant.md): the same
  * 16-byte loads then carry 16 or 32 weights, widened in registers with the float "magic number"
  * trick (the integer's bits OR-ed into the mantissa of 2^23, the bias subtracted: one integer and
- * one floating-point instruction a weight, where I2F would limit the rate). int8's row scale
- * multiplies the finished sum; int4's group scale each 32-weight chunk's partial sums.
+ * one floating-point instruction a weight, where I2F would limit the rate). The scale (int8's
+ * row, int4's group) multiplies each 16-byte chunk's partial sums, and is fetched with the chunk.
  */
 #include "backend/cuda/common.cuh"
 
@@ -85,20 +85,37 @@ template <typename T, int WQ> struct wfmt {
  * row of each warp is asked for before pdl_wait(), while the kernel before still runs. */
 #define GEMV_PF 5
 
-/* Chunks c = 0 .. GEMV_PF-1 of elements [k0, k1) of weight row `row` (row < n), lane's share. */
+/* The multiplier of the chunk at kk of row `row`: int4's group scale, int8's row scale (the
+ * partial sums of every chunk are scaled as they are added), else 1. */
+template <int WQ>
+__device__ __forceinline__ float chunk_scale(const cu_gemv_args &a, int row, int kk)
+{
+    if constexpr (WQ == 4)
+        return __half2float(((const half *)a.scale)[(size_t)row * (a.k / a.group) + kk / a.group]);
+    if constexpr (WQ == 8)
+        return __half2float(((const half *)a.scale)[row]);
+    return 1.0f;
+}
+
+/* Chunks c = 0 .. GEMV_PF-1 of elements [k0, k1) of weight row `row` (row < n), lane's share,
+ * with their scales: asked for together, before pdl_wait() for a warp's first row, so that no
+ * load of a scale waits behind the weights. */
 template <typename T, int WQ>
-__device__ __forceinline__ void gemv_prefetch(const void *__restrict__ w, int k, int n, int row,
-                                              int k0, int k1, int lane, uint4 (&pre)[GEMV_PF])
+__device__ __forceinline__ void gemv_prefetch(const cu_gemv_args &a, int row, int k0, int k1,
+                                              int lane, uint4 (&pre)[GEMV_PF],
+                                              float (&ps)[GEMV_PF])
 {
     using F = wfmt<T, WQ>;
-    if (row >= n)
+    if (row >= a.n)
         return;
-    const char *wr = (const char *)w + (size_t)row * F::row_bytes(k);
+    const char *wr = (const char *)a.w + (size_t)row * F::row_bytes(a.k);
 #pragma unroll
     for (int c = 0; c < GEMV_PF; c++) {
         const int kk = k0 + (c * 32 + lane) * F::V;
-        if (kk < k1)
+        if (kk < k1) {
             pre[c] = __ldg(reinterpret_cast<const uint4 *>(wr + F::row_bytes(kk)));
+            ps[c] = chunk_scale<WQ>(a, row, kk);
+        }
     }
 }
 
@@ -141,23 +158,6 @@ __device__ __forceinline__ void gemv_fma(const cu_gemv_args &a, const float *xs,
     }
 }
 
-/* The multiplier of the chunk at kk of row `row`: int4's group scale, else 1. */
-template <int WQ>
-__device__ __forceinline__ float chunk_scale(const cu_gemv_args &a, int row, int kk)
-{
-    if constexpr (WQ == 4)
-        return __half2float(((const half *)a.scale)[(size_t)row * (a.k / a.group) + kk / a.group]);
-    return 1.0f;
-}
-
-/* The multiplier of a finished row sum: int8's row scale, else 1. */
-template <int WQ> __device__ __forceinline__ float row_scale(const cu_gemv_args &a, int row)
-{
-    if constexpr (WQ == 8)
-        return __half2float(((const half *)a.scale)[row]);
-    return 1.0f;
-}
-
 /* One row (at most 48 registers): 5 blocks of 256 an SM, so that the 640 blocks of a 5120-row
  * product (fc1) are resident at once and the next kernel can start early (pdl_trigger). */
 template <typename T, int WQ, int M, bool OUTF32, bool LN>
@@ -174,7 +174,8 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(c
     const int warp = (int)(blockIdx.x * GEMV_WARPS + wid);
     const int nwarps = (int)(gridDim.x * GEMV_WARPS);
     uint4 pre[GEMV_PF];
-    gemv_prefetch<T, WQ>(a.w, k, n, warp, 0, k, lane, pre);
+    float ps[GEMV_PF];
+    gemv_prefetch<T, WQ>(a, warp, 0, k, lane, pre, ps);
     pdl_wait();
 
     if (LN) {
@@ -218,7 +219,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(c
 
     for (int row = warp; row < n; row += nwarps) {
         if (row != warp)
-            gemv_prefetch<T, WQ>(a.w, k, n, row, 0, k, lane, pre);
+            gemv_prefetch<T, WQ>(a, row, 0, k, lane, pre, ps);
         float acc[M];
 #pragma unroll
         for (int i = 0; i < M; i++)
@@ -229,7 +230,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(c
             if (kk < k) {
                 float wv[V];
                 F::unpack(pre[c], wv);
-                gemv_fma<T, V, M, LN>(a, xs, kk, wv, chunk_scale<WQ>(a, row, kk), acc);
+                gemv_fma<T, V, M, LN>(a, xs, kk, wv, ps[c], acc);
             }
         }
 #pragma unroll 4
@@ -241,11 +242,11 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(c
 #pragma unroll
         for (int i = 0; i < M; i++)
             acc[i] = warp_sum(acc[i]);
-        const float bias = b ? to_f(b[row]) : 0.0f, rs = row_scale<WQ>(a, row);
+        const float bias = b ? to_f(b[row]) : 0.0f;
 #pragma unroll
         for (int i = 0; i < M; i++) {
             if (i < m && lane == i) {
-                const float v = store_row<T, OUTF32>(a, i, row, acc[i] * rs + bias);
+                const float v = store_row<T, OUTF32>(a, i, row, acc[i] + bias);
                 /* the K and V columns of a fused QKV product also go to the paged cache */
                 if (!OUTF32 && a.kv_slot && row >= a.kv_d && a.kv_slot[i] >= 0) {
                     T *pool = (T *)(row < 2 * a.kv_d ? a.k_pool : a.v_pool);
@@ -275,7 +276,8 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_splitk_kernel(cu_gemv_ar
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, part = wid % KS;
     const int k0 = part * chunk, k1 = k0 + chunk;
     uint4 pre[GEMV_PF];
-    gemv_prefetch<T, WQ>(a.w, k, n, (int)blockIdx.x * RPB + wid / KS, k0, k1, lane, pre);
+    float ps[GEMV_PF];
+    gemv_prefetch<T, WQ>(a, (int)blockIdx.x * RPB + wid / KS, k0, k1, lane, pre, ps);
     pdl_wait();
     for (int base = blockIdx.x * RPB; base < n; base += gridDim.x * RPB) {
         const int row = base + wid / KS;
@@ -285,15 +287,14 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_splitk_kernel(cu_gemv_ar
             acc[i] = 0.0f;
         if (row < n) {
             if (base != (int)blockIdx.x * RPB)
-                gemv_prefetch<T, WQ>(a.w, k, n, row, k0, k1, lane, pre);
+                gemv_prefetch<T, WQ>(a, row, k0, k1, lane, pre, ps);
 #pragma unroll
             for (int c = 0; c < GEMV_PF; c++) {
                 const int kk = k0 + (c * 32 + lane) * V;
                 if (kk < k1) {
                     float wv[V];
                     F::unpack(pre[c], wv);
-                    gemv_fma<T, V, M, false>(a, nullptr, kk, wv, chunk_scale<WQ>(a, row, kk),
-                                             acc);
+                    gemv_fma<T, V, M, false>(a, nullptr, kk, wv, ps[c], acc);
                 }
             }
 #pragma unroll 4
@@ -316,7 +317,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_splitk_kernel(cu_gemv_ar
 #pragma unroll
             for (int q = 0; q < KS; q++)
                 v += red[wid + q][i];
-            store_row<T, OUTF32>(a, i, row, v * row_scale<WQ>(a, row) + (b ? to_f(b[row]) : 0.0f));
+            store_row<T, OUTF32>(a, i, row, v + (b ? to_f(b[row]) : 0.0f));
         }
         __syncthreads();
     }
