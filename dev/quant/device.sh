@@ -6,6 +6,7 @@
 #  - hark bench --batch 1 (fp16 cross K/V) and --batch BIG_BATCH (int8 cross K/V);
 #  - hark compare against the f16 model on the GPU: 100 teacher-forced steps on samples/jfk.wav.
 set -uo pipefail
+source dev/device-env.sh
 OUTDIR=${OUT:-/tmp/out}
 arch=${1:-large-v3}
 big=${2:-256}

@@ -49,20 +49,25 @@ template <typename T, int WQ> struct wfmt {
     {
         return WQ == 0 ? (size_t)k * sizeof(T) : WQ == 8 ? (size_t)k : (size_t)k / 2;
     }
-    /* 16 bytes to V floats: the values (T), or q (int8, int4) */
-    static __device__ __forceinline__ void unpack(const uint4 &u, float (&out)[V])
+    /* Values [p * P, p * P + P) of a 16-byte chunk as floats: the values (T), or q (int8,
+     * int4). P covers whole 32-bit words of quantized values (4 int8, 8 int4). */
+    template <int P>
+    static __device__ __forceinline__ void unpack(const uint4 &u, int p, float (&out)[P])
     {
         if constexpr (WQ == 0) {
-            const T *e = reinterpret_cast<const T *>(&u);
+            const T *e = reinterpret_cast<const T *>(&u) + p * P;
 #pragma unroll
-            for (int i = 0; i < V; i++)
+            for (int i = 0; i < P; i++)
                 out[i] = to_f(e[i]);
         } else {
             const unsigned w[4] = { u.x, u.y, u.z, u.w };
+            constexpr int PW = WQ == 8 ? 4 : 8; /* values a word */
+            static_assert(P % PW == 0, "whole words");
 #pragma unroll
-            for (int j = 0; j < 4; j++) {
+            for (int j = 0; j < P / PW; j++) {
+                const unsigned x = w[p * (P / PW) + j];
                 if constexpr (WQ == 8) { /* byte b + 128 into 2^23's mantissa */
-                    const unsigned o = w[j] ^ 0x80808080u;
+                    const unsigned o = x ^ 0x80808080u;
 #pragma unroll
                     for (int b = 0; b < 4; b++)
                         out[4 * j + b] =
@@ -72,12 +77,14 @@ template <typename T, int WQ> struct wfmt {
 #pragma unroll
                     for (int b = 0; b < 8; b++)
                         out[8 * j + b] =
-                            __int_as_float((int)(((w[j] >> (4 * b)) & 15u) | 0x4B000000u)) -
+                            __int_as_float((int)(((x >> (4 * b)) & 15u) | 0x4B000000u)) -
                             8388616.0f;
                 }
             }
         }
     }
+    /* Values of a chunk taken P at a time: 16 bytes of activations, and whole words. */
+    static constexpr int P = WQ == 4 && vec16<T>() < 8 ? 8 : vec16<T>();
 };
 
 /* Weight chunks a lane holds in registers: 16-byte vectors, a row (or a split-K part) of up to
@@ -128,34 +135,48 @@ __device__ __forceinline__ uint4 gemv_load(const void *__restrict__ w, int k, in
     return __ldg(reinterpret_cast<const uint4 *>(wr + F::row_bytes(kk)));
 }
 
-/* acc[i] += sum_j wv[j] x_i[kk + j] for the m activation rows (from the normalised rows in
- * shared memory with LN, else from x), times gs (int4's group scale; 1 otherwise). */
-template <typename T, int V, int M, bool LN>
+/* acc[i] += gs * sum_j w[j] x_i[kk + j] over the V weights of chunk u, for the m activation rows
+ * (from the normalised rows in shared memory with LN, else from x); gs is the chunk's scale
+ * (1 for unquantized weights). The chunk is widened P values at a time, each piece used for
+ * every row before the next, so that no more than P weights live in registers. */
+template <typename T, int WQ, int M, bool LN>
 __device__ __forceinline__ void gemv_fma(const cu_gemv_args &a, const float *xs, int kk,
-                                         const float (&wv)[V], float gs, float (&acc)[M])
+                                         const uint4 &u, float gs, float (&acc)[M])
 {
-    constexpr int E = vec16<T>();
+    using F = wfmt<T, WQ>;
+    constexpr int E = vec16<T>(), P = F::P;
+    float part[M];
 #pragma unroll
-    for (int i = 0; i < M; i++) {
-        if (i < a.m) {
-            float part = 0.0f;
+    for (int i = 0; i < M; i++)
+        part[i] = 0.0f;
 #pragma unroll
-            for (int c = 0; c < V / E; c++) {
-                float xv[E];
-                if (LN) {
+    for (int p = 0; p < F::V / P; p++) {
+        float wv[P];
+        F::template unpack<P>(u, p, wv);
+#pragma unroll
+        for (int i = 0; i < M; i++) {
+            if (i < a.m) {
+#pragma unroll
+                for (int c = 0; c < P / E; c++) {
+                    const int k0 = kk + p * P + c * E;
+                    float xv[E];
+                    if (LN) {
+#pragma unroll
+                        for (int j = 0; j < E; j++)
+                            xv[j] = xs[i * a.k + k0 + j];
+                    } else {
+                        load_f<T, E>((const T *)a.x + (size_t)i * a.ldx + k0, xv);
+                    }
 #pragma unroll
                     for (int j = 0; j < E; j++)
-                        xv[j] = xs[i * a.k + kk + c * E + j];
-                } else {
-                    load_f<T, E>((const T *)a.x + (size_t)i * a.ldx + kk + c * E, xv);
+                        part[i] = fmaf(wv[c * E + j], xv[j], part[i]);
                 }
-#pragma unroll
-                for (int j = 0; j < E; j++)
-                    part = fmaf(wv[c * E + j], xv[j], part);
             }
-            acc[i] = fmaf(part, gs, acc[i]);
         }
     }
+#pragma unroll
+    for (int i = 0; i < M; i++)
+        acc[i] = fmaf(part[i], gs, acc[i]);
 }
 
 /* One row (at most 48 registers): 5 blocks of 256 an SM, so that the 640 blocks of a 5120-row
@@ -228,16 +249,13 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(c
         for (int c = 0; c < GEMV_PF; c++) {
             const int kk = (c * 32 + lane) * V;
             if (kk < k) {
-                float wv[V];
-                F::unpack(pre[c], wv);
-                gemv_fma<T, V, M, LN>(a, xs, kk, wv, ps[c], acc);
+                gemv_fma<T, WQ, M, LN>(a, xs, kk, pre[c], ps[c], acc);
             }
         }
 #pragma unroll 4
         for (int kk = (GEMV_PF * 32 + lane) * V; kk < k; kk += 32 * V) {
-            float wv[V];
-            F::unpack(gemv_load<T, WQ>(a.w, k, row, kk), wv);
-            gemv_fma<T, V, M, LN>(a, xs, kk, wv, chunk_scale<WQ>(a, row, kk), acc);
+            gemv_fma<T, WQ, M, LN>(a, xs, kk, gemv_load<T, WQ>(a.w, k, row, kk),
+                                   chunk_scale<WQ>(a, row, kk), acc);
         }
 #pragma unroll
         for (int i = 0; i < M; i++)
@@ -292,16 +310,13 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_splitk_kernel(cu_gemv_ar
             for (int c = 0; c < GEMV_PF; c++) {
                 const int kk = k0 + (c * 32 + lane) * V;
                 if (kk < k1) {
-                    float wv[V];
-                    F::unpack(pre[c], wv);
-                    gemv_fma<T, V, M, false>(a, nullptr, kk, wv, ps[c], acc);
+                    gemv_fma<T, WQ, M, false>(a, nullptr, kk, pre[c], ps[c], acc);
                 }
             }
 #pragma unroll 4
             for (int kk = k0 + (GEMV_PF * 32 + lane) * V; kk < k1; kk += 32 * V) {
-                float wv[V];
-                F::unpack(gemv_load<T, WQ>(a.w, k, row, kk), wv);
-                gemv_fma<T, V, M, false>(a, nullptr, kk, wv, chunk_scale<WQ>(a, row, kk), acc);
+                gemv_fma<T, WQ, M, false>(a, nullptr, kk, gemv_load<T, WQ>(a.w, k, row, kk),
+                                          chunk_scale<WQ>(a, row, kk), acc);
             }
         }
 #pragma unroll
@@ -422,20 +437,22 @@ __global__ void dequant_kernel(const void *__restrict__ w, const half *__restric
     for (long c = blockIdx.x * (long)blockDim.x + threadIdx.x; c < chunks;
          c += (long)gridDim.x * blockDim.x) {
         const int row = (int)(c / (k / V)), kk = (int)(c % (k / V)) * V;
-        float v[V];
-        F::unpack(gemv_load<T, WQ>(w, k, row, kk), v);
+        const uint4 u = gemv_load<T, WQ>(w, k, row, kk);
         const float s = __half2float(scale[WQ == 8 ? row : (size_t)row * (k / group) + kk / group]);
-#pragma unroll
-        for (int i = 0; i < V; i++)
-            v[i] *= s;
         T *o = out + (size_t)row * k + kk;
+        constexpr int P = F::P, E = vec16<T>();
 #pragma unroll
-        for (int i = 0; i < V; i += vec16<T>()) {
-            float t[vec16<T>()];
+        for (int p = 0; p < V / P; p++) {
+            float v[P];
+            F::template unpack<P>(u, p, v);
 #pragma unroll
-            for (int j = 0; j < vec16<T>(); j++)
-                t[j] = v[i + j];
-            store_f<T, vec16<T>()>(o + i, t);
+            for (int i = 0; i < P; i += E) {
+                float t[E];
+#pragma unroll
+                for (int j = 0; j < E; j++)
+                    t[j] = v[i + j] * s;
+                store_f<T, E>(o + p * P + i, t);
+            }
         }
     }
 }
