@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The hark command end to end: convert --random, info, transcribe the bundled sample (every
+# The hark command end to end: convert --random, info, quantize, compare, transcribe the bundled sample (every
 # output format, several files, stdin, the decoding options), and bad input (missing, corrupt
 # and wrong-format model files; empty, garbage and NaN audio; bad options) — each must exit
 # non-zero with a message naming the problem, never crash. Runs inside a temporary folder, so
@@ -111,6 +111,26 @@ expect_fail "wav as model" "safetensors|header|format|not a" "$HARK" info "$JFK"
 expect_fail "directory as model" "directory" "$HARK" info "$T"
 expect_fail "convert unknown" "unknown|unsupported|not a|format|recogn" "$HARK" convert "$JFK" "$T/x.hark"
 expect_fail "random unknown arch" "unknown|architecture" "$HARK" convert --random huge-v9 "$T/x.hark"
+
+# quantization: hark quantize / convert --type, info, transcribe and compare (docs/quant.md)
+Q8=$T/q8.hark Q4=$T/q4.hark
+if "$HARK" quantize --type int8 "$M" "$Q8" 2>"$T/err" && "$HARK" info "$Q8" | grep -q "int8"; then ok; else bad "quantize int8"; cat "$T/err" >&2; fi
+if "$HARK" convert --random tiny-test --seed 3 --type int4 --group 32 "$Q4" 2>"$T/err" &&
+   "$HARK" info "$Q4" | grep -q "int4 linear weights, a scale per 32 inputs"; then ok; else bad "convert --type int4"; cat "$T/err" >&2; fi
+if [ "$(stat -c %s "$Q4")" -lt "$(stat -c %s "$Q8")" ] && [ "$(stat -c %s "$Q8")" -lt "$(stat -c %s "$M")" ]; then ok; else bad "quantized sizes"; fi
+if "$HARK" transcribe -m "$Q4" --max-tokens 4 "$JFK" >/dev/null 2>&1; then ok; else bad "transcribe int4"; fi
+out=$("$HARK" compare --json --steps 20 --threads 2 -m "$M" -m "$Q8" "$JFK" 2>"$T/err")
+if echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["steps"]==20 and d["top1_agree"]>=19 and d["rel_err_mean"]<0.02' 2>/dev/null; then ok; else bad "compare int8: $out"; cat "$T/err" >&2; fi
+"$HARK" convert --random tiny-test --seed 4 "$T/other.hark" 2>/dev/null
+expect_fail "compare below --min-agreement" "below" "$HARK" compare --steps 10 --threads 2 --min-agreement 50 -m "$M" -m "$T/other.hark" "$JFK"
+expect_usage "compare bad --min-agreement" "$HARK" compare --min-agreement 101 -m "$M" -m "$Q8" "$JFK"
+expect_usage "quantize without --type" "$HARK" quantize "$M" "$T/x.hark"
+expect_usage "quantize f16" "$HARK" quantize --type f16 "$M" "$T/x.hark"
+expect_usage "quantize group 48" "$HARK" quantize --type int4 --group 48 "$M" "$T/x.hark"
+expect_usage "compare one model" "$HARK" compare -m "$M" "$JFK"
+"$HARK" convert --random nano-test "$T/nano8.hark" 2>/dev/null
+expect_fail "compare different architectures" "different architectures" "$HARK" compare --steps 2 -m "$M" -m "$T/nano8.hark" "$JFK"
+expect_fail "quantize missing input" "cannot open|no such" "$HARK" quantize --type int8 "$T/none.hark" "$T/x.hark"
 
 # bad audio
 : > "$T/empty.wav"

@@ -140,6 +140,7 @@ int cmd_compare(int argc, char **argv)
             min_agree = strtod(v, &end);
             if (*end || min_agree < 0 || min_agree > 100) {
                 fprintf(stderr, "hark compare: --min-agreement wants a percentage, not '%s'\n", v);
+                compare_usage(stderr);
                 return 2;
             }
             i++;

@@ -64,6 +64,7 @@ static int convert_main(int argc, char **argv, int quantize)
             if (parse_type(v, &cp) != 0 || (quantize && cp.quant == HARK_QUANT_NONE)) {
                 fprintf(stderr, "%s: unknown --type '%s' (%s)\n", cmd, v,
                         quantize ? "int8 or int4" : "f16, bf16, f32, int8 or int4");
+                usage(stderr);
                 return 2;
             }
             i++;
@@ -71,6 +72,7 @@ static int convert_main(int argc, char **argv, int quantize)
             group = cli_long(v), i++;
             if (group < 32 || group % 32 != 0 || group > 1 << 20) {
                 fprintf(stderr, "%s: --group %s: a multiple of 32 is needed\n", cmd, v);
+                usage(stderr);
                 return 2;
             }
         } else if (a[0] == '-' && a[1]) {

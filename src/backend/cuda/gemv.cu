@@ -88,9 +88,11 @@ template <typename T, int WQ> struct wfmt {
 };
 
 /* Weight chunks a lane holds in registers: 16-byte vectors, a row (or a split-K part) of up to
- * 32 * GEMV_PF * V elements is in flight at once (1280 halves: every Whisper width). The first
- * row of each warp is asked for before pdl_wait(), while the kernel before still runs. */
-#define GEMV_PF 5
+ * 32 * PF * V elements (PF = gemv_pf) is in flight at once (1280 halves: every Whisper width; int8 and
+ * int4 need fewer chunks for the same width, and the registers they free keep the one-row
+ * kernels within their 48 without spilling). The first row of each warp is asked for before
+ * pdl_wait(), while the kernel before still runs. */
+template <int WQ> constexpr int gemv_pf() { return WQ == 0 ? 5 : WQ == 8 ? 3 : 2; }
 
 /* The multiplier of the chunk at kk of row `row`: int4's group scale, int8's row scale (the
  * partial sums of every chunk are scaled as they are added), else 1. */
@@ -104,24 +106,25 @@ __device__ __forceinline__ float chunk_scale(const cu_gemv_args &a, int row, int
     return 1.0f;
 }
 
-/* Chunks c = 0 .. GEMV_PF-1 of elements [k0, k1) of weight row `row` (row < n), lane's share,
+/* Chunks c = 0 .. PF-1 of elements [k0, k1) of weight row `row` (row < n), lane's share,
  * with their scales: asked for together, before pdl_wait() for a warp's first row, so that no
  * load of a scale waits behind the weights. */
 template <typename T, int WQ>
 __device__ __forceinline__ void gemv_prefetch(const cu_gemv_args &a, int row, int k0, int k1,
-                                              int lane, uint4 (&pre)[GEMV_PF],
-                                              float (&ps)[GEMV_PF])
+                                              int lane, uint4 (&pre)[gemv_pf<WQ>()],
+                                              float (&ps)[gemv_pf<WQ>()])
 {
     using F = wfmt<T, WQ>;
     if (row >= a.n)
         return;
     const char *wr = (const char *)a.w + (size_t)row * F::row_bytes(a.k);
 #pragma unroll
-    for (int c = 0; c < GEMV_PF; c++) {
+    for (int c = 0; c < gemv_pf<WQ>(); c++) {
         const int kk = k0 + (c * 32 + lane) * F::V;
         if (kk < k1) {
             pre[c] = __ldg(reinterpret_cast<const uint4 *>(wr + F::row_bytes(kk)));
-            ps[c] = chunk_scale<WQ>(a, row, kk);
+            if constexpr (WQ != 0)
+                ps[c] = chunk_scale<WQ>(a, row, kk);
         }
     }
 }
@@ -145,7 +148,7 @@ __device__ __forceinline__ void gemv_fma(const cu_gemv_args &a, const float *xs,
 {
     using F = wfmt<T, WQ>;
     constexpr int E = vec16<T>(), P = F::P;
-    float part[M];
+    float part[M]; /* quantized: the chunk's sums before its scale; f16: straight into acc */
 #pragma unroll
     for (int i = 0; i < M; i++)
         part[i] = 0.0f;
@@ -167,16 +170,22 @@ __device__ __forceinline__ void gemv_fma(const cu_gemv_args &a, const float *xs,
                     } else {
                         load_f<T, E>((const T *)a.x + (size_t)i * a.ldx + k0, xv);
                     }
+                    float &t = WQ == 0 ? acc[i] : part[i];
 #pragma unroll
                     for (int j = 0; j < E; j++)
-                        part[i] = fmaf(wv[c * E + j], xv[j], part[i]);
+                        t = fmaf(wv[c * E + j], xv[j], t);
                 }
             }
         }
     }
+    if constexpr (WQ != 0) {
 #pragma unroll
-    for (int i = 0; i < M; i++)
-        acc[i] = fmaf(part[i], gs, acc[i]);
+        for (int i = 0; i < M; i++)
+            acc[i] = fmaf(part[i], gs, acc[i]);
+    } else {
+        (void)gs;
+        (void)part;
+    }
 }
 
 /* One row (at most 48 registers): 5 blocks of 256 an SM, so that the 640 blocks of a 5120-row
@@ -194,8 +203,9 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(c
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
     const int warp = (int)(blockIdx.x * GEMV_WARPS + wid);
     const int nwarps = (int)(gridDim.x * GEMV_WARPS);
-    uint4 pre[GEMV_PF];
-    float ps[GEMV_PF];
+    constexpr int PF = gemv_pf<WQ>();
+    uint4 pre[PF];
+    float ps[PF];
     gemv_prefetch<T, WQ>(a, warp, 0, k, lane, pre, ps);
     pdl_wait();
 
@@ -246,14 +256,14 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(c
         for (int i = 0; i < M; i++)
             acc[i] = 0.0f;
 #pragma unroll
-        for (int c = 0; c < GEMV_PF; c++) {
+        for (int c = 0; c < PF; c++) {
             const int kk = (c * 32 + lane) * V;
             if (kk < k) {
-                gemv_fma<T, WQ, M, LN>(a, xs, kk, pre[c], ps[c], acc);
+                gemv_fma<T, WQ, M, LN>(a, xs, kk, pre[c], WQ ? ps[c] : 1.0f, acc);
             }
         }
 #pragma unroll 4
-        for (int kk = (GEMV_PF * 32 + lane) * V; kk < k; kk += 32 * V) {
+        for (int kk = (PF * 32 + lane) * V; kk < k; kk += 32 * V) {
             gemv_fma<T, WQ, M, LN>(a, xs, kk, gemv_load<T, WQ>(a.w, k, row, kk),
                                    chunk_scale<WQ>(a, row, kk), acc);
         }
@@ -293,8 +303,9 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_splitk_kernel(cu_gemv_ar
     const int m = a.m, k = a.k, n = a.n, chunk = k / KS;
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, part = wid % KS;
     const int k0 = part * chunk, k1 = k0 + chunk;
-    uint4 pre[GEMV_PF];
-    float ps[GEMV_PF];
+    constexpr int PF = gemv_pf<WQ>();
+    uint4 pre[PF];
+    float ps[PF];
     gemv_prefetch<T, WQ>(a, (int)blockIdx.x * RPB + wid / KS, k0, k1, lane, pre, ps);
     pdl_wait();
     for (int base = blockIdx.x * RPB; base < n; base += gridDim.x * RPB) {
@@ -307,14 +318,14 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_splitk_kernel(cu_gemv_ar
             if (base != (int)blockIdx.x * RPB)
                 gemv_prefetch<T, WQ>(a, row, k0, k1, lane, pre, ps);
 #pragma unroll
-            for (int c = 0; c < GEMV_PF; c++) {
+            for (int c = 0; c < PF; c++) {
                 const int kk = k0 + (c * 32 + lane) * V;
                 if (kk < k1) {
-                    gemv_fma<T, WQ, M, false>(a, nullptr, kk, pre[c], ps[c], acc);
+                    gemv_fma<T, WQ, M, false>(a, nullptr, kk, pre[c], WQ ? ps[c] : 1.0f, acc);
                 }
             }
 #pragma unroll 4
-            for (int kk = k0 + (GEMV_PF * 32 + lane) * V; kk < k1; kk += 32 * V) {
+            for (int kk = k0 + (PF * 32 + lane) * V; kk < k1; kk += 32 * V) {
                 gemv_fma<T, WQ, M, false>(a, nullptr, kk, gemv_load<T, WQ>(a.w, k, row, kk),
                                           chunk_scale<WQ>(a, row, kk), acc);
             }
