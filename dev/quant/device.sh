@@ -25,12 +25,6 @@ for q in f16 int8 int4-64 int4-128; do
     "$H" bench -m "$dir/$q.hark" --device cuda:0 --batch "$big" --repeat 2 --cross-kv 8 2>&1 | tee -a "$log"
   fi
 done
-# the same large batch without the dequantized operand pinned in L2 (A/B of cuda_backend.c
-# wq_persist)
-if [ "$big" != 0 ]; then
-  HARK_CUDA_WQ_L2=0 "$H" bench -m "$dir/int8.hark" --device cuda:0 --batch "$big" --repeat 2 \
-    --cross-kv 8 2>&1 | sed 's/^model /model [HARK_CUDA_WQ_L2=0] /' | tee -a "$log"
-fi
 for q in int8 int4-64 int4-128; do
   "$H" compare -m "$dir/f16.hark" -m "$dir/$q.hark" --device cuda:0 --steps 100 samples/jfk.wav 2>&1 | tee -a "$log"
 done

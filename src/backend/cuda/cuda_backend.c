@@ -290,36 +290,6 @@ static hark_status c_alloc(cu_ctx *c, size_t bytes, void **out)
     return track(&c->allocs, &c->n_allocs, &c->cap_allocs, *out);
 }
 
-/* Asks L2 to keep the dequantized operand resident (persisting accesses to c->wq on the
- * context's stream, graphs captured from it included): each large-batch product of a quantized
- * model writes it and cuBLASLt reads it right after, so neither needs to reach device memory.
- * HARK_CUDA_WQ_L2=0 turns it off; a card without persisting L2 just goes without. */
-static hark_status wq_persist(cu_ctx *c, size_t bytes)
-{
-    const char *e = getenv("HARK_CUDA_WQ_L2");
-    int max_persist = 0, max_window = 0;
-    if ((e && strcmp(e, "0") == 0) ||
-        cudaDeviceGetAttribute(&max_persist, cudaDevAttrMaxPersistingL2CacheSize, c->dev) !=
-            cudaSuccess ||
-        cudaDeviceGetAttribute(&max_window, cudaDevAttrMaxAccessPolicyWindowSize, c->dev) !=
-            cudaSuccess ||
-        max_persist <= 0 || max_window <= 0)
-        return HARK_OK;
-    size_t want = bytes < (size_t)max_persist ? bytes : (size_t)max_persist;
-    size_t limit = 0;
-    if (cudaDeviceGetLimit(&limit, cudaLimitPersistingL2CacheSize) == cudaSuccess && limit < want)
-        CU_K(cudaDeviceSetLimit(cudaLimitPersistingL2CacheSize, want));
-    cudaStreamAttrValue v;
-    memset(&v, 0, sizeof(v));
-    v.accessPolicyWindow.base_ptr = c->wq;
-    v.accessPolicyWindow.num_bytes = bytes < (size_t)max_window ? bytes : (size_t)max_window;
-    v.accessPolicyWindow.hitRatio = 1.0f;
-    v.accessPolicyWindow.hitProp = cudaAccessPropertyPersisting;
-    v.accessPolicyWindow.missProp = cudaAccessPropertyStreaming;
-    CU_K(cudaStreamSetAttribute(c->st, cudaStreamAttributeAccessPolicyWindow, &v));
-    return HARK_OK;
-}
-
 static void note_peak(cu_ctx *c)
 {
     size_t free_b = 0, total_b = 0;
@@ -400,10 +370,8 @@ static hark_status ctx_buffers(cu_ctx *c, float kv_fraction)
     CU_TRY(c_alloc(c, R * 3 * D * es, &c->dqkv));
     CU_TRY(c_alloc(c, R * F * es, &c->df));
     CU_TRY(c_alloc(c, R * (size_t)w->V * sizeof(float), (void **)&c->dlogits));
-    if (w->max_q) {
+    if (w->max_q)
         CU_TRY(c_alloc(c, w->max_q * es, &c->wq));
-        CU_TRY(wq_persist(c, w->max_q * es));
-    }
     size_t meta = (5 + (size_t)c->mb + 1) * R;
     CU_TRY(c_alloc(c, meta * sizeof(int32_t), (void **)&c->meta_dev));
     CU_K(cudaMallocHost((void **)&c->meta_host, meta * sizeof(int32_t)));

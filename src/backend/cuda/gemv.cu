@@ -49,6 +49,11 @@ template <typename T, int WQ> struct wfmt {
     {
         return WQ == 0 ? (size_t)k * sizeof(T) : WQ == 8 ? (size_t)k : (size_t)k / 2;
     }
+    /* byte offset of element kk within a row (rows are far below 2 GiB) */
+    static __device__ __forceinline__ int offset(int kk)
+    {
+        return WQ == 0 ? kk * (int)sizeof(T) : WQ == 8 ? kk : kk / 2;
+    }
     /* Values [p * P, p * P + P) of a 16-byte chunk as floats: the values (T), or q (int8,
      * int4). P covers whole 32-bit words of quantized values (4 int8, 8 int4). */
     template <int P>
@@ -110,19 +115,20 @@ __device__ __forceinline__ float chunk_scale(const cu_gemv_args &a, int row, int
  * with their scales: asked for together, before pdl_wait() for a warp's first row, so that no
  * load of a scale waits behind the weights. */
 template <typename T, int WQ>
-__device__ __forceinline__ void gemv_prefetch(const cu_gemv_args &a, int row, int k0, int k1,
+__device__ __forceinline__ void gemv_prefetch(const cu_gemv_args &a, const void *__restrict__ w,
+                                              int k, int n, int row, int k0, int k1,
                                               int lane, uint4 (&pre)[gemv_pf<WQ>()],
                                               float (&ps)[gemv_pf<WQ>()])
 {
     using F = wfmt<T, WQ>;
-    if (row >= a.n)
+    if (row >= n)
         return;
-    const char *wr = (const char *)a.w + (size_t)row * F::row_bytes(a.k);
+    const char *wr = (const char *)w + (size_t)row * F::row_bytes(k);
 #pragma unroll
     for (int c = 0; c < gemv_pf<WQ>(); c++) {
         const int kk = k0 + (c * 32 + lane) * F::V;
         if (kk < k1) {
-            pre[c] = __ldg(reinterpret_cast<const uint4 *>(wr + F::row_bytes(kk)));
+            pre[c] = __ldg(reinterpret_cast<const uint4 *>(wr + F::offset(kk)));
             if constexpr (WQ != 0)
                 ps[c] = chunk_scale<WQ>(a, row, kk);
         }
@@ -135,7 +141,7 @@ __device__ __forceinline__ uint4 gemv_load(const void *__restrict__ w, int k, in
 {
     using F = wfmt<T, WQ>;
     const char *wr = (const char *)w + (size_t)row * F::row_bytes(k);
-    return __ldg(reinterpret_cast<const uint4 *>(wr + F::row_bytes(kk)));
+    return __ldg(reinterpret_cast<const uint4 *>(wr + F::offset(kk)));
 }
 
 /* acc[i] += gs * sum_j w[j] x_i[kk + j] over the V weights of chunk u, for the m activation rows
@@ -144,11 +150,33 @@ __device__ __forceinline__ uint4 gemv_load(const void *__restrict__ w, int k, in
  * every row before the next, so that no more than P weights live in registers. */
 template <typename T, int WQ, int M, bool LN>
 __device__ __forceinline__ void gemv_fma(const cu_gemv_args &a, const float *xs, int kk,
-                                         const uint4 &u, float gs, float (&acc)[M])
+                                         const uint4 u, float gs, float (&acc)[M])
 {
     using F = wfmt<T, WQ>;
     constexpr int E = vec16<T>(), P = F::P;
-    float part[M]; /* quantized: the chunk's sums before its scale; f16: straight into acc */
+    if constexpr (WQ == 0) { /* the chunk is one 16-byte piece of activations: straight in */
+        float wv[E];
+        F::template unpack<E>(u, 0, wv);
+#pragma unroll
+        for (int i = 0; i < M; i++) {
+            if (i < a.m) {
+                float xv[E];
+                if (LN) {
+#pragma unroll
+                    for (int j = 0; j < E; j++)
+                        xv[j] = xs[i * a.k + kk + j];
+                } else {
+                    load_f<T, E>((const T *)a.x + (size_t)i * a.ldx + kk, xv);
+                }
+#pragma unroll
+                for (int j = 0; j < E; j++)
+                    acc[i] = fmaf(wv[j], xv[j], acc[i]);
+            }
+        }
+        (void)gs;
+        return;
+    }
+    float part[M]; /* the chunk's sums before its scale */
 #pragma unroll
     for (int i = 0; i < M; i++)
         part[i] = 0.0f;
@@ -170,22 +198,16 @@ __device__ __forceinline__ void gemv_fma(const cu_gemv_args &a, const float *xs,
                     } else {
                         load_f<T, E>((const T *)a.x + (size_t)i * a.ldx + k0, xv);
                     }
-                    float &t = WQ == 0 ? acc[i] : part[i];
 #pragma unroll
                     for (int j = 0; j < E; j++)
-                        t = fmaf(wv[c * E + j], xv[j], t);
+                        part[i] = fmaf(wv[c * E + j], xv[j], part[i]);
                 }
             }
         }
     }
-    if constexpr (WQ != 0) {
 #pragma unroll
-        for (int i = 0; i < M; i++)
-            acc[i] = fmaf(part[i], gs, acc[i]);
-    } else {
-        (void)gs;
-        (void)part;
-    }
+    for (int i = 0; i < M; i++)
+        acc[i] = fmaf(part[i], gs, acc[i]);
 }
 
 /* One row (at most 48 registers): 5 blocks of 256 an SM, so that the 640 blocks of a 5120-row
@@ -199,6 +221,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(c
     pdl_trigger();
     const T *__restrict__ x = (const T *)a.x;
     const T *__restrict__ b = (const T *)a.b;
+    const void *__restrict__ w = a.w;
     const int m = a.m, k = a.k, n = a.n;
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
     const int warp = (int)(blockIdx.x * GEMV_WARPS + wid);
@@ -206,7 +229,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(c
     constexpr int PF = gemv_pf<WQ>();
     uint4 pre[PF];
     float ps[PF];
-    gemv_prefetch<T, WQ>(a, warp, 0, k, lane, pre, ps);
+    gemv_prefetch<T, WQ>(a, w, k, n, warp, 0, k, lane, pre, ps);
     pdl_wait();
 
     if (LN) {
@@ -250,7 +273,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(c
 
     for (int row = warp; row < n; row += nwarps) {
         if (row != warp)
-            gemv_prefetch<T, WQ>(a, row, 0, k, lane, pre, ps);
+            gemv_prefetch<T, WQ>(a, w, k, n, row, 0, k, lane, pre, ps);
         float acc[M];
 #pragma unroll
         for (int i = 0; i < M; i++)
@@ -264,8 +287,8 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(c
         }
 #pragma unroll 4
         for (int kk = (PF * 32 + lane) * V; kk < k; kk += 32 * V) {
-            gemv_fma<T, WQ, M, LN>(a, xs, kk, gemv_load<T, WQ>(a.w, k, row, kk),
-                                   chunk_scale<WQ>(a, row, kk), acc);
+            uint4 u = gemv_load<T, WQ>(w, k, row, kk);
+            gemv_fma<T, WQ, M, LN>(a, xs, kk, u, WQ ? chunk_scale<WQ>(a, row, kk) : 1.0f, acc);
         }
 #pragma unroll
         for (int i = 0; i < M; i++)
@@ -306,7 +329,8 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_splitk_kernel(cu_gemv_ar
     constexpr int PF = gemv_pf<WQ>();
     uint4 pre[PF];
     float ps[PF];
-    gemv_prefetch<T, WQ>(a, (int)blockIdx.x * RPB + wid / KS, k0, k1, lane, pre, ps);
+    gemv_prefetch<T, WQ>(a, a.w, k, n, (int)blockIdx.x * RPB + wid / KS, k0, k1, lane, pre,
+                         ps);
     pdl_wait();
     for (int base = blockIdx.x * RPB; base < n; base += gridDim.x * RPB) {
         const int row = base + wid / KS;
@@ -316,7 +340,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_splitk_kernel(cu_gemv_ar
             acc[i] = 0.0f;
         if (row < n) {
             if (base != (int)blockIdx.x * RPB)
-                gemv_prefetch<T, WQ>(a, row, k0, k1, lane, pre, ps);
+                gemv_prefetch<T, WQ>(a, a.w, k, n, row, k0, k1, lane, pre, ps);
 #pragma unroll
             for (int c = 0; c < PF; c++) {
                 const int kk = k0 + (c * 32 + lane) * V;
