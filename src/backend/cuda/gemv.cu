@@ -174,40 +174,40 @@ __device__ __forceinline__ void gemv_fma(const cu_gemv_args &a, const float *xs,
             }
         }
         (void)gs;
-        return;
-    }
-    float part[M]; /* the chunk's sums before its scale */
+    } else {
+        float part[M]; /* the chunk's sums before its scale */
 #pragma unroll
-    for (int i = 0; i < M; i++)
-        part[i] = 0.0f;
+        for (int i = 0; i < M; i++)
+            part[i] = 0.0f;
 #pragma unroll
-    for (int p = 0; p < F::V / P; p++) {
-        float wv[P];
-        F::template unpack<P>(u, p, wv);
+        for (int p = 0; p < F::V / P; p++) {
+            float wv[P];
+            F::template unpack<P>(u, p, wv);
 #pragma unroll
-        for (int i = 0; i < M; i++) {
-            if (i < a.m) {
+            for (int i = 0; i < M; i++) {
+                if (i < a.m) {
 #pragma unroll
-                for (int c = 0; c < P / E; c++) {
-                    const int k0 = kk + p * P + c * E;
-                    float xv[E];
-                    if (LN) {
+                    for (int c = 0; c < P / E; c++) {
+                        const int k0 = kk + p * P + c * E;
+                        float xv[E];
+                        if (LN) {
+#pragma unroll
+                            for (int j = 0; j < E; j++)
+                                xv[j] = xs[i * a.k + k0 + j];
+                        } else {
+                            load_f<T, E>((const T *)a.x + (size_t)i * a.ldx + k0, xv);
+                        }
 #pragma unroll
                         for (int j = 0; j < E; j++)
-                            xv[j] = xs[i * a.k + k0 + j];
-                    } else {
-                        load_f<T, E>((const T *)a.x + (size_t)i * a.ldx + k0, xv);
+                            part[i] = fmaf(wv[c * E + j], xv[j], part[i]);
                     }
-#pragma unroll
-                    for (int j = 0; j < E; j++)
-                        part[i] = fmaf(wv[c * E + j], xv[j], part[i]);
                 }
             }
         }
-    }
 #pragma unroll
-    for (int i = 0; i < M; i++)
-        acc[i] = fmaf(part[i], gs, acc[i]);
+        for (int i = 0; i < M; i++)
+            acc[i] = fmaf(part[i], gs, acc[i]);
+    }
 }
 
 /* One row (at most 48 registers): 5 blocks of 256 an SM, so that the 640 blocks of a 5120-row
