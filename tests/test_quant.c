@@ -257,27 +257,34 @@ static void test_corrupt(void)
     tmp("q8.hark", p8, sizeof(p8));
     tmp("q4.hark", p4, sizeof(p4));
     tmp("bad.hark", bad, sizeof(bad));
-    const char *fc1 = "model.decoder.layers.0.fc1.weight";
-    const char *fc1s = "model.decoder.layers.0.fc1.weight_scale";
-    CHECK_OK(rewrite(p8, bad, fc1s, NULL, 0, 0, 0, 0));
-    expect_error(bad, fc1s, "int8 without its scales");
-    CHECK_OK(rewrite(p8, bad, NULL, fc1s, HARK_DTYPE_F16, 1, 255, 0));
-    expect_error(bad, fc1s, "int8 scales of the wrong length");
-    CHECK_OK(rewrite(p8, bad, NULL, fc1s, HARK_DTYPE_F32, 1, 256, 0));
-    expect_error(bad, fc1s, "int8 scales in F32");
-    CHECK_OK(rewrite(p8, bad, NULL, fc1, HARK_DTYPE_I8, 2, 256, 63));
-    expect_error(bad, fc1, "int8 weight of the wrong shape");
-    CHECK_OK(rewrite(p4, bad, NULL, fc1, HARK_DTYPE_U8, 2, 256, 64));
-    expect_error(bad, fc1, "int4 weight not packed");
-    CHECK_OK(rewrite(p4, bad, NULL, fc1s, HARK_DTYPE_F16, 2, 256, 3));
-    expect_error(bad, fc1s, "int4 scales whose group does not divide the width");
-    CHECK_OK(rewrite(p4, bad, NULL, fc1s, HARK_DTYPE_F16, 2, 256, 4));
-    expect_error(bad, fc1s, "int4 group of 16");
-    CHECK_OK(rewrite(p8, bad, NULL, "model.decoder.layer_norm.bias", HARK_DTYPE_I8, 1, 64, 0));
-    expect_error(bad, "model.decoder.layer_norm.bias", "a quantized bias");
-    CHECK_OK(rewrite(p8, bad, NULL, "model.decoder.embed_tokens.weight", HARK_DTYPE_I8, 2, 51865,
-                     64));
-    expect_error(bad, "embed_tokens", "a quantized embedding");
+#define FC1 "model.decoder.layers.0.fc1.weight"
+#define FC1S FC1 "_scale"
+#define LNB "model.decoder.layer_norm.bias"
+#define EMB "model.decoder.embed_tokens.weight"
+    static const struct {
+        int from4;               /* start from the int4 file (else the int8 one) */
+        const char *drop, *name; /* the entry left out, or the one replaced by (dtype, shape) */
+        hark_dtype dtype;
+        int ndim;
+        int64_t s0, s1;
+        const char *what;
+    } cases[] = {
+        { 0, FC1S, NULL, 0, 0, 0, 0, "int8 without its scales" },
+        { 0, NULL, FC1S, HARK_DTYPE_F16, 1, 255, 0, "int8 scales of the wrong length" },
+        { 0, NULL, FC1S, HARK_DTYPE_F32, 1, 256, 0, "int8 scales in F32" },
+        { 0, NULL, FC1, HARK_DTYPE_I8, 2, 256, 63, "int8 weight of the wrong shape" },
+        { 1, NULL, FC1, HARK_DTYPE_U8, 2, 256, 64, "int4 weight not packed" },
+        { 1, NULL, FC1S, HARK_DTYPE_F16, 2, 256, 3, "int4 group not dividing the width" },
+        { 1, NULL, FC1S, HARK_DTYPE_F16, 2, 256, 4, "int4 group of 16" },
+        { 0, NULL, LNB, HARK_DTYPE_I8, 1, 64, 0, "a quantized bias" },
+        { 0, NULL, EMB, HARK_DTYPE_I8, 2, 51865, 64, "a quantized embedding" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        CHECK_OK(rewrite(cases[i].from4 ? p4 : p8, bad, cases[i].drop, cases[i].name,
+                         cases[i].dtype, cases[i].ndim, cases[i].s0, cases[i].s1));
+        /* the error names the tensor at fault */
+        expect_error(bad, cases[i].drop ? cases[i].drop : cases[i].name, cases[i].what);
+    }
 }
 
 /* ---- the CPU products */

@@ -214,4 +214,32 @@ static inline void compare(const char *what, hark_dtype dt, const float *got, co
 
 static inline double gelu_d(double x) { return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
 
+/* out[d] = the layer norm of x[d] (eps 1e-5) with gain g and bias b, in double. */
+static inline void layer_norm_ref(const float *x, int d, const float *g, const float *b,
+                                  double *out)
+{
+    double mean = 0, var = 0;
+    for (int j = 0; j < d; j++)
+        mean += x[j];
+    mean /= d;
+    for (int j = 0; j < d; j++)
+        var += (x[j] - mean) * (x[j] - mean);
+    double rstd = 1.0 / sqrt(var / d + 1e-5);
+    for (int j = 0; j < d; j++)
+        out[j] = (x[j] - mean) * rstd * g[j] + b[j];
+}
+
+/* Creates `stream` and returns 1 when a CUDA device is present; otherwise says the test is
+ * skipped and returns 0. */
+static inline int cuda_test_start(void)
+{
+    int n_dev = 0;
+    if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev == 0) {
+        printf("no CUDA device: skipped\n");
+        return 0;
+    }
+    cudaStreamCreate(&stream);
+    return 1;
+}
+
 #endif

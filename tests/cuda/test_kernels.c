@@ -78,18 +78,8 @@ static void test_layer_norm(hark_dtype dt, int rows, int d)
     CHECK_CU(cu_layer_norm(dt, dx, dg, db, dy, rows, d, stream));
     float *y = download(dt, dy, n);
     double *ref = xmalloc(n * sizeof(double));
-    for (int r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * d;
-        double mean = 0, var = 0;
-        for (int j = 0; j < d; j++)
-            mean += xr[j];
-        mean /= d;
-        for (int j = 0; j < d; j++)
-            var += (xr[j] - mean) * (xr[j] - mean);
-        double rstd = 1.0 / sqrt(var / d + 1e-5);
-        for (int j = 0; j < d; j++)
-            ref[(size_t)r * d + j] = (xr[j] - mean) * rstd * g[j] + b[j];
-    }
+    for (int r = 0; r < rows; r++)
+        layer_norm_ref(x + (size_t)r * d, d, g, b, ref + (size_t)r * d);
     char what[64];
     snprintf(what, sizeof(what), "layer_norm %dx%d", rows, d);
     compare(what, dt, y, ref, n, tol_of(dt));
@@ -769,12 +759,8 @@ static void bench(void)
 
 int main(int argc, char **argv)
 {
-    int n_dev = 0;
-    if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev == 0) {
-        printf("no CUDA device: skipped\n");
+    if (!cuda_test_start())
         TEST_MAIN_END();
-    }
-    cudaStreamCreate(&stream);
     for (int i = 0; i < 3; i++) {
         hark_dtype dt = DTYPES[i];
         test_gemv(dt, 1, 1280, 5120, 0, 1, 0); /* fc2: split-K, residual */

@@ -76,15 +76,10 @@ static void test_qgemv(hark_dtype dt, int qbits, int group, int m, int n, int k,
     double *ref = xmalloc(ny * sizeof(double)), *xn = xmalloc((size_t)k * sizeof(double));
     for (int i = 0; i < m; i++) {
         const float *xi = x + (size_t)i * k;
-        double mean = 0, var = 0;
-        for (int j = 0; j < k; j++)
-            mean += xi[j];
-        mean /= k;
-        for (int j = 0; j < k; j++)
-            var += (xi[j] - mean) * (xi[j] - mean);
-        double rstd = 1.0 / sqrt(var / k + 1e-5);
-        for (int j = 0; j < k; j++)
-            xn[j] = flags & LN ? (xi[j] - mean) * rstd * g[j] + gb[j] : xi[j];
+        layer_norm_ref(xi, k, g, gb, xn);
+        if (!(flags & LN))
+            for (int j = 0; j < k; j++)
+                xn[j] = xi[j];
         for (int r = 0; r < n; r++) {
             double v = b[r];
             for (int j = 0; j < k; j++)
@@ -202,12 +197,8 @@ static void bench(void)
 
 int main(int argc, char **argv)
 {
-    int n_dev = 0;
-    if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev == 0) {
-        printf("no CUDA device: skipped\n");
+    if (!cuda_test_start())
         TEST_MAIN_END();
-    }
-    cudaStreamCreate(&stream);
     for (int i = 0; i < 3; i++) {
         hark_dtype dt = DTYPES[i];
         for (int qb = 8; qb >= 4; qb -= 4) {
