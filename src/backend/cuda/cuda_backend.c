@@ -104,7 +104,10 @@ static hark_status up(cu_weights *w, const hark_tensor *t, void **out)
 }
 
 /* Bytes of a quantized matrix's values and of its scales. */
-static size_t q_bytes(const hark_tensor *t) { return (size_t)(t->shape[0] * t->shape[1] * t->qbits / 8); }
+static size_t q_bytes(const hark_tensor *t)
+{
+    return (size_t)(t->shape[0] * t->shape[1] * t->qbits / 8);
+}
 static size_t q_scale_bytes(const hark_tensor *t)
 {
     return (size_t)(t->shape[0] * (t->shape[1] / t->group)) * sizeof(uint16_t);

@@ -93,9 +93,9 @@ template <typename T, int WQ> struct wfmt {
 };
 
 /* Weight chunks a lane holds in registers: 16-byte vectors, a row (or a split-K part) of up to
- * 32 * PF * V elements (PF = gemv_pf) is in flight at once (1280 halves: every Whisper width; int8 and
- * int4 need fewer chunks for the same width, and the registers they free keep the one-row
- * kernels within their 48 without spilling). The first row of each warp is asked for before
+ * 32 * PF * V elements (PF = gemv_pf) is in flight at once (1280 halves: every Whisper width;
+ * int8 and int4 need fewer chunks for the same width, and the registers they free keep the
+ * one-row kernels within their 48 without spilling). The first row of each warp is asked for before
  * pdl_wait(), while the kernel before still runs. */
 template <int WQ> constexpr int gemv_pf() { return WQ == 0 ? 5 : WQ == 8 ? 3 : 2; }
 
