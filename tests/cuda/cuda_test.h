@@ -229,6 +229,15 @@ static inline void layer_norm_ref(const float *x, int d, const float *g, const f
         out[j] = (x[j] - mean) * rstd * g[j] + b[j];
 }
 
+/* Milliseconds between two recorded events (waits for the second). */
+static inline float time_ms(cudaEvent_t a, cudaEvent_t b)
+{
+    float ms = 0;
+    cudaEventSynchronize(b);
+    cudaEventElapsedTime(&ms, a, b);
+    return ms;
+}
+
 /* Creates `stream` and returns 1 when a CUDA device is present; otherwise says the test is
  * skipped and returns 0. */
 static inline int cuda_test_start(void)

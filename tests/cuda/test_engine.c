@@ -222,26 +222,44 @@ static void check_batching(int dt)
 
 /* The whole transcription (seek loop, timestamps, beam search) on the GPU in fp32 gives the
  * CPU's segments on a reduced model. */
-static void check_transcribe(int beam, int words)
+/* Loads the model at path on the CPU (k 0, the file's dtype) or on cuda:0 (k 1, cuda_dtype),
+ * with a default state when it loaded (*s NULL otherwise). */
+static void load_on(const char *path, int k, int cuda_dtype, hark_model **m, hark_state **s)
 {
-    char path[1024], wav[1024];
-    snprintf(path, sizeof(path), "%s/cuda-tr.hark", HARK_BINARY_DIR);
+    hark_model_params mp = hark_model_default_params();
+    mp.device = k ? "cuda:0" : "cpu";
+    mp.dtype = k ? cuda_dtype : -1;
+    *m = NULL;
+    *s = NULL;
+    CHECK_OK(hark_model_load(path, &mp, m));
+    if (*m)
+        CHECK_OK(hark_state_new(*m, NULL, s));
+}
+
+/* The transcript checks' model (random tiny-test, seed 1, written to path) and audio (jfk). */
+static void transcribe_setup(char *path, size_t cap, float **pcm, size_t *n)
+{
+    char wav[1024];
+    snprintf(path, cap, "%s/cuda-tr.hark", HARK_BINARY_DIR);
     hark_convert_params cp = hark_convert_default_params();
     CHECK_OK(hark_convert_random("tiny-test", 1, path, &cp));
-    float *pcm = NULL;
-    size_t n = 0;
-    CHECK_OK(hark_audio_load(test_src("samples/jfk.wav", wav, sizeof(wav)), &pcm, &n));
+    *pcm = NULL;
+    *n = 0;
+    CHECK_OK(hark_audio_load(test_src("samples/jfk.wav", wav, sizeof(wav)), pcm, n));
+}
+
+static void check_transcribe(int beam, int words)
+{
+    char path[1024];
+    float *pcm;
+    size_t n;
+    transcribe_setup(path, sizeof(path), &pcm, &n);
     char *text[2] = { NULL, NULL };
     int nseg[2] = { 0, 0 };
     for (int k = 0; k < 2; k++) {
-        hark_model_params mp = hark_model_default_params();
-        mp.device = k ? "cuda:0" : "cpu";
-        mp.dtype = k ? HARK_DTYPE_F32 : -1;
-        hark_model *m = NULL;
-        CHECK_OK(hark_model_load(path, &mp, &m));
-        hark_state *s = NULL;
-        if (m)
-            CHECK_OK(hark_state_new(m, NULL, &s));
+        hark_model *m;
+        hark_state *s;
+        load_on(path, k, HARK_DTYPE_F32, &m, &s);
         hark_full_params p = hark_full_default_params();
         p.language = "en";
         p.beam_size = beam;
@@ -325,24 +343,16 @@ static void *pick_run(void *arg)
 
 static void check_pick_transcribe(void)
 {
-    char path[1024], wav[1024];
-    snprintf(path, sizeof(path), "%s/cuda-tr.hark", HARK_BINARY_DIR);
-    hark_convert_params cp = hark_convert_default_params();
-    CHECK_OK(hark_convert_random("tiny-test", 1, path, &cp));
-    float *pcm = NULL;
-    size_t n = 0;
-    CHECK_OK(hark_audio_load(test_src("samples/jfk.wav", wav, sizeof(wav)), &pcm, &n));
+    char path[1024];
+    float *pcm;
+    size_t n;
+    transcribe_setup(path, sizeof(path), &pcm, &n);
     char text[2][4096] = { "", "" };
     double avg[2] = { 0, 0 };
     for (int k = 0; k < 2; k++) {
-        hark_model_params mp = hark_model_default_params();
-        mp.device = k ? "cuda:0" : "cpu";
-        mp.dtype = k ? HARK_DTYPE_F32 : -1;
-        hark_model *m = NULL;
-        CHECK_OK(hark_model_load(path, &mp, &m));
-        hark_state *s = NULL;
-        if (m)
-            CHECK_OK(hark_state_new(m, NULL, &s));
+        hark_model *m;
+        hark_state *s;
+        load_on(path, k, HARK_DTYPE_F32, &m, &s);
         hark_full_params p;
         pick_params(&p);
         if (s && hark_transcribe(s, pcm, n, &p) == HARK_OK)
@@ -513,12 +523,7 @@ static void check_quant(const char *arch, const char *mel_name, int qbits, int g
     hark_model *m[2] = { NULL, NULL };
     hark_state *s[2] = { NULL, NULL };
     for (int k = 0; k < 2; k++) {
-        hark_model_params mp = hark_model_default_params();
-        mp.device = k ? "cuda:0" : "cpu";
-        mp.dtype = k ? dt : -1;
-        CHECK_OK(hark_model_load(path, &mp, &m[k]));
-        if (m[k])
-            CHECK_OK(hark_state_new(m[k], NULL, &s[k]));
+        load_on(path, k, dt, &m[k], &s[k]);
         if (s[k])
             CHECK_OK(hark_encode(s[k], mel.data, 1));
     }

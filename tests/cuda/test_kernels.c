@@ -576,14 +576,6 @@ static void test_bad_args(void)
 
 /* ---------------------------------------------------------------- benchmarks ----------------- */
 
-static float time_ms(cudaEvent_t a, cudaEvent_t b)
-{
-    float ms = 0;
-    cudaEventSynchronize(b);
-    cudaEventElapsedTime(&ms, a, b);
-    return ms;
-}
-
 /* Times cu_cross_attention with large-v3 shapes (D 1280, H 20, C 1500, f16) at R rows of
  * `share` rows per window, under the forced variant (variant, cs, threads); returns ms per call
  * and sets *gbs to the unique K+V bytes per second. */

@@ -179,10 +179,7 @@ static void bench(void)
             for (int r = 0; r < reps; r++)
                 cu_gemv(&a, stream);
             cudaEventRecord(e1, stream);
-            cudaEventSynchronize(e1);
-            float ms = 0;
-            cudaEventElapsedTime(&ms, e0, e1);
-            double us = 1000.0 * ms / reps, bytes = (double)n * k * bits / 8;
+            double us = 1000.0 * time_ms(e0, e1) / reps, bytes = (double)n * k * bits / 8;
             printf("bench gemv m1 n%d k%d %s: %.2f us, %.0f GB/s of weights\n", n, k,
                    bits == 16 ? "f16" : bits == 8 ? "int8" : "int4/64", us, bytes / us / 1e3);
             if (bits < 16)
