@@ -61,6 +61,11 @@ typedef struct hark_model_params {
     int n_threads;      /* CPU threads; 0 = all cores */
     int dtype;          /* GPU weight/activation type: -1 as stored in the file (default),
                            or a hark_dtype (HARK_DTYPE_F16, HARK_DTYPE_BF16, HARK_DTYPE_F32) */
+    /* GPU: 1 runs the encoder's matrix products (and the decoder's cross-attention key/value
+     * projections) in FP8 e4m3, a scale per weight row and per activation row (docs/quant.md);
+     * the encoder's weights are kept in FP8 only. Needs compute capability 8.9+ and an f16 or
+     * bf16 engine (HARK_ERR_UNSUPPORTED otherwise). 0 (default): off. The CPU ignores it. */
+    int encoder_fp8;
 } hark_model_params;
 
 hark_model_params hark_model_default_params(void);

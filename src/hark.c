@@ -76,6 +76,9 @@ hark_status hark_model_load(const char *path, const hark_model_params *params, h
         return dst;
     if (p.dtype < -1 || p.dtype > HARK_DTYPE_BF16)
         return hark_fail(HARK_ERR_INVALID_ARG, "hark_model_load: dtype %d", p.dtype);
+    if (p.encoder_fp8 != 0 && p.encoder_fp8 != 1)
+        return hark_fail(HARK_ERR_INVALID_ARG, "hark_model_load: encoder_fp8 %d (0 or 1)",
+                         p.encoder_fp8);
 
     hark_model *m = calloc(1, sizeof(*m));
     if (!m)

@@ -31,8 +31,10 @@ double cli_now(void);
 int cli_error(const char *what, hark_status st);
 /* Parses a non-negative integer option value; returns -1 on junk. */
 long cli_long(const char *s);
-/* Loads a model on device (NULL: cpu) as dtype (-1: the file's), printing the error on failure. */
-hark_model *cli_load_model(const char *path, int n_threads, const char *device, int dtype);
+/* Loads a model on device (NULL: cpu) as dtype (-1: the file's), the encoder in FP8 when
+ * encoder_fp8 (hark_model_params), printing the error on failure. */
+hark_model *cli_load_model(const char *path, int n_threads, const char *device, int dtype,
+                           int encoder_fp8);
 /* "f16", "bf16", "f32" -> a hark_dtype; NULL -> -1 (the file's type); anything else -> -2. */
 int cli_parse_dtype(const char *s);
 

@@ -17,11 +17,13 @@ static void bench_usage(FILE *f)
     fprintf(f, "usage: hark bench (-m MODEL | --arch ARCH [--seed N]) [--device cpu|cuda:N]\n"
                "                  [--dtype f16|bf16|f32] [--threads N] [--batch B[,B...]]\n"
                "                  [--tokens T] [--repeat R] [--audio FILE] [--cross-kv 16|8]\n"
+               "                  [--fp8-encoder]\n"
                "The work unit of bench/README.md: B windows of 30 s from PCM: log-mel, encoder,\n"
                "the 4-token prompt, then exactly T greedy decoder steps (end-of-text masked).\n"
                "Prints a table and one JSON line per batch size. --arch makes a random-weight\n"
                "model of that architecture in $TMPDIR first. --cross-kv 8: the GPU keeps the\n"
-               "cross-attention keys and values in int8 (hark_state_params.cross_kv_bits).\n");
+               "cross-attention keys and values in int8 (hark_state_params.cross_kv_bits).\n"
+               "--fp8-encoder: the GPU runs the encoder's products in FP8 (docs/quant.md).\n");
 }
 
 /* 30 s of audio: FILE tiled, or a deterministic synthetic signal when no file is given. */
@@ -122,8 +124,8 @@ static const char *dtype_name(int dt)
     return dt == HARK_DTYPE_F16 ? "f16" : dt == HARK_DTYPE_BF16 ? "bf16" : dt == HARK_DTYPE_F32 ? "f32" : "file";
 }
 
-static void bench_report(hark_model *m, hark_state *s, const char *device, int dtype, long B,
-                         long T, long threads, long R, bench_times *runs)
+static void bench_report(hark_model *m, hark_state *s, const char *device, int dtype, int fp8,
+                         long B, long T, long threads, long R, bench_times *runs)
 {
     double v[5][64];
     int nr = R < 64 ? (int)R : 64;
@@ -143,9 +145,10 @@ static void bench_report(hark_model *m, hark_state *s, const char *device, int d
     char quant[24] = "none";
     if (qb)
         snprintf(quant, sizeof(quant), qb == 8 ? "int8" : "int4/%d", group);
-    printf("model %s%s on %s, batch %ld, %ld steps, median of %ld runs%s%s\n", hark_model_arch(m),
-           hark_model_is_random(m) ? " (random weights)" : "", st.device ? st.device : device, B, T,
-           R, qb ? ", weights " : "", qb ? quant : "");
+    printf("model %s%s on %s, batch %ld, %ld steps, median of %ld runs%s%s%s\n",
+           hark_model_arch(m), hark_model_is_random(m) ? " (random weights)" : "",
+           st.device ? st.device : device, B, T, R, qb ? ", weights " : "", qb ? quant : "",
+           fp8 ? ", FP8 encoder" : "");
     printf("  mel          %9.3f ms (all %ld windows)\n", 1e3 * med[0], B);
     printf("  encoder      %9.3f ms (all %ld windows)\n", 1e3 * med[1], B);
     printf("  prompt       %9.3f ms\n", 1e3 * med[2]);
@@ -155,12 +158,12 @@ static void bench_report(hark_model *m, hark_state *s, const char *device, int d
            (double)st.weights_bytes / 1048576.0, (double)st.state_bytes / 1048576.0,
            (double)st.device_peak_bytes / 1048576.0);
     printf("{\"model\":\"%s\",\"random\":%d,\"device\":\"%s\",\"dtype\":\"%s\","
-           "\"quant\":\"%s\",\"batch\":%ld,"
+           "\"quant\":\"%s\",\"encoder_fp8\":%d,\"batch\":%ld,"
            "\"tokens\":%ld,\"threads\":%ld,\"mel_ms\":%.3f,\"encoder_ms\":%.3f,\"prompt_ms\":%.3f,"
            "\"decoder_ms_per_step\":%.4f,\"total_ms\":%.3f,\"rtfx\":%.2f,\"weights_mib\":%.1f,"
            "\"state_mib\":%.1f,\"device_peak_mib\":%.1f}\n",
            hark_model_arch(m), hark_model_is_random(m), st.device ? st.device : device, dtype_name(dtype),
-           quant, B, T, threads, 1e3 * med[0], 1e3 * med[1], 1e3 * med[2], T ? 1e3 * med[3] / (double)T : 0.0,
+           quant, fp8, B, T, threads, 1e3 * med[0], 1e3 * med[1], 1e3 * med[2], T ? 1e3 * med[3] / (double)T : 0.0,
            1e3 * med[4], rtfx, (double)st.weights_bytes / 1048576.0, (double)st.state_bytes / 1048576.0,
            (double)st.device_peak_bytes / 1048576.0);
     fflush(stdout);
@@ -170,7 +173,7 @@ int cmd_bench(int argc, char **argv)
 {
     const char *model_path = NULL, *arch = NULL, *audio_path = "samples/jfk.wav", *device = NULL;
     long seed = 1, threads = 0, T = 100, R = 3, batches[32] = { 1 };
-    int n_batches = 1, dtype = -1, kv_bits = 16;
+    int n_batches = 1, dtype = -1, kv_bits = 16, fp8 = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -200,6 +203,8 @@ int cmd_bench(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--cross-kv") && v) {
             kv_bits = (int)cli_long(v), i++;
+        } else if (!strcmp(a, "--fp8-encoder")) {
+            fp8 = 1;
         } else {
             fprintf(stderr, "hark bench: unknown or incomplete option '%s'\n", a);
             bench_usage(stderr);
@@ -226,7 +231,7 @@ int cmd_bench(int argc, char **argv)
         }
         model_path = tmp_path;
     }
-    hark_model *m = cli_load_model(model_path, (int)threads, device, dtype);
+    hark_model *m = cli_load_model(model_path, (int)threads, device, dtype, fp8);
     if (!m)
         return 1;
     hark_status st;
@@ -265,7 +270,7 @@ int cmd_bench(int argc, char **argv)
                 rc = cli_error("bench run failed", st);
         }
         if (rc == 0)
-            bench_report(m, s, device ? device : "cpu", dtype, B, T, threads, R, runs);
+            bench_report(m, s, device ? device : "cpu", dtype, fp8, B, T, threads, R, runs);
     }
 out:
     free(runs);
@@ -319,7 +324,7 @@ int cmd_forward(int argc, char **argv)
         n++;
         p = *end == ',' ? end + 1 : end;
     }
-    hark_model *m = cli_load_model(model_path, (int)threads, device, dtype);
+    hark_model *m = cli_load_model(model_path, (int)threads, device, dtype, 0);
     if (!m)
         return 1;
     hark_model_dims d = hark_model_get_dims(m);

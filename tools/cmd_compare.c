@@ -30,6 +30,7 @@ static void compare_usage(FILE *f)
                "  --steps N            decoder steps per file (default 100, at most %d)\n"
                "  --device D           device of both models (cpu, cuda:N; default cpu)\n"
                "  --test-device D      device of TEST (default: --device)\n"
+               "  --test-fp8-encoder   TEST's encoder products in FP8 (GPU; docs/quant.md)\n"
                "  --threads N          CPU threads (default: all cores)\n"
                "  --min-agreement P    exit 1 when the top-1 agreement is below P percent\n"
                "  --json               one JSON object instead of the table\n",
@@ -117,7 +118,7 @@ int cmd_compare(int argc, char **argv)
 {
     const char *paths[2] = { NULL, NULL }, *device = NULL, *test_device = NULL;
     const char *files[64];
-    int n_models = 0, n_files = 0, json = 0;
+    int n_models = 0, n_files = 0, json = 0, test_fp8 = 0;
     long steps = 100, threads = 0;
     double min_agree = -1.0;
     for (int i = 1; i < argc; i++) {
@@ -146,6 +147,8 @@ int cmd_compare(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--json")) {
             json = 1;
+        } else if (!strcmp(a, "--test-fp8-encoder")) {
+            test_fp8 = 1;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "hark compare: unknown or incomplete option '%s'\n", a);
             compare_usage(stderr);
@@ -158,9 +161,9 @@ int cmd_compare(int argc, char **argv)
         compare_usage(stderr);
         return 2;
     }
-    hark_model *ref = cli_load_model(paths[0], (int)threads, device, -1);
+    hark_model *ref = cli_load_model(paths[0], (int)threads, device, -1, 0);
     hark_model *test = ref ? cli_load_model(paths[1], (int)threads,
-                                            test_device ? test_device : device, -1)
+                                            test_device ? test_device : device, -1, test_fp8)
                            : NULL;
     if (!ref || !test) {
         hark_model_free(ref);

@@ -117,7 +117,7 @@ int cmd_info(int argc, char **argv)
         fprintf(argc == 2 ? stdout : stderr, "usage: hark info MODEL\n");
         return argc == 2 ? 0 : 2;
     }
-    hark_model *m = cli_load_model(argv[1], 1, NULL, -1);
+    hark_model *m = cli_load_model(argv[1], 1, NULL, -1, 0);
     if (!m)
         return 1;
     hark_model_dims d = hark_model_get_dims(m);

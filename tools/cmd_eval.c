@@ -20,7 +20,7 @@ static void eval_usage(FILE *f)
             "                 [--language XX] [--task transcribe|translate] [--beam-size N]\n"
             "                 [--normalizer auto|english|basic|basic-diacritics|none]\n"
             "                 [--metric auto|wer|cer] [--hyp FILE] [--json FILE] [--limit N]\n"
-            "                 [--max-tokens N] [--temperature-increment X]\n"
+            "                 [--max-tokens N] [--temperature-increment X] [--fp8-encoder]\n"
             "DATASET: a Kaldi folder (wav.scp, text or trans.txt), a LibriSpeech folder\n"
             "(*.trans.txt), a TSV file (path<TAB>reference) or a folder of audio files.\n"
             "Prints each hypothesis, then WER (CER for Chinese / Japanese / Korean references)\n"
@@ -66,6 +66,7 @@ int cmd_eval(int argc, char **argv)
                *norm = "auto", *metric = "auto", *hyp_path = NULL, *json = NULL;
     long threads = 0, beam = 0, limit = 0, max_tokens = 0;
     double temp_inc = -1;
+    int fp8 = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         const char **sv = !strcmp(a, "-m") || !strcmp(a, "--model") ? &model
@@ -87,6 +88,8 @@ int cmd_eval(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--temperature-increment") && v) {
             temp_inc = atof(v), i++;
+        } else if (!strcmp(a, "--fp8-encoder")) {
+            fp8 = 1;
         } else if ((sv || lv) && !v) {
             fprintf(stderr, "hark eval: %s needs a value\n", a);
             return 2;
@@ -126,7 +129,7 @@ int cmd_eval(int argc, char **argv)
     scorer sc;
     int rc = refs ? scorer_init(&sc, norm, metric, refs, n, NULL) : -1;
     free(refs);
-    hark_model *m = rc == 0 ? cli_load_model(model, (int)threads, device, -1) : NULL;
+    hark_model *m = rc == 0 ? cli_load_model(model, (int)threads, device, -1, fp8) : NULL;
     if (!m && rc == 0) {
         scorer_free(&sc);
         rc = 1;

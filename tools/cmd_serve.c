@@ -52,6 +52,7 @@ static void serve_usage(FILE *f)
         "  --max-queue-size N           requests waiting beyond those; more get 429 (64)\n"
         "  --kv-cache-free-mem-fraction F  GPU memory for the decoder's KV cache (0.5)\n"
         "  --cross-kv-bits 16|8         cross-attention K/V of the windows in int8 (16)\n"
+        "  --fp8-encoder true|false     GPU: the encoder's products in FP8 (false)\n"
         "  --max-request-mb N           request body limit in MiB; more get 413 (256)\n"
         "  --request-timeout S          seconds a request may take (0: none)\n"
         "  --connection-timeout S       seconds a connection may idle or a body take to arrive\n"
@@ -626,7 +627,7 @@ static int serve_main(int argc, char **argv)
     long max_queue = 64, kv_bits = 16, max_mb = 256, beam = 5, max_tokens = 0, conn_to = 30;
     long bench_tokens = 0, n_inst = 1;
     double timeout = 0.0, kv_frac = 0.5, temp_inc = 0.2;
-    int log = 1, warmup = -1; /* -1: auto */
+    int log = 1, warmup = -1, fp8 = 0; /* warmup -1: auto */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long *lv = NULL;
@@ -698,6 +699,11 @@ static int serve_main(int argc, char **argv)
                 fprintf(stderr, "hark serve: --access-log %s: true or false\n", v);
                 return 2;
             }
+        } else if (!strcmp(a, "--fp8-encoder")) {
+            if (parse_bool(v, &fp8) != 0) {
+                fprintf(stderr, "hark serve: --fp8-encoder %s: true or false\n", v);
+                return 2;
+            }
         } else {
             fprintf(stderr, "hark serve: unknown option '%s'\n", a);
             serve_usage(stderr);
@@ -749,7 +755,7 @@ static int serve_main(int argc, char **argv)
         if (n_inst > 1 && cuda_base >= 0)
             snprintf(dev, sizeof(dev), "cuda:%d", cuda_base + i);
         sv.models[i] = cli_load_model(model, (int)threads,
-                                      n_inst > 1 && cuda_base >= 0 ? dev : device, -1);
+                                      n_inst > 1 && cuda_base >= 0 ? dev : device, -1, fp8);
         if (!sv.models[i]) {
             for (int k = 0; k < i; k++)
                 hark_model_free(sv.models[k]);

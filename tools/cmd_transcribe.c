@@ -61,7 +61,8 @@ static void transcribe_usage(FILE *f)
         "  --verbose true|false       print each segment (true)\n"
         "  --max-tokens N             tokens per 30 s window (0: the model's limit)\n"
         "  --seed N                   sampling seed\n"
-        "  --fp16 true|false          accepted as openai's CLI does; the device picks the type\n",
+        "  --fp16 true|false          accepted as openai's CLI does; the device picks the type\n"
+        "  --fp8-encoder              GPU: the encoder's products in FP8 (docs/quant.md)\n",
 #ifdef HARK_WITH_DOWNLOAD
         ", or an official name (tiny ... large-v3-turbo, turbo;\n"
         "                             default turbo), downloaded when not cached"
@@ -79,6 +80,7 @@ typedef struct tr_cli {
     float temperature, temperature_increment, patience, length_penalty;
     float compression_ratio_threshold, logprob_threshold, no_speech_threshold;
     int condition_on_previous_text, word_timestamps, highlight_words, verbose, translate, fp16;
+    int fp8_encoder;
     const char *initial_prompt, *prefix, *prepend_punctuations, *append_punctuations;
     const char *clip_timestamps;
     float hallucination_silence_threshold;
@@ -215,6 +217,7 @@ static int parse_args(int argc, char **argv, tr_cli *c)
         { "max-tokens", NULL, OPT_LONG, &c->max_tokens },
         { "seed", NULL, OPT_LONG, &c->seed },
         { "fp16", NULL, OPT_BOOL, &c->fp16 }, /* accepted; the device decides the type */
+        { "fp8-encoder", NULL, OPT_FLAG, &c->fp8_encoder },
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -431,7 +434,7 @@ static int run(const tr_cli *c)
     char path[4096];
     if (resolve_model(c->model, path, sizeof(path)) != 0)
         return 1;
-    hark_model *model = cli_load_model(path, (int)c->n_threads, c->device, -1);
+    hark_model *model = cli_load_model(path, (int)c->n_threads, c->device, -1, c->fp8_encoder);
     if (!model)
         return 1;
     if (hark_model_is_random(model))

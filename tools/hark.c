@@ -89,11 +89,13 @@ int cli_parse_dtype(const char *s)
     return -2;
 }
 
-hark_model *cli_load_model(const char *path, int n_threads, const char *device, int dtype)
+hark_model *cli_load_model(const char *path, int n_threads, const char *device, int dtype,
+                           int encoder_fp8)
 {
     hark_model_params mp = hark_model_default_params();
     mp.n_threads = n_threads;
     mp.dtype = dtype;
+    mp.encoder_fp8 = encoder_fp8;
     if (device)
         mp.device = device;
     hark_model *m = NULL;

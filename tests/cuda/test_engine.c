@@ -506,38 +506,20 @@ static void check_kv8_transcribe(void)
  * tokens: one row per call (the quantized small-batch kernel) and all rows in one call (the
  * dequantized operand through cuBLASLt). Logits within 1e-4 with fp32 activations, 1e-2 with
  * fp16; argmax agreement >= 99%. */
-static void check_quant(const char *arch, const char *mel_name, int qbits, int group, int dt)
+/* Teacher-forced comparison over 44 steps of s_ref's greedy tokens (the prompt first): test
+ * row by row (*err1) and all rows in one call (*errn), relative L2 of the logits against ref,
+ * and how many steps' argmaxes agree (*agree). Both states hold their window 0 encoded. */
+enum { NT = 44 };
+static void teacher_forced(hark_model *m, hark_state *s_ref, hark_state *s_test, double *err1,
+                           double *errn, int *agree)
 {
-    char path[1024], p[1024];
-    snprintf(path, sizeof(path), "%s/cuda-q%d-%s.hark", HARK_BINARY_DIR, qbits, arch);
-    hark_convert_params cp = hark_convert_default_params();
-    cp.quant = qbits == 8 ? HARK_QUANT_INT8 : HARK_QUANT_INT4;
-    cp.group = group;
-    CHECK_OK(hark_convert_random(arch, 5, path, &cp));
-    snprintf(p, sizeof(p), "%s/tests/data/%s", HARK_SOURCE_DIR, mel_name);
-    npy_array mel;
-    if (npy_load(p, &mel) != 0) {
-        CHECK(0, "missing %s", p);
-        return;
-    }
-    hark_model *m[2] = { NULL, NULL };
-    hark_state *s[2] = { NULL, NULL };
-    for (int k = 0; k < 2; k++) {
-        load_on(path, k, dt, &m[k], &s[k]);
-        if (s[k])
-            CHECK_OK(hark_encode(s[k], mel.data, 1));
-    }
-    if (!s[0] || !s[1])
-        goto out;
-    hark_model_dims d = hark_model_get_dims(m[0]);
-    hark_special_tokens sp = hark_model_special_tokens(m[0]);
-    enum { NT = 44 };
+    hark_model_dims d = hark_model_get_dims(m);
+    hark_special_tokens sp = hark_model_special_tokens(m);
     hark_decode_entry e[NT];
     int32_t tok[NT] = { sp.sot, sp.lang_first, sp.transcribe, sp.no_timestamps };
-    const int np = hark_model_is_multilingual(m[0]) ? 4 : 2;
+    const int np = hark_model_is_multilingual(m) ? 4 : 2;
     if (np == 2)
         tok[1] = sp.no_timestamps;
-    /* the CPU's greedy tokens, then every row of the sequence in one call on each backend */
     float *ref = malloc((size_t)NT * d.n_vocab * sizeof(float));
     float *one = malloc((size_t)NT * d.n_vocab * sizeof(float));
     float *all = malloc((size_t)NT * d.n_vocab * sizeof(float));
@@ -545,31 +527,147 @@ static void check_quant(const char *arch, const char *mel_name, int qbits, int g
         if (i >= np)
             tok[i] = argmax_f(ref + (size_t)(i - 1) * d.n_vocab, d.n_vocab);
         hark_decode_entry x = { .token = tok[i], .pos = i, .want_logits = 1 };
-        CHECK_OK(hark_decode(s[0], &x, 1, ref + (size_t)i * d.n_vocab));
-        CHECK_OK(hark_decode(s[1], &x, 1, one + (size_t)i * d.n_vocab));
+        CHECK_OK(hark_decode(s_ref, &x, 1, ref + (size_t)i * d.n_vocab));
+        CHECK_OK(hark_decode(s_test, &x, 1, one + (size_t)i * d.n_vocab));
         e[i] = x;
     }
-    CHECK_OK(hark_decode(s[1], e, NT, all));
-    const double tol = dt == HARK_DTYPE_F32 ? 1e-4 : 1e-2;
-    double err1 = test_rel_l2(one, ref, (size_t)NT * d.n_vocab);
-    double errn = test_rel_l2(all, ref, (size_t)NT * d.n_vocab);
-    int agree = 0;
+    CHECK_OK(hark_decode(s_test, e, NT, all));
+    *err1 = test_rel_l2(one, ref, (size_t)NT * d.n_vocab);
+    *errn = test_rel_l2(all, ref, (size_t)NT * d.n_vocab);
+    *agree = 0;
     for (int i = 0; i < NT; i++)
-        agree += argmax_f(one + (size_t)i * d.n_vocab, d.n_vocab) ==
-                 argmax_f(ref + (size_t)i * d.n_vocab, d.n_vocab);
-    printf("%s int%d/%d %s: logits vs cpu rel L2 %.2e (row by row), %.2e (one call); "
-           "argmax %d/%d\n", arch, qbits, group, dt_name(dt), err1, errn, agree, NT);
-    CHECK(err1 <= tol && errn <= tol, "%s int%d %s: rel L2 %.3e / %.3e > %.0e", arch, qbits,
-          dt_name(dt), err1, errn, tol);
-    CHECK(agree * 100 >= 99 * NT, "%s int%d %s: argmax agreement %d/%d", arch, qbits,
-          dt_name(dt), agree, NT);
+        *agree += argmax_f(one + (size_t)i * d.n_vocab, d.n_vocab) ==
+                  argmax_f(ref + (size_t)i * d.n_vocab, d.n_vocab);
     free(ref), free(one), free(all);
-out:
+}
+
+static int load_mel(const char *mel_name, npy_array *mel)
+{
+    char p[1024];
+    snprintf(p, sizeof(p), "%s/tests/data/%s", HARK_SOURCE_DIR, mel_name);
+    if (npy_load(p, mel) != 0) {
+        CHECK(0, "missing %s", p);
+        return -1;
+    }
+    return 0;
+}
+
+static void check_quant(const char *arch, const char *mel_name, int qbits, int group, int dt)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/cuda-q%d-%s.hark", HARK_BINARY_DIR, qbits, arch);
+    hark_convert_params cp = hark_convert_default_params();
+    cp.quant = qbits == 8 ? HARK_QUANT_INT8 : HARK_QUANT_INT4;
+    cp.group = group;
+    CHECK_OK(hark_convert_random(arch, 5, path, &cp));
+    npy_array mel;
+    if (load_mel(mel_name, &mel) != 0)
+        return;
+    hark_model *m[2] = { NULL, NULL };
+    hark_state *s[2] = { NULL, NULL };
+    for (int k = 0; k < 2; k++) {
+        load_on(path, k, dt, &m[k], &s[k]);
+        if (s[k])
+            CHECK_OK(hark_encode(s[k], mel.data, 1));
+    }
+    if (s[0] && s[1]) { /* the CPU's greedy tokens, then every row in one call on each backend */
+        const double tol = dt == HARK_DTYPE_F32 ? 1e-4 : 1e-2;
+        double err1, errn;
+        int agree;
+        teacher_forced(m[0], s[0], s[1], &err1, &errn, &agree);
+        printf("%s int%d/%d %s: logits vs cpu rel L2 %.2e (row by row), %.2e (one call); "
+               "argmax %d/%d\n", arch, qbits, group, dt_name(dt), err1, errn, agree, NT);
+        CHECK(err1 <= tol && errn <= tol, "%s int%d %s: rel L2 %.3e / %.3e > %.0e", arch, qbits,
+              dt_name(dt), err1, errn, tol);
+        CHECK(agree * 100 >= 99 * NT, "%s int%d %s: argmax agreement %d/%d", arch, qbits,
+              dt_name(dt), agree, NT);
+    }
     for (int k = 0; k < 2; k++) {
         hark_state_free(s[k]);
         hark_model_free(m[k]);
     }
     npy_free(&mel);
+}
+
+/* The FP8 encoder (hark_model_params.encoder_fp8) against the same file's fp16/bf16 engine on
+ * the GPU: encoder output and teacher-forced logits within the FP8 gates, fewer weight bytes,
+ * the same result for a window encoded alone and second of two, with int8 cross K/V too, and
+ * an f32 engine refused. */
+static void check_fp8(const char *arch, const char *mel_name, int dt, int kv_bits)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/cuda-fp8-%s.hark", HARK_BINARY_DIR, arch);
+    hark_convert_params cp = hark_convert_default_params();
+    CHECK_OK(hark_convert_random(arch, 7, path, &cp));
+    npy_array mel;
+    if (load_mel(mel_name, &mel) != 0)
+        return;
+    hark_model *m[2] = { NULL, NULL };
+    hark_state *s[2] = { NULL, NULL };
+    hark_state_params sp = hark_state_default_params();
+    sp.max_windows = 2;
+    sp.cross_kv_bits = kv_bits;
+    for (int k = 0; k < 2; k++) {
+        hark_model_params mp = hark_model_default_params();
+        mp.device = "cuda:0";
+        mp.dtype = dt;
+        mp.encoder_fp8 = k;
+        CHECK_OK(hark_model_load(path, &mp, &m[k]));
+        if (m[k])
+            CHECK_OK(hark_state_new(m[k], &sp, &s[k]));
+        if (s[k])
+            CHECK_OK(hark_encode(s[k], mel.data, 1));
+    }
+    if (s[0] && s[1]) {
+        hark_model_dims d = hark_model_get_dims(m[0]);
+        size_t ne = (size_t)d.n_audio_ctx * d.n_audio_state;
+        float *eo[3] = { malloc(ne * 4), malloc(ne * 4), malloc(ne * 4) };
+        CHECK_OK(hark_encoder_output(s[0], 0, eo[0]));
+        CHECK_OK(hark_encoder_output(s[1], 0, eo[1]));
+        double enc_err = test_rel_l2(eo[1], eo[0], ne), err1, errn;
+        int agree;
+        teacher_forced(m[0], s[0], s[1], &err1, &errn, &agree);
+        hark_stats st[2];
+        hark_state_stats(s[0], &st[0]);
+        hark_state_stats(s[1], &st[1]);
+        printf("%s fp8 encoder %s, cross K/V %d bits: encoder output rel L2 %.2e, logits %.2e "
+               "(row by row) %.2e (one call), argmax %d/%d; weights %.1f -> %.1f MiB\n", arch,
+               dt_name(dt), kv_bits, enc_err, err1, errn, agree, NT,
+               (double)st[0].weights_bytes / 1048576.0, (double)st[1].weights_bytes / 1048576.0);
+        CHECK(enc_err <= 5e-2, "%s fp8 %s: encoder output rel L2 %.3e", arch, dt_name(dt), enc_err);
+        CHECK(err1 <= 5e-2 && errn <= 5e-2, "%s fp8 %s: logits rel L2 %.3e / %.3e", arch,
+              dt_name(dt), err1, errn);
+        CHECK(agree * 100 >= 95 * NT, "%s fp8 %s: argmax %d/%d", arch, dt_name(dt), agree, NT);
+        CHECK(st[1].weights_bytes < st[0].weights_bytes, "%s fp8: weights %zu >= %zu", arch,
+              st[1].weights_bytes, st[0].weights_bytes);
+        /* two windows in one call: the second (its own rows' scales) as the first alone */
+        float *two = malloc(2 * (size_t)mel.numel * sizeof(float));
+        memcpy(two, mel.data, (size_t)mel.numel * sizeof(float));
+        memcpy(two + mel.numel, mel.data, (size_t)mel.numel * sizeof(float));
+        CHECK_OK(hark_encode(s[1], two, 2));
+        CHECK_OK(hark_encoder_output(s[1], 1, eo[2]));
+        double two_err = test_rel_l2(eo[2], eo[1], ne);
+        CHECK(two_err <= 1e-2, "%s fp8: window 2 of 2 vs alone rel L2 %.3e", arch, two_err);
+        free(two);
+        for (int i = 0; i < 3; i++)
+            free(eo[i]);
+    }
+    for (int k = 0; k < 2; k++) {
+        hark_state_free(s[k]);
+        hark_model_free(m[k]);
+    }
+    npy_free(&mel);
+    hark_model_params mp = hark_model_default_params();
+    mp.device = "cuda:0";
+    mp.dtype = HARK_DTYPE_F32;
+    mp.encoder_fp8 = 1;
+    hark_model *bad = NULL;
+    hark_status st = hark_model_load(path, &mp, &bad);
+    CHECK(st == HARK_ERR_UNSUPPORTED && !bad, "fp8 with an f32 engine: %s", hark_status_str(st));
+    mp.dtype = HARK_DTYPE_F16;
+    mp.encoder_fp8 = 2;
+    st = hark_model_load(path, &mp, &bad);
+    CHECK(st == HARK_ERR_INVALID_ARG && !bad, "encoder_fp8 2: %s", hark_status_str(st));
 }
 
 int main(void)
@@ -616,5 +714,10 @@ int main(void)
             check_quant("tiny-test", "mel_jfk_80.npy", q, 32, dt);
             check_quant("v3-test", "mel_jfk_128.npy", q, 64, dt);
         }
+    for (int dt = HARK_DTYPE_F16; dt <= HARK_DTYPE_BF16; dt++) {
+        check_fp8("tiny-test", "mel_jfk_80.npy", dt, 16);
+        check_fp8("v3-test", "mel_jfk_128.npy", dt, 16);
+    }
+    check_fp8("v3-test", "mel_jfk_128.npy", HARK_DTYPE_F16, 8);
     TEST_MAIN_END();
 }

@@ -15,13 +15,17 @@
 #include <cuda_runtime_api.h>
 
 /* y = x W^T (+ b): W [n][k] in the model's dtype, b [n] or NULL. Quantized (qbits 8 or 4,
- * docs/quant.md): W int8 [n][k] or packed int4 [n][k/2], scale fp16 [n][k/group]. */
+ * docs/quant.md): W int8 [n][k] or packed int4 [n][k/2], scale fp16 [n][k/group]. FP8 (the
+ * encoder's products with hark_model_params.encoder_fp8): w NULL, w8 e4m3 [n][k] with s8 fp32
+ * [n], one scale per output channel (fp8.cu); only cu_gemm_f8 takes it. */
 typedef struct cu_lin {
     void *w;
     const void *b;
     int n, k;
     int qbits, group;
     const void *scale;
+    void *w8;
+    float *s8;
 } cu_lin;
 
 typedef struct cu_enc_layer {
@@ -53,6 +57,7 @@ typedef struct cu_weights {
     cu_dec_layer *dec;
     void *dec_ln_g, *dec_ln_b;
     size_t max_q; /* elements of the largest quantized matrix (0: none) */
+    int f8;       /* the encoder's products (and the cross K/V projections) in FP8 */
     size_t bytes;
     void **allocs;
     int n_allocs, cap_allocs;
@@ -60,7 +65,7 @@ typedef struct cu_weights {
 
 /* One cached cuBLASLt problem. */
 typedef struct cu_plan {
-    int n, m, k, ldx, ldy, bias, beta1, out_f32;
+    int n, m, k, ldx, ldy, bias, beta1, out_f32, f8;
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t a, b, c;
     cublasLtMatmulAlgo_t algo;
@@ -83,6 +88,8 @@ typedef struct cu_ctx {
     int n_plans;
     uint64_t plan_tick;
     int gemm_tune; /* time cuBLASLt's candidate algorithms per shape (HARK_CUDA_GEMM_TUNE=0: off) */
+    int f8_fast_accum; /* FP8 products accumulate in the tensor cores' fast mode
+                          (HARK_CUDA_FP8_FAST=0|1) */
     int max_windows, max_seqs, max_rows, rows_cap; /* rows_cap: max_rows rounded up to 2^k */
     size_t bytes; /* everything this context allocated on the device */
     size_t peak_used;
@@ -103,6 +110,8 @@ typedef struct cu_ctx {
     float *mel_dev;   /* [ew][M][L] */
     void *ex, *eh, *ea; /* [ew*C][D] */
     void *eqkv;         /* [ew*C][3D]; also the im2col buffers */
+    uint8_t *x8;        /* with FP8: e4m3 activations [ew*C][F] ... */
+    float *x8s;         /* ... and their row scales [ew*C] */
     void *ef;           /* [ew*C][F]; also conv1's output [ew*L][D] */
     cu_mel_plan *mel;
     cudaEvent_t ev[3];
@@ -150,6 +159,10 @@ static inline int32_t *cu_meta_argmax(int32_t *m, int cap, int mb) { return m + 
 /* cuda_gemm.c: y[m][n] = x[m][k] W^T (+ b) (+ y when accumulate); out_f32 writes fp32 y. */
 hark_status cu_gemm(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, void *y, int ldy,
                     int accumulate, int out_f32);
+/* The FP8 product of w (w8, s8) with x8 e4m3 [m][k] of row scales xs [m] (cu_rows_to_f8):
+ * y[m][ldy] (dt) = (x8 * xs) (w8 * s8)^T (+ b) (+ y when accumulate), fp32 accumulation. */
+hark_status cu_gemm_f8(cu_ctx *c, const cu_lin *w, const uint8_t *x8, const float *xs, int m,
+                       void *y, int ldy, int accumulate);
 /* The product with what rides along (fused into the small-batch kernel when m is small, else
  * separate kernels around cuBLASLt): layer norm of x first (ln_g/ln_b, using ln_scratch [m][k]
  * on the general path), bias, GELU, the residual add (accumulate), fp32 output, and the K/V

@@ -178,6 +178,75 @@ static hark_status up_qkv(cu_weights *w, const hark_attn_weights *a, cu_lin *out
     return HARK_OK;
 }
 
+/* Frees one of w's allocations before the weights go (a matrix replaced by its FP8 copy). */
+static void w_release(cu_weights *w, void *p, size_t bytes)
+{
+    for (int i = 0; i < w->n_allocs; i++)
+        if (w->allocs[i] == p) {
+            cudaFree(p);
+            w->allocs[i] = w->allocs[--w->n_allocs];
+            w->bytes -= bytes;
+            return;
+        }
+}
+
+/* Replaces matrix l by its FP8 copy (w8, s8; fp8.cu): a quantized matrix is dequantized first.
+ * The fp16 (or packed) values are freed: only the FP8 product uses l from now on. */
+static hark_status lin_to_f8(cu_weights *w, cu_lin *l)
+{
+    const size_t nk = (size_t)l->n * (size_t)l->k;
+    const void *src = l->w;
+    void *tmp = NULL;
+    hark_status st = HARK_OK;
+    if (l->qbits) {
+        st = cu_check(cudaMalloc(&tmp, nk * w->esz), "cudaMalloc (fp8)");
+        if (st == HARK_OK)
+            st = cu_check((cudaError_t)cu_dequant(w->dt, l->qbits, l->group, l->w, l->scale,
+                                                  l->n, l->k, tmp, NULL), "cu_dequant");
+        src = tmp;
+    }
+    if (st == HARK_OK)
+        st = w_alloc(w, nk, &l->w8);
+    if (st == HARK_OK)
+        st = w_alloc(w, (size_t)l->n * sizeof(float), (void **)&l->s8);
+    if (st == HARK_OK)
+        st = cu_check((cudaError_t)cu_rows_to_f8(w->dt, CU_F8_PLAIN, src, l->k, NULL, NULL, l->n,
+                                                 l->k, l->w8, l->s8, NULL), "cu_rows_to_f8");
+    if (st == HARK_OK)
+        st = cu_check(cudaDeviceSynchronize(), "fp8 weights");
+    cudaFree(tmp);
+    if (st != HARK_OK)
+        return st;
+    if (l->qbits) {
+        w_release(w, l->w, nk * (size_t)l->qbits / 8);
+        w_release(w, (void *)l->scale, (size_t)l->n * (size_t)(l->k / l->group) * 2);
+    } else {
+        w_release(w, l->w, nk * w->esz);
+    }
+    l->w = NULL;
+    l->scale = NULL;
+    l->qbits = l->group = 0;
+    return HARK_OK;
+}
+
+/* The encoder's products and the decoder's cross K/V projections to FP8. */
+static hark_status weights_to_f8(cu_weights *w)
+{
+    for (int i = 0; i < w->n_enc; i++) {
+        cu_enc_layer *g = &w->enc[i];
+        CU_TRY(lin_to_f8(w, &g->qkv));
+        CU_TRY(lin_to_f8(w, &g->o));
+        CU_TRY(lin_to_f8(w, &g->fc1));
+        CU_TRY(lin_to_f8(w, &g->fc2));
+    }
+    for (int i = 0; i < w->n_dec; i++) {
+        CU_TRY(lin_to_f8(w, &w->dec[i].ck));
+        CU_TRY(lin_to_f8(w, &w->dec[i].cv));
+    }
+    w->f8 = 1;
+    return HARK_OK;
+}
+
 static void weights_free(void *bw)
 {
     cu_weights *w = bw;
@@ -275,6 +344,18 @@ static hark_status weights_upload(const hark_model *model, void **bw)
         st = w->enc && w->dec ? upload_all(w, &model->w)
                               : hark_fail(HARK_ERR_NOMEM, "cuda: out of host memory");
     }
+    if (st == HARK_OK && model->params.encoder_fp8) {
+        if (prop.major * 10 + prop.minor < 89)
+            st = hark_fail(HARK_ERR_UNSUPPORTED, "cuda: FP8 encoder needs compute capability 8.9+ "
+                           "(%s is %d.%d)", prop.name, prop.major, prop.minor);
+        else if (w->dt != HARK_DTYPE_F16 && w->dt != HARK_DTYPE_BF16)
+            st = hark_fail(HARK_ERR_UNSUPPORTED, "cuda: FP8 encoder needs an f16 or bf16 engine");
+        else if (w->D % 16 != 0 || w->F % 16 != 0)
+            st = hark_fail(HARK_ERR_UNSUPPORTED, "cuda: FP8 encoder needs widths that are "
+                           "multiples of 16 (%d, %d)", w->D, w->F);
+        else
+            st = weights_to_f8(w);
+    }
     if (st != HARK_OK) {
         weights_free(w);
         return st;
@@ -365,6 +446,10 @@ static hark_status ctx_buffers(cu_ctx *c, float kv_fraction)
     CU_TRY(c_alloc(c, (qkv > col1 ? qkv : col1) * es, &c->eqkv));
     size_t ff = EW * C * F, conv1 = EW * L * D;
     CU_TRY(c_alloc(c, (ff > conv1 ? ff : conv1) * es, &c->ef));
+    if (w->f8) {
+        CU_TRY(c_alloc(c, ff, (void **)&c->x8));
+        CU_TRY(c_alloc(c, EW * C * sizeof(float), (void **)&c->x8s));
+    }
 
     CU_TRY(c_alloc(c, R * D * es, &c->dx));
     CU_TRY(c_alloc(c, R * D * es, &c->dh));
@@ -446,6 +531,8 @@ static hark_status ctx_new(const hark_model *model, const void *bw, const hark_s
     c->ws_size = 32u << 20;
     const char *gt = getenv("HARK_CUDA_GEMM_TUNE");
     c->gemm_tune = !(gt && strcmp(gt, "0") == 0);
+    const char *fa = getenv("HARK_CUDA_FP8_FAST");
+    c->f8_fast_accum = fa ? atoi(fa) != 0 : 1;
     hark_status st = cu_check(cudaSetDevice(c->dev), "cudaSetDevice");
     /* programmatic dependent launch in the decoder step (kernels.h): Hopper and later, unless
      * HARK_CUDA_PDL=0 */

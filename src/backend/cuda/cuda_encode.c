@@ -12,10 +12,27 @@
 
 #define K(expr) CU_K(expr)
 
+/* Rows of x [rows][ld] into c->x8 / c->x8s as FP8 with a scale per row, f (CU_F8_PLAIN,
+ * CU_F8_GELU, or CU_F8_LN with g, b) applied on the way: the operand of cu_gemm_f8. */
+static hark_status to_f8(cu_ctx *c, int mode, const void *x, int ld, int rows, int k,
+                         const void *g, const void *b)
+{
+    return cu_check((cudaError_t)cu_rows_to_f8(c->w->dt, mode, x, ld, g, b, rows, k, c->x8,
+                                               c->x8s, c->st), "cu_rows_to_f8");
+}
+
+/* y = (the encoder output of the call, rows) W^T: FP8 from c->x8 when the weights are FP8. */
+static hark_status cross_gemm(cu_ctx *c, const cu_lin *w, const void *out, int rows, void *y)
+{
+    if (w->w8)
+        return cu_gemm_f8(c, w, c->x8, c->x8s, rows, y, c->w->D, 0);
+    return cu_gemm(c, w, out, c->w->D, rows, y, c->w->D, 0, 0);
+}
+
 /* Cross-attention K and V of decoder layer l for n windows whose encoder output is at out
  * (n x C rows), into the window slots slot0 .. slot0 + n - 1: the products straight into the
  * slots, or with int8 slots (kv8) into scratch (c->ea, free once the layers are done) and then
- * quantised with a scale per position and head. */
+ * quantised with a scale per position and head. With FP8 weights, c->x8 holds out in FP8. */
 static hark_status cross_kv(cu_ctx *c, int l, const void *out, int n, int slot0)
 {
     const cu_weights *w = c->w;
@@ -23,16 +40,16 @@ static hark_status cross_kv(cu_ctx *c, int l, const void *out, int n, int slot0)
     const size_t CD = (size_t)C * D, W = (size_t)c->max_windows;
     if (!c->kv8) {
         const size_t es = w->esz, off = ((size_t)l * W + (size_t)slot0) * CD * es;
-        CU_TRY(cu_gemm(c, &w->dec[l].ck, out, D, n * C, (char *)c->cross_k + off, D, 0, 0));
-        CU_TRY(cu_gemm(c, &w->dec[l].cv, out, D, n * C, (char *)c->cross_v + off, D, 0, 0));
+        CU_TRY(cross_gemm(c, &w->dec[l].ck, out, n * C, (char *)c->cross_k + off));
+        CU_TRY(cross_gemm(c, &w->dec[l].cv, out, n * C, (char *)c->cross_v + off));
         return HARK_OK;
     }
     const size_t off = ((size_t)l * W + (size_t)slot0) * CD;
     const size_t soff = ((size_t)l * W + (size_t)slot0) * (size_t)C * H;
-    CU_TRY(cu_gemm(c, &w->dec[l].ck, out, D, n * C, c->ea, D, 0, 0));
+    CU_TRY(cross_gemm(c, &w->dec[l].ck, out, n * C, c->ea));
     K(cu_quantize_i8(w->dt, c->ea, (long)n, C, D, H, (int8_t *)c->cross_k + off,
                      c->cross_ks + soff, c->st));
-    CU_TRY(cu_gemm(c, &w->dec[l].cv, out, D, n * C, c->ea, D, 0, 0));
+    CU_TRY(cross_gemm(c, &w->dec[l].cv, out, n * C, c->ea));
     K(cu_quantize_i8(w->dt, c->ea, (long)n, C, D, H, (int8_t *)c->cross_v + off,
                      c->cross_vs + soff, c->st));
     return HARK_OK;
@@ -55,7 +72,21 @@ static hark_status encode_chunk(cu_ctx *c, int nb, const int *slots)
     K(cu_gelu_add_pos(dt, c->ex, w->enc_pos, nb, C, D, s));
 
     const float scale = 1.0f / sqrtf((float)(D / w->H_enc));
-    for (int i = 0; i < w->n_enc; i++) {
+    const int R = nb * C;
+    for (int i = 0; i < w->n_enc && w->f8; i++) { /* FP8: each product's operand quantized by
+                                                     the kernel before it (norm, GELU, a copy) */
+        const cu_enc_layer *l = &w->enc[i];
+        CU_TRY(to_f8(c, CU_F8_LN, c->ex, D, R, D, l->ln1_g, l->ln1_b));
+        CU_TRY(cu_gemm_f8(c, &l->qkv, c->x8, c->x8s, R, c->eqkv, 3 * D, 0));
+        K(cu_encoder_attention(dt, c->eqkv, c->ea, nb, C, D, w->H_enc, scale, s));
+        CU_TRY(to_f8(c, CU_F8_PLAIN, c->ea, D, R, D, NULL, NULL));
+        CU_TRY(cu_gemm_f8(c, &l->o, c->x8, c->x8s, R, c->ex, D, 1));
+        CU_TRY(to_f8(c, CU_F8_LN, c->ex, D, R, D, l->ln2_g, l->ln2_b));
+        CU_TRY(cu_gemm_f8(c, &l->fc1, c->x8, c->x8s, R, c->ef, F, 0));
+        CU_TRY(to_f8(c, CU_F8_GELU, c->ef, F, R, F, NULL, NULL));
+        CU_TRY(cu_gemm_f8(c, &l->fc2, c->x8, c->x8s, R, c->ex, D, 1));
+    }
+    for (int i = 0; i < w->n_enc && !w->f8; i++) {
         const cu_enc_layer *l = &w->enc[i];
         K(cu_layer_norm(dt, c->ex, l->ln1_g, l->ln1_b, c->eh, nb * C, D, s));
         CU_TRY(cu_gemm(c, &l->qkv, c->eh, D, nb * C, c->eqkv, 3 * D, 0, 0));
@@ -75,6 +106,8 @@ static hark_status encode_chunk(cu_ctx *c, int nb, const int *slots)
     if (contiguous) {
         char *out = (char *)c->enc_out + (size_t)slots[0] * slot_bytes;
         K(cu_layer_norm(dt, c->ex, w->enc_ln_g, w->enc_ln_b, out, nb * C, D, s));
+        if (w->f8)
+            CU_TRY(to_f8(c, CU_F8_PLAIN, out, D, R, D, NULL, NULL));
         for (int l = 0; l < w->n_dec; l++)
             CU_TRY(cross_kv(c, l, out, nb, slots[0]));
         return HARK_OK;
@@ -84,6 +117,8 @@ static hark_status encode_chunk(cu_ctx *c, int nb, const int *slots)
         char *out = (char *)c->enc_out + (size_t)slots[i] * slot_bytes;
         K(cudaMemcpyAsync(out, (char *)c->eh + (size_t)i * slot_bytes, slot_bytes,
                           cudaMemcpyDeviceToDevice, s));
+        if (w->f8)
+            CU_TRY(to_f8(c, CU_F8_PLAIN, out, D, C, D, NULL, NULL));
         for (int l = 0; l < w->n_dec; l++)
             CU_TRY(cross_kv(c, l, out, 1, slots[i]));
     }

@@ -85,15 +85,33 @@ static int log2_floor(int m)
     return b;
 }
 
+/* FP8 operands (p->f8): A (the weights) and B (the activations) e4m3, each with a vector of
+ * fp32 scales over its outer dimension (weights per output channel, activations per row):
+ * cuBLASLt's outer-vector scaling, Hopper and later. */
+static hark_status plan_f8(cu_ctx *c, cu_plan *p, const float *ws, const float *xs)
+{
+    int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+    LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode, sizeof(mode)));
+    LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode, sizeof(mode)));
+    LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &ws, sizeof(ws)));
+    LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &xs, sizeof(xs)));
+    int8_t fast = (int8_t)c->f8_fast_accum;
+    LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast, sizeof(fast)));
+    return HARK_OK;
+}
+
 static hark_status plan_new(cu_ctx *c, cu_plan *p, const void *x, const void *w, const void *bias,
-                            const void *y)
+                            const void *y, const float *ws, const float *xs)
 {
     const cu_weights *cw = c->w;
     cudaDataType_t t = cuda_type(cw->dt), to = p->out_f32 ? CUDA_R_32F : t;
+    cudaDataType_t tin = p->f8 ? CUDA_R_8F_E4M3 : t;
     LT(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
     LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+    if (p->f8)
+        CU_TRY(plan_f8(c, p, ws, xs));
     if (p->bias) {
         cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
         LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
@@ -101,8 +119,8 @@ static hark_status plan_new(cu_ctx *c, cu_plan *p, const void *x, const void *w,
         LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
                                           sizeof(bias)));
     }
-    LT(cublasLtMatrixLayoutCreate(&p->a, t, (uint64_t)p->k, (uint64_t)p->n, p->k));
-    LT(cublasLtMatrixLayoutCreate(&p->b, t, (uint64_t)p->k, (uint64_t)p->m, p->ldx));
+    LT(cublasLtMatrixLayoutCreate(&p->a, tin, (uint64_t)p->k, (uint64_t)p->n, p->k));
+    LT(cublasLtMatrixLayoutCreate(&p->b, tin, (uint64_t)p->k, (uint64_t)p->m, p->ldx));
     LT(cublasLtMatrixLayoutCreate(&p->c, to, (uint64_t)p->n, (uint64_t)p->m, p->ldy));
     cublasLtMatmulPreference_t pref;
     LT(cublasLtMatmulPreferenceCreate(&pref));
@@ -117,7 +135,7 @@ static hark_status plan_new(cu_ctx *c, cu_plan *p, const void *x, const void *w,
         for (int i = 0; i < c->n_plans; i++) {
             const cu_plan *q = &c->plans[i];
             if (q == p || !q->timed || q->n != p->n || q->k != p->k || q->bias != p->bias ||
-                q->beta1 != p->beta1 || q->out_f32 != p->out_f32 ||
+                q->beta1 != p->beta1 || q->out_f32 != p->out_f32 || q->f8 != p->f8 ||
                 log2_floor(q->m) != log2_floor(p->m))
                 continue;
             cublasLtMatmulHeuristicResult_t chk;
@@ -151,14 +169,15 @@ static void plan_destroy(cu_plan *p)
 
 /* The cached plan of key's shape, built (and tuned on x, w, y) on first use. */
 static hark_status plan_get(cu_ctx *c, const cu_plan *key, const void *x, const void *w,
-                            const void *bias, const void *y, cu_plan **out)
+                            const void *bias, const void *y, const float *ws, const float *xs,
+                            cu_plan **out)
 {
     c->plan_tick++;
     for (int i = 0; i < c->n_plans; i++) {
         cu_plan *p = &c->plans[i];
         if (p->n == key->n && p->m == key->m && p->k == key->k && p->ldx == key->ldx &&
             p->ldy == key->ldy && p->bias == key->bias && p->beta1 == key->beta1 &&
-            p->out_f32 == key->out_f32) {
+            p->out_f32 == key->out_f32 && p->f8 == key->f8) {
             p->used = c->plan_tick;
             *out = p;
             return HARK_OK;
@@ -176,7 +195,7 @@ static hark_status plan_get(cu_ctx *c, const cu_plan *key, const void *x, const 
     cu_plan *p = &c->plans[slot];
     *p = *key;
     p->used = c->plan_tick;
-    hark_status st = plan_new(c, p, x, w, bias, y);
+    hark_status st = plan_new(c, p, x, w, bias, y, ws, xs);
     if (st != HARK_OK) {
         memset(p, 0, sizeof(*p)); /* what plan_new made before failing leaks: rare, and small */
         if (slot < c->n_plans) { /* keep the array dense: the last plan fills the hole */
@@ -205,12 +224,37 @@ static hark_status gemm_lt(cu_ctx *c, const cu_lin *w, const void *x, int ldx, i
     cu_plan key = { .n = w->n, .m = m, .k = w->k, .ldx = ldx, .ldy = ldy, .bias = w->b != NULL,
                     .beta1 = accumulate != 0, .out_f32 = out_f32 != 0 };
     cu_plan *p = NULL;
-    CU_TRY(plan_get(c, &key, x, w->w, w->b, y, &p));
+    CU_TRY(plan_get(c, &key, x, w->w, w->b, y, NULL, NULL, &p));
     if (w->b)
         LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &w->b,
                                           sizeof(w->b)));
     float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
     LT(cublasLtMatmul(c->lt, p->op, &alpha, w->w, p->a, x, p->b, &beta, y, p->c, y, p->c,
+                      &p->algo, c->ws, c->ws_size, c->st));
+    return HARK_OK;
+}
+
+hark_status cu_gemm_f8(cu_ctx *c, const cu_lin *w, const uint8_t *x8, const float *xs, int m,
+                       void *y, int ldy, int accumulate)
+{
+    if (m <= 0)
+        return HARK_OK;
+    if (!w->w8)
+        return hark_fail(HARK_ERR_BACKEND, "cuda: an FP8 product of a matrix without FP8 weights");
+    cu_plan key = { .n = w->n, .m = m, .k = w->k, .ldx = w->k, .ldy = ldy, .bias = w->b != NULL,
+                    .beta1 = accumulate != 0, .f8 = 1 };
+    cu_plan *p = NULL;
+    CU_TRY(plan_get(c, &key, x8, w->w8, w->b, y, w->s8, xs, &p));
+    /* a cached plan carries the pointers of the call that made it */
+    LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &w->s8,
+                                      sizeof(w->s8)));
+    LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &xs,
+                                      sizeof(xs)));
+    if (w->b)
+        LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &w->b,
+                                          sizeof(w->b)));
+    float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    LT(cublasLtMatmul(c->lt, p->op, &alpha, w->w8, p->a, x8, p->b, &beta, y, p->c, y, p->c,
                       &p->algo, c->ws, c->ws_size, c->st));
     return HARK_OK;
 }
@@ -248,6 +292,8 @@ hark_status cu_linear(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m,
     if (m <= 0)
         return HARK_OK;
     const cu_weights *cw = c->w;
+    if (!w->w)
+        return hark_fail(HARK_ERR_BACKEND, "cuda: an FP8-only matrix reached the fp16 product");
     int done = 0;
     CU_TRY(try_gemv(c, w, x, ldx, m, y, ldy, o, &done));
     if (done)

@@ -127,6 +127,15 @@ int cu_gemv(const cu_gemv_args *a, cu_stream s);
 int cu_dequant(hark_dtype dt, int qbits, int group, const void *w, const void *scale, int n,
                int k, void *out, cu_stream s);
 
+/* FP8 (e4m3) rows with a scale per row (fp8.cu): for each row r of x [rows][ldx] (dt),
+ * v = f(x[r][0..k)) with f the identity (CU_F8_PLAIN), exact GELU (CU_F8_GELU) or layer norm
+ * with g, b [k] (CU_F8_LN, eps 1e-5); scale[r] = max |v| / 448 (1 for a zero row);
+ * out[r][j] = e4m3(v[j] / scale[r]), saturating, out [rows][k]. k a multiple of 4, at most
+ * 12288; out 4-byte aligned. Weights (rows of W) and activations alike. */
+enum { CU_F8_PLAIN = 0, CU_F8_GELU = 1, CU_F8_LN = 2 };
+int cu_rows_to_f8(hark_dtype dt, int mode, const void *x, int ldx, const void *g, const void *b,
+                  int rows, int k, uint8_t *out, float *scale, cu_stream s);
+
 /* Programmatic dependent launch (Hopper) for the decoder-step kernels (cu_gemv, the decode
  * attentions, cu_embed's successor): each may start while the kernel before it finishes and
  * stream its weights meanwhile (common.cuh). Process-wide; off until set. Graphs captured while
