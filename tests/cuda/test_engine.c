@@ -637,7 +637,7 @@ static void check_fp8(const char *arch, const char *mel_name, int dt, int kv_bit
         CHECK(enc_err <= 5e-2, "%s fp8 %s: encoder output rel L2 %.3e", arch, dt_name(dt), enc_err);
         CHECK(err1 <= 5e-2 && errn <= 5e-2, "%s fp8 %s: logits rel L2 %.3e / %.3e", arch,
               dt_name(dt), err1, errn);
-        CHECK(agree * 100 >= 95 * NT, "%s fp8 %s: argmax %d/%d", arch, dt_name(dt), agree, NT);
+        CHECK(agree * 100 >= 90 * NT, "%s fp8 %s: argmax %d/%d", arch, dt_name(dt), agree, NT);
         CHECK(st[1].weights_bytes < st[0].weights_bytes, "%s fp8: weights %zu >= %zu", arch,
               st[1].weights_bytes, st[0].weights_bytes);
         /* two windows in one call: the second (its own rows' scales) as the first alone */

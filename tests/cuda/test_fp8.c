@@ -109,8 +109,8 @@ static void test_special(void)
               (int)cudaErrorInvalidValue, "layer norm without gain refused");
     CHECK(cu_rows_to_f8(HARK_DTYPE_F16, CU_F8_PLAIN, dx, 32, NULL, NULL, 1, k, dq, ds, stream) ==
               (int)cudaErrorInvalidValue, "ld below k refused");
-    CHECK(cu_rows_to_f8(HARK_DTYPE_F16, CU_F8_PLAIN, dx, 16384, NULL, NULL, 1, 16384, dq, ds,
-                        stream) == (int)cudaErrorInvalidValue, "k 16384 refused");
+    CHECK(cu_rows_to_f8(HARK_DTYPE_F16, CU_F8_PLAIN, dx, 12004, NULL, NULL, 1, 12004, dq, ds,
+                        stream) == (int)cudaErrorInvalidValue, "k 12004 refused");
     CHECK(cu_rows_to_f8(HARK_DTYPE_F16, 7, dx, k, NULL, NULL, 1, k, dq, ds, stream) ==
               (int)cudaErrorInvalidValue, "mode 7 refused");
     cudaGetLastError();
@@ -158,6 +158,8 @@ int main(int argc, char **argv)
             test_rows(DTYPES[i], mode, 5, 100, 104); /* not a whole vector: the scalar path */
             test_rows(DTYPES[i], mode, 3, 384, 1152); /* a column block of a wider matrix */
             test_rows(DTYPES[i], mode, 2, 4, 4);
+            test_rows(DTYPES[i], mode, 2, 12000, 12000); /* 2 or 4 vectors a thread */
+            test_rows(DTYPES[i], mode, 2, 12000, 12001); /* the largest row, staged */
         }
     test_special();
     cudaError_t err = cudaDeviceSynchronize();

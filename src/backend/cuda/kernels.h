@@ -131,7 +131,7 @@ int cu_dequant(hark_dtype dt, int qbits, int group, const void *w, const void *s
  * v = f(x[r][0..k)) with f the identity (CU_F8_PLAIN), exact GELU (CU_F8_GELU) or layer norm
  * with g, b [k] (CU_F8_LN, eps 1e-5); scale[r] = max |v| / 448 (1 for a zero row);
  * out[r][j] = e4m3(v[j] / scale[r]), saturating, out [rows][k]. k a multiple of 4, at most
- * 12288; out 4-byte aligned. Weights (rows of W) and activations alike. */
+ * 12000; out 4-byte aligned. Weights (rows of W) and activations alike. */
 enum { CU_F8_PLAIN = 0, CU_F8_GELU = 1, CU_F8_LN = 2 };
 int cu_rows_to_f8(hark_dtype dt, int mode, const void *x, int ldx, const void *g, const void *b,
                   int rows, int k, uint8_t *out, float *scale, cu_stream s);
