@@ -218,15 +218,19 @@ static void rows_to_f8_launch(const T *x, int ldx, const T *g, const T *b, int r
     const int nvec = k / N;
     const bool vec = k % N == 0 && ldx % N == 0 && is_aligned(x, 16) && is_aligned(out, N) &&
                      (MODE != CU_F8_LN || (is_aligned(g, 16) && is_aligned(b, 16)));
-    if (vec && nvec <= 4096) {
-        const int vpt = nvec <= 1024 ? 1 : nvec <= 2048 ? 2 : 4;
+    if (vec && nvec <= 4096) { /* at most 256 threads a row (8 vectors each beyond 2048): with
+                                  small blocks many rows share a multiprocessor, so their loads
+                                  overlap the others' reductions */
+        const int vpt = nvec <= 256 ? 1 : nvec <= 512 ? 2 : nvec <= 1024 ? 4 : 8;
         const int threads = ((nvec + vpt - 1) / vpt + 31) / 32 * 32;
         if (vpt == 1)
             rows_to_f8_reg_kernel<T, MODE, 1><<<rows, threads, 0, s>>>(x, ldx, g, b, k, out, scale);
         else if (vpt == 2)
             rows_to_f8_reg_kernel<T, MODE, 2><<<rows, threads, 0, s>>>(x, ldx, g, b, k, out, scale);
-        else
+        else if (vpt == 4)
             rows_to_f8_reg_kernel<T, MODE, 4><<<rows, threads, 0, s>>>(x, ldx, g, b, k, out, scale);
+        else
+            rows_to_f8_reg_kernel<T, MODE, 8><<<rows, threads, 0, s>>>(x, ldx, g, b, k, out, scale);
         return;
     }
     int threads = 32;
