@@ -35,6 +35,9 @@ out=$("$HARK" transcribe -m "$M" --max-tokens 8 "$JFK" 2>"$T/err"); rc=$?
 if [ $rc -eq 0 ] && grep -q "random weights" "$T/err"; then ok; else bad "transcribe sample rc=$rc"; cat "$T/err" >&2; fi
 if "$HARK" transcribe -m "$M" --max-tokens 4 - < "$JFK" >/dev/null 2>&1; then ok; else bad "stdin"; fi
 if (cd "$SRC" && "$HARK" bench -m "$M" --tokens 3 --repeat 1 --threads 2) | grep -q '"rtfx"'; then ok; else bad "bench json"; fi
+# --fp8-encoder is a GPU setting: the CPU accepts it and runs its own types (docs/quant.md)
+if (cd "$SRC" && "$HARK" bench -m "$M" --tokens 2 --repeat 1 --threads 2 --fp8-encoder) | grep -q '"encoder_fp8":1'; then ok; else bad "bench --fp8-encoder json"; fi
+if "$HARK" transcribe -m "$M" --max-tokens 4 --fp8-encoder -f txt -o "$T/f8" "$JFK" >/dev/null 2>"$T/err"; then ok; else bad "transcribe --fp8-encoder on the CPU"; cat "$T/err" >&2; fi
 
 # transcribe: outputs, options, several files
 O=$T/all
@@ -88,6 +91,7 @@ expect_usage() {
   if [ $rc -eq 2 ] && grep -qi "usage" "$T/err"; then ok; else bad "$name: exit $rc (want 2)"; cat "$T/err" >&2; fi
 }
 expect_usage "bad task" "$HARK" transcribe -m "$M" --task summarize "$JFK"
+expect_fail "serve --fp8-encoder maybe" "fp8-encoder maybe: true or false" "$HARK" serve -m "$M" --fp8-encoder maybe
 expect_usage "bad format" "$HARK" transcribe -m "$M" --output-format docx "$JFK"
 expect_usage "bad temperature" "$HARK" transcribe -m "$M" --temperature warm "$JFK"
 expect_usage "bad beam size" "$HARK" transcribe -m "$M" --beam-size -3 "$JFK"

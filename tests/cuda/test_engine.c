@@ -582,6 +582,30 @@ static void check_quant(const char *arch, const char *mel_name, int qbits, int g
         CHECK(agree * 100 >= 99 * NT, "%s int%d %s: argmax agreement %d/%d", arch, qbits,
               dt_name(dt), agree, NT);
     }
+    if (s[0] && dt == HARK_DTYPE_F16) { /* the FP8 encoder of a quantized file (dequantized, then
+                                           to FP8 at load): within the FP8 gates of check_fp8 */
+        hark_model_params mp = hark_model_default_params();
+        mp.device = "cuda:0";
+        mp.dtype = dt;
+        mp.encoder_fp8 = 1;
+        hark_model *m8 = NULL;
+        hark_state *s8 = NULL;
+        CHECK_OK(hark_model_load(path, &mp, &m8));
+        if (m8)
+            CHECK_OK(hark_state_new(m8, NULL, &s8));
+        if (s8 && hark_encode(s8, mel.data, 1) == HARK_OK) {
+            double err1, errn;
+            int agree;
+            teacher_forced(m[0], s[0], s8, &err1, &errn, &agree);
+            printf("%s int%d/%d + fp8 encoder: logits vs cpu rel L2 %.2e, argmax %d/%d\n", arch,
+                   qbits, group, err1, agree, NT);
+            CHECK(err1 <= 5e-2 && errn <= 5e-2 && agree * 100 >= 90 * NT,
+                  "%s int%d + fp8: rel L2 %.3e / %.3e, argmax %d/%d", arch, qbits, err1, errn,
+                  agree, NT);
+        }
+        hark_state_free(s8);
+        hark_model_free(m8);
+    }
     for (int k = 0; k < 2; k++) {
         hark_state_free(s[k]);
         hark_model_free(m[k]);
