@@ -205,9 +205,10 @@ typedef struct hark_state_params {
      * free after weights and window slots (default 0.5), and never more than max_sequences
      * full-length sequences need. */
     float kv_cache_free_mem_fraction;
-    /* GPU: 16 (default, the model's type) or 8: cross-attention keys and values of the window
-     * slots as int8 with a scale per position and head — half their memory and of what every
-     * batched decoder step reads. The CPU keeps fp16. */
+    /* GPU: 16 (default, the model's type), 8 or 4: cross-attention keys and values of the
+     * window slots as int8 (int4) with a scale per position and head — half (a quarter of)
+     * their memory and of what every batched decoder step reads; int4 at a measured cost in
+     * accuracy (docs/cuda.md). The CPU keeps fp16. */
     int cross_kv_bits;
 } hark_state_params;
 

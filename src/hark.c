@@ -168,8 +168,8 @@ hark_status hark_state_new_on(hark_model *model, const hark_state_params *params
     hark_state_params p = params ? *params : hark_state_default_params();
     if (p.cross_kv_bits == 0)
         p.cross_kv_bits = 16;
-    if (p.cross_kv_bits != 16 && p.cross_kv_bits != 8)
-        return hark_fail(HARK_ERR_INVALID_ARG, "hark_state_new: cross_kv_bits %d (8 or 16)",
+    if (p.cross_kv_bits != 16 && p.cross_kv_bits != 8 && p.cross_kv_bits != 4)
+        return hark_fail(HARK_ERR_INVALID_ARG, "hark_state_new: cross_kv_bits %d (16, 8 or 4)",
                          p.cross_kv_bits);
     if (p.max_windows < 1 || p.max_sequences < 1 || p.max_windows > 4096 || p.max_sequences > 4096 ||
         !(p.kv_cache_free_mem_fraction > 0.0f && p.kv_cache_free_mem_fraction <= 1.0f))

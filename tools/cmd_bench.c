@@ -16,13 +16,13 @@ static void bench_usage(FILE *f)
 {
     fprintf(f, "usage: hark bench (-m MODEL | --arch ARCH [--seed N]) [--device cpu|cuda:N]\n"
                "                  [--dtype f16|bf16|f32] [--threads N] [--batch B[,B...]]\n"
-               "                  [--tokens T] [--repeat R] [--audio FILE] [--cross-kv 16|8]\n"
+               "                  [--tokens T] [--repeat R] [--audio FILE] [--cross-kv 16|8|4]\n"
                "                  [--fp8-encoder]\n"
                "The work unit of bench/README.md: B windows of 30 s from PCM: log-mel, encoder,\n"
                "the 4-token prompt, then exactly T greedy decoder steps (end-of-text masked).\n"
                "Prints a table and one JSON line per batch size. --arch makes a random-weight\n"
-               "model of that architecture in $TMPDIR first. --cross-kv 8: the GPU keeps the\n"
-               "cross-attention keys and values in int8 (hark_state_params.cross_kv_bits).\n"
+               "model of that architecture in $TMPDIR first. --cross-kv 8|4: the GPU keeps the\n"
+               "cross-attention keys and values in int8 / int4 (hark_state_params.cross_kv_bits).\n"
                "--fp8-encoder: the GPU runs the encoder's products in FP8 (docs/quant.md).\n");
 }
 
@@ -212,7 +212,7 @@ int cmd_bench(int argc, char **argv)
         }
     }
     if ((!model_path == !arch) || seed < 0 || threads < 0 || n_batches < 1 || T < 0 || T > 440 ||
-        R < 1 || dtype < -1 || (kv_bits != 8 && kv_bits != 16)) {
+        R < 1 || dtype < -1 || (kv_bits != 8 && kv_bits != 16 && kv_bits != 4)) {
         bench_usage(stderr);
         return 2;
     }

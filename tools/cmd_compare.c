@@ -31,6 +31,7 @@ static void compare_usage(FILE *f)
                "  --device D           device of both models (cpu, cuda:N; default cpu)\n"
                "  --test-device D      device of TEST (default: --device)\n"
                "  --test-fp8-encoder   TEST's encoder products in FP8 (GPU; docs/quant.md)\n"
+               "  --test-cross-kv B    TEST's cross-attention K/V in 16, 8 or 4 bits (GPU)\n"
                "  --threads N          CPU threads (default: all cores)\n"
                "  --min-agreement P    exit 1 when the top-1 agreement is below P percent\n"
                "  --json               one JSON object instead of the table\n",
@@ -119,7 +120,7 @@ int cmd_compare(int argc, char **argv)
     const char *paths[2] = { NULL, NULL }, *device = NULL, *test_device = NULL;
     const char *files[64];
     int n_models = 0, n_files = 0, json = 0, test_fp8 = 0;
-    long steps = 100, threads = 0;
+    long steps = 100, threads = 0, test_kv = 16;
     double min_agree = -1.0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -149,6 +150,8 @@ int cmd_compare(int argc, char **argv)
             json = 1;
         } else if (!strcmp(a, "--test-fp8-encoder")) {
             test_fp8 = 1;
+        } else if (!strcmp(a, "--test-cross-kv") && v) {
+            test_kv = cli_long(v), i++;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "hark compare: unknown or incomplete option '%s'\n", a);
             compare_usage(stderr);
@@ -157,7 +160,8 @@ int cmd_compare(int argc, char **argv)
             files[n_files++] = a;
         }
     }
-    if (n_models != 2 || n_files == 0 || steps < 1 || steps > MAX_STEPS || threads < 0) {
+    if (n_models != 2 || n_files == 0 || steps < 1 || steps > MAX_STEPS || threads < 0 ||
+        (test_kv != 16 && test_kv != 8 && test_kv != 4)) {
         compare_usage(stderr);
         return 2;
     }
@@ -191,8 +195,10 @@ int cmd_compare(int argc, char **argv)
         rc = cli_error("out of memory", HARK_ERR_NOMEM);
         goto out;
     }
+    hark_state_params tsp = hark_state_default_params();
+    tsp.cross_kv_bits = (int)test_kv;
     if ((st = hark_state_new(ref, NULL, &sr)) != HARK_OK ||
-        (st = hark_state_new(test, NULL, &stt)) != HARK_OK) {
+        (st = hark_state_new(test, &tsp, &stt)) != HARK_OK) {
         rc = cli_error("cannot make a state", st);
         goto out;
     }

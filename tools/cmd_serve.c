@@ -51,7 +51,7 @@ static void serve_usage(FILE *f)
         "                               (500)\n"
         "  --max-queue-size N           requests waiting beyond those; more get 429 (64)\n"
         "  --kv-cache-free-mem-fraction F  GPU memory for the decoder's KV cache (0.5)\n"
-        "  --cross-kv-bits 16|8         cross-attention K/V of the windows in int8 (16)\n"
+        "  --cross-kv-bits 16|8|4       cross-attention K/V of the windows in int8 / int4 (16)\n"
         "  --fp8-encoder true|false     GPU: the encoder's products in FP8 (false)\n"
         "  --max-request-mb N           request body limit in MiB; more get 413 (256)\n"
         "  --request-timeout S          seconds a request may take (0: none)\n"
@@ -721,12 +721,12 @@ static int serve_main(int argc, char **argv)
     }
     if (http_port < 1 || http_port > 65535 || metrics_port > 65535 || grpc_port > 65535 ||
         max_batch < 1 ||
-        max_batch > 1024 || (kv_bits != 8 && kv_bits != 16) || max_mb < 1 || max_mb > 65536 ||
+        max_batch > 1024 || (kv_bits != 8 && kv_bits != 16 && kv_bits != 4) || max_mb < 1 || max_mb > 65536 ||
         !(kv_frac > 0.0 && kv_frac <= 1.0) || wait_us > 1000000 || beam < 1 || beam > 16 ||
         max_tokens > 224 || conn_to < 1 || conn_to > 3600 || bench_tokens > 224 || n_inst < 1 ||
         n_inst > SV_MAX_INSTANCES) {
         fprintf(stderr, "hark serve: an option is out of range (ports 1-65535, --max-batch-size "
-                "1-1024, --cross-kv-bits 8|16, --max-request-mb 1-65536, "
+                "1-1024, --cross-kv-bits 16|8|4, --max-request-mb 1-65536, "
                 "--kv-cache-free-mem-fraction (0, 1], --max-queue-delay-us <= 1000000, "
                 "--beam-size 1-16, --max-tokens <= 224, --connection-timeout 1-3600, "
                 "--instance-count 1-16)\n");

@@ -464,7 +464,7 @@ static void check_devices(void)
 
 /* int8 cross K/V through the whole transcription, word timestamps included (their scores come
  * from the int8 keys): it runs and gives words. */
-static void check_kv8_transcribe(void)
+static void check_kvq_transcribe(int bits)
 {
     char path[1024], wav[1024];
     snprintf(path, sizeof(path), "%s/cuda-tr.hark", HARK_BINARY_DIR);
@@ -476,7 +476,7 @@ static void check_kv8_transcribe(void)
     hark_model *m = NULL;
     CHECK_OK(hark_model_load(path, &mp, &m));
     hark_state_params sp = hark_state_default_params();
-    sp.cross_kv_bits = 8;
+    sp.cross_kv_bits = bits;
     hark_state *s = NULL;
     if (m)
         CHECK_OK(hark_state_new(m, &sp, &s));
@@ -489,13 +489,13 @@ static void check_kv8_transcribe(void)
         CHECK_OK(hark_transcribe(s, pcm, n, &p));
         for (int i = 0; i < hark_n_segments(s); i++)
             words += hark_segment_n_words(s, i);
-        printf("int8 cross K/V transcribe with words: %d segments, %d words\n", hark_n_segments(s),
-               words);
+        printf("int%d cross K/V transcribe with words: %d segments, %d words\n", bits,
+               hark_n_segments(s), words);
     }
-    CHECK(words > 0, "int8 cross K/V: no words");
-    sp.cross_kv_bits = 4;
+    CHECK(words > 0, "int%d cross K/V: no words", bits);
+    sp.cross_kv_bits = 2;
     hark_state *bad = NULL;
-    CHECK(m && hark_state_new(m, &sp, &bad) == HARK_ERR_INVALID_ARG && !bad, "cross_kv_bits 4");
+    CHECK(m && hark_state_new(m, &sp, &bad) == HARK_ERR_INVALID_ARG && !bad, "cross_kv_bits 2");
     hark_state_free(s);
     hark_model_free(m);
     hark_free(pcm);
@@ -610,6 +610,38 @@ static void check_quant(const char *arch, const char *mel_name, int qbits, int g
         hark_state_free(s[k]);
         hark_model_free(m[k]);
     }
+    npy_free(&mel);
+}
+
+/* int4 cross-attention K/V against the same model's 16-bit ones on the GPU: teacher-forced logits
+ * within the int4 gates (measured, docs/cuda.md). */
+static void check_kv4(const char *arch, const char *mel_name, int dt)
+{
+    npy_array mel;
+    if (load_mel(mel_name, &mel) != 0)
+        return;
+    hark_model *m = load(arch, dt);
+    hark_state *s[2] = { NULL, NULL };
+    for (int k = 0; k < 2 && m; k++) {
+        hark_state_params sp = hark_state_default_params();
+        sp.cross_kv_bits = k ? 4 : 16;
+        CHECK_OK(hark_state_new(m, &sp, &s[k]));
+        if (s[k])
+            CHECK_OK(hark_encode(s[k], mel.data, 1));
+    }
+    if (s[0] && s[1]) {
+        double err1, errn;
+        int agree;
+        teacher_forced(m, s[0], s[1], &err1, &errn, &agree);
+        printf("%s int4 cross K/V %s: logits vs 16-bit rel L2 %.2e (row by row) %.2e (one call), "
+               "argmax %d/%d\n", arch, dt_name(dt), err1, errn, agree, NT);
+        CHECK(err1 <= 0.15 && errn <= 0.15 && agree * 100 >= 80 * NT,
+              "%s int4 cross K/V %s: rel L2 %.3e / %.3e, argmax %d/%d", arch, dt_name(dt), err1,
+              errn, agree, NT);
+    }
+    for (int k = 0; k < 2; k++)
+        hark_state_free(s[k]);
+    hark_model_free(m);
     npy_free(&mel);
 }
 
@@ -731,7 +763,8 @@ int main(void)
     check_transcribe(0, 0);
     check_transcribe(5, 0);
     check_transcribe(0, 1);
-    check_kv8_transcribe();
+    check_kvq_transcribe(8);
+    check_kvq_transcribe(4);
     check_pick_transcribe();
     for (int q = 8; q >= 4; q -= 4)
         for (int dt = HARK_DTYPE_F32; dt <= HARK_DTYPE_F16; dt++) {
@@ -743,5 +776,9 @@ int main(void)
         check_fp8("v3-test", "mel_jfk_128.npy", dt, 16);
     }
     check_fp8("v3-test", "mel_jfk_128.npy", HARK_DTYPE_F16, 8);
+    for (int dt = HARK_DTYPE_F16; dt <= HARK_DTYPE_BF16; dt++) {
+        check_kv4("tiny-test", "mel_jfk_80.npy", dt);
+        check_kv4("v3-test", "mel_jfk_128.npy", dt);
+    }
     TEST_MAIN_END();
 }

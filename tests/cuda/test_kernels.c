@@ -396,9 +396,9 @@ static void test_cross_attention(hark_dtype dt, int rows, int c, int h, int e_w)
     cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(dwin), cudaFree(dout);
 }
 
-/* int8 cross K/V: cu_quantize_i8 (each value within half a step of its head's scale) and
- * cu_cross_attention_i8 against the double reference on the dequantised keys and values. */
-static void test_cross_attention_i8(hark_dtype dt, int rows, int c, int h, int e_w)
+/* int8 / int4 cross K/V: cu_quantize_kv (each value within half a step of its head's scale)
+ * and cu_cross_attention_q against the double reference on the dequantised keys and values. */
+static void test_cross_attention_q(hark_dtype dt, int bits, int rows, int c, int h, int e_w)
 {
     const int n_win = 2, d = h * e_w, ldq = d + 8;
     const size_t nkv = (size_t)n_win * c * d, nq = (size_t)rows * ldq, ns = (size_t)n_win * c * h;
@@ -414,15 +414,16 @@ static void test_cross_attention_i8(hark_dtype dt, int rows, int c, int h, int e
         win[r] = wins[r % 4];
     void *dq = upload(dt, q, nq), *dk = upload(dt, ck, nkv), *dv = upload(dt, cv, nkv);
     float *kr = download(dt, dk, nkv), *vr = download(dt, dv, nkv); /* as the device has them */
-    int8_t *k8 = dmalloc(nkv), *v8 = dmalloc(nkv);
+    const size_t nb = nkv * (size_t)bits / 8;
+    uint8_t *k8 = dmalloc(nb), *v8 = dmalloc(nb);
     float *ks = dmalloc(ns * 4), *vs = dmalloc(ns * 4);
-    CHECK_CU(cu_quantize_i8(dt, dk, n_win, c, d, h, k8, ks, stream));
-    CHECK_CU(cu_quantize_i8(dt, dv, n_win, c, d, h, v8, vs, stream));
-    int8_t *hk = xmalloc(nkv), *hv = xmalloc(nkv);
+    CHECK_CU(cu_quantize_kv(dt, bits, dk, n_win, c, d, h, k8, ks, stream));
+    CHECK_CU(cu_quantize_kv(dt, bits, dv, n_win, c, d, h, v8, vs, stream));
+    uint8_t *hk = xmalloc(nb), *hv = xmalloc(nb);
     float *hks = xmalloc(ns * 4), *hvs = xmalloc(ns * 4);
     cudaStreamSynchronize(stream);
-    cudaMemcpy(hk, k8, nkv, cudaMemcpyDeviceToHost);
-    cudaMemcpy(hv, v8, nkv, cudaMemcpyDeviceToHost);
+    cudaMemcpy(hk, k8, nb, cudaMemcpyDeviceToHost);
+    cudaMemcpy(hv, v8, nb, cudaMemcpyDeviceToHost);
     cudaMemcpy(hks, ks, ns * 4, cudaMemcpyDeviceToHost);
     cudaMemcpy(hvs, vs, ns * 4, cudaMemcpyDeviceToHost);
     float *dqk = xmalloc(nkv * 4), *dqv = xmalloc(nkv * 4);
@@ -430,20 +431,26 @@ static void test_cross_attention_i8(hark_dtype dt, int rows, int c, int h, int e
     for (size_t i = 0; i < nkv; i++) { /* the head-major layout [W][H][C][E], scales [W][H][C] */
         size_t row = i / (size_t)d, col = i % (size_t)d, w = row / (size_t)c, p = row % (size_t)c;
         size_t hd = col / (size_t)e_w, j = col % (size_t)e_w, g = (w * h + hd) * c + p;
-        dqk[i] = hk[g * e_w + j] * hks[g], dqv[i] = hv[g * e_w + j] * hvs[g];
+        if (bits == 8) {
+            dqk[i] = (int8_t)hk[g * e_w + j] * hks[g], dqv[i] = (int8_t)hv[g * e_w + j] * hvs[g];
+        } else { /* stored q + 8, element 2j in the low nibble of byte j */
+            const size_t at = g * (e_w / 2) + j / 2, sh = 4 * (j % 2);
+            dqk[i] = (float)(((hk[at] >> sh) & 15) - 8) * hks[g];
+            dqv[i] = (float)(((hv[at] >> sh) & 15) - 8) * hvs[g];
+        }
         within &= fabsf(dqk[i] - kr[i]) <= 0.5001f * hks[g] + 1e-6f &&
                   fabsf(dqv[i] - vr[i]) <= 0.5001f * hvs[g] + 1e-6f;
     }
-    CHECK(within, "quantize_i8 %s: a value off by more than half a step", DT_NAME[dt]);
+    CHECK(within, "quantize int%d %s: a value off by more than half a step", bits, DT_NAME[dt]);
     void *dwin = upload_bytes(win, (size_t)rows * 4), *dout = poisoned(dt, (size_t)rows * d);
     float scale = 1.0f / sqrtf((float)e_w);
-    CHECK_CU(cu_cross_attention_i8(dt, dq, ldq, k8, v8, ks, vs, dwin, dout, rows, c, d, h, scale,
-                                   stream));
+    CHECK_CU(cu_cross_attention_q(dt, bits, dq, ldq, k8, v8, ks, vs, dwin, dout, rows, c, d, h,
+                                  scale, stream));
     float *got = download(dt, dout, (size_t)rows * d);
     double *ref = xmalloc((size_t)rows * d * sizeof(double));
     cross_ref(q, ldq, dqk, dqv, (long)c * d, win, rows, c, h, e_w, ref);
     char what[80];
-    snprintf(what, sizeof(what), "cross_attention_i8 R%d C%d H%d E%d", rows, c, h, e_w);
+    snprintf(what, sizeof(what), "cross_attention int%d R%d C%d H%d E%d", bits, rows, c, h, e_w);
     compare(what, dt, got, ref, (size_t)rows * d, tol_of(dt));
     free(q), free(ck), free(cv), free(kr), free(vr), free(hk), free(hv), free(hks), free(hvs);
     free(dqk), free(dqv), free(got), free(ref), free(win);
@@ -639,18 +646,18 @@ static void bench_cross(cudaEvent_t e0, cudaEvent_t e1, int reps)
     }
 }
 
-/* cu_cross_attention_i8 with large-v3 shapes (f16 queries), one window per row: ms per call and
- * GB/s of unique int8 K+V and scale bytes. */
-static void bench_cross_i8(cudaEvent_t e0, cudaEvent_t e1, int reps)
+/* cu_cross_attention_q with large-v3 shapes (f16 queries), one window per row: ms per call and
+ * GB/s of unique K+V and scale bytes. */
+static void bench_cross_q(cudaEvent_t e0, cudaEvent_t e1, int reps, int bits)
 {
     const int d = 1280, h = 20, c = 1500;
     static const int rows_list[] = { 1, 8, 32, 128, 256 };
-    printf("bench cross_attention_i8 f16 C1500 D1280 H20: ms (GB/s of K+V+scales)\n");
+    printf("bench cross_attention int%d f16 C1500 D1280 H20: ms (GB/s of K+V+scales)\n", bits);
     for (size_t j = 0; j < sizeof(rows_list) / sizeof(rows_list[0]); j++) {
         const int rows = rows_list[j];
-        const size_t nkv = (size_t)rows * c * d, ns = (size_t)rows * c * h;
+        const size_t nkv = (size_t)rows * c * d * bits / 8, ns = (size_t)rows * c * h;
         void *q = dmalloc((size_t)rows * d * 2), *o = dmalloc((size_t)rows * d * 2);
-        int8_t *k = dmalloc(nkv), *v = dmalloc(nkv);
+        uint8_t *k = dmalloc(nkv), *v = dmalloc(nkv);
         float *ks = dmalloc(ns * 4), *vs = dmalloc(ns * 4);
         cudaMemset(q, 0, (size_t)rows * d * 2);
         cudaMemset(k, 1, nkv);
@@ -661,12 +668,12 @@ static void bench_cross_i8(cudaEvent_t e0, cudaEvent_t e1, int reps)
         for (int r = 0; r < rows; r++)
             win[r] = r;
         void *dw = upload_bytes(win, (size_t)rows * 4);
-        int err = cu_cross_attention_i8(HARK_DTYPE_F16, q, d, k, v, ks, vs, dw, o, rows, c, d, h,
-                                        0.125f, stream);
+        int err = cu_cross_attention_q(HARK_DTYPE_F16, bits, q, d, k, v, ks, vs, dw, o, rows, c,
+                                       d, h, 0.125f, stream);
         cudaEventRecord(e0, stream);
         for (int r = 0; r < reps; r++)
-            cu_cross_attention_i8(HARK_DTYPE_F16, q, d, k, v, ks, vs, dw, o, rows, c, d, h, 0.125f,
-                                  stream);
+            cu_cross_attention_q(HARK_DTYPE_F16, bits, q, d, k, v, ks, vs, dw, o, rows, c, d, h,
+                                 0.125f, stream);
         cudaEventRecord(e1, stream);
         double ms = err ? -1.0 : time_ms(e0, e1) / reps;
         printf("  R%-4d %.3f ms (%.0f GB/s)\n", rows, ms,
@@ -685,7 +692,8 @@ static void bench(void)
     const int reps = 20;
     const int d = 1280, h = 20;
     bench_cross(e0, e1, reps);
-    bench_cross_i8(e0, e1, reps);
+    bench_cross_q(e0, e1, reps, 8);
+    bench_cross_q(e0, e1, reps, 4);
     { /* self-attention: 128 rows at len 448, blocks of 16 */
         int rows = 128, blk = 16, mb = 28, len = 448;
         size_t npool = (size_t)rows * mb * blk * d;
@@ -784,9 +792,11 @@ int main(int argc, char **argv)
         test_self_attention(dt, 7, 3, 64, 16);
         test_self_attention(dt, 6, 2, 4, 5);
         test_self_attention(dt, 5, 4, 32, 32);
-        test_cross_attention_i8(dt, 5, 1500, 4, 64);
-        test_cross_attention_i8(dt, 4, 200, 2, 32);
-        test_cross_attention_i8(dt, 9, 37, 20, 64);
+        for (int bits = 8; bits >= 4; bits -= 4) {
+            test_cross_attention_q(dt, bits, 5, 1500, 4, 64);
+            test_cross_attention_q(dt, bits, 4, 200, 2, 32);
+            test_cross_attention_q(dt, bits, 9, 37, 20, 64);
+        }
         test_cross_attention(dt, 5, 1500, 4, 64);
         test_cross_attention(dt, 3, 37, 2, 4);
         test_cross_attention(dt, 4, 200, 2, 32);

@@ -98,10 +98,10 @@ typedef struct cu_ctx {
 
     /* window slots */
     void *enc_out; /* [W][C][D] */
-    void *cross_k; /* [NL][W][C][D] in the model's type, or int8 when kv8 */
+    void *cross_k; /* [NL][W][C][D] in the model's type, or int8 / int4 (cross_quant.cu) */
     void *cross_v; /* [NL][W][C][D] */
-    int kv8;                    /* cross K/V in int8 (hark_state_params.cross_kv_bits 8) */
-    float *cross_ks, *cross_vs; /* with kv8: scales [NL][W][C][H] */
+    int kv_bits;   /* cross K/V: 16 (the model's type), 8 or 4 (hark_state_params.cross_kv_bits) */
+    float *cross_ks, *cross_vs; /* with 8 or 4 bits: scales [NL][W][C][H] */
 
     /* encoder scratch for ew windows at a time */
     int ew;

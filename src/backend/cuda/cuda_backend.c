@@ -427,10 +427,11 @@ static hark_status ctx_buffers(cu_ctx *c, float kv_fraction)
     const size_t EW = (size_t)c->ew, R = (size_t)c->rows_cap;
 
     CU_TRY(c_alloc(c, W * C * D * es, &c->enc_out));
-    const size_t kv_es = c->kv8 ? 1 : es;
-    CU_TRY(c_alloc(c, NL * W * C * D * kv_es, &c->cross_k));
-    CU_TRY(c_alloc(c, NL * W * C * D * kv_es, &c->cross_v));
-    if (c->kv8) {
+    const size_t kv_bytes = c->kv_bits < 16 ? NL * W * C * D * (size_t)c->kv_bits / 8
+                                            : NL * W * C * D * es;
+    CU_TRY(c_alloc(c, kv_bytes, &c->cross_k));
+    CU_TRY(c_alloc(c, kv_bytes, &c->cross_v));
+    if (c->kv_bits < 16) {
         const size_t H = (size_t)w->H_dec;
         CU_TRY(c_alloc(c, NL * W * C * H * sizeof(float), (void **)&c->cross_ks));
         CU_TRY(c_alloc(c, NL * W * C * H * sizeof(float), (void **)&c->cross_vs));
@@ -503,10 +504,12 @@ static hark_status ctx_new(const hark_model *model, const void *bw, const hark_s
     c->w = w;
     c->dev = w->device;
     c->max_windows = p->max_windows;
-    c->kv8 = p->cross_kv_bits == 8;
-    if (c->kv8 && (w->D / w->H_dec != 64 && w->D / w->H_dec != 32)) {
+    c->kv_bits = p->cross_kv_bits;
+    if (c->kv_bits < 16 && (w->D / w->H_dec != 64 && w->D / w->H_dec != 32)) {
+        const int bits = c->kv_bits;
         free(c);
-        return hark_fail(HARK_ERR_UNSUPPORTED, "cuda: int8 cross K/V need heads 32 or 64 wide");
+        return hark_fail(HARK_ERR_UNSUPPORTED, "cuda: int%d cross K/V need heads 32 or 64 wide",
+                         bits);
     }
     c->max_seqs = p->max_sequences;
     c->max_rows = 4 * p->max_sequences + w->T;

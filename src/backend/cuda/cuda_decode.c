@@ -94,7 +94,10 @@ static hark_status run_layers(cu_ctx *c, int R, const qk_capture *qc)
     const int D = w->D, F = w->F, H = w->H_dec, cap = c->rows_cap;
     const size_t es = w->esz;
     const size_t pool_layer = (size_t)c->n_blocks * CU_BLOCK * D * es;
-    const size_t cross_layer = (size_t)c->max_windows * w->C * D * (c->kv8 ? 1 : es);
+    const size_t cross_layer = c->kv_bits < 16
+                                   ? (size_t)c->max_windows * w->C * D * (size_t)c->kv_bits / 8
+                                   : (size_t)c->max_windows * w->C * D * es;
+    const int kvq = c->kv_bits < 16;
     const size_t scale_layer = (size_t)c->max_windows * w->C * H;
     const float scale = 1.0f / sqrtf((float)(D / H));
     cudaStream_t s = c->st;
@@ -115,21 +118,23 @@ static hark_status run_layers(cu_ctx *c, int R, const qk_capture *qc)
         /* LN2 + cross-attention query */
         cu_lin_opts cq = { .ln_g = l->ln2_g, .ln_b = l->ln2_b, .ln_scratch = c->dh };
         CU_TRY(cu_linear(c, &l->cq, c->dx, D, R, c->dq, D, &cq));
-        if (c->kv8)
-            K(cu_cross_attention_i8(dt, c->dq, D, (const int8_t *)c->cross_k + i * cross_layer,
-                                    (const int8_t *)c->cross_v + i * cross_layer,
-                                    c->cross_ks + i * scale_layer, c->cross_vs + i * scale_layer,
-                                    cu_meta_win(m, cap), c->da, R, w->C, D, H, scale, s));
+        if (kvq)
+            K(cu_cross_attention_q(dt, c->kv_bits, c->dq, D,
+                                   (const char *)c->cross_k + i * cross_layer,
+                                   (const char *)c->cross_v + i * cross_layer,
+                                   c->cross_ks + i * scale_layer, c->cross_vs + i * scale_layer,
+                                   cu_meta_win(m, cap), c->da, R, w->C, D, H, scale, s));
         else
             K(cu_cross_attention(dt, c->dq, D, (char *)c->cross_k + i * cross_layer,
                                  (char *)c->cross_v + i * cross_layer, (long)w->C * D,
                                  cu_meta_win(m, cap), c->da, R, w->C, D, H, scale, s));
         for (int k = 0; qc && k < qc->n_heads; k++)
-            if (qc->heads[2 * k] == i && c->kv8)
-                K(cu_cross_qk_i8(dt, c->dq, D, (const int8_t *)c->cross_k + i * cross_layer,
-                                 c->cross_ks + i * scale_layer, cu_meta_win(m, cap),
-                                 qc->dev + (size_t)k * R * qc->n_frames, R, w->C, D, H,
-                                 qc->heads[2 * k + 1], qc->n_frames, scale, s));
+            if (qc->heads[2 * k] == i && kvq)
+                K(cu_cross_qk_q(dt, c->kv_bits, c->dq, D,
+                                (const char *)c->cross_k + i * cross_layer,
+                                c->cross_ks + i * scale_layer, cu_meta_win(m, cap),
+                                qc->dev + (size_t)k * R * qc->n_frames, R, w->C, D, H,
+                                qc->heads[2 * k + 1], qc->n_frames, scale, s));
             else if (qc->heads[2 * k] == i)
                 K(cu_cross_qk(dt, c->dq, D, (char *)c->cross_k + i * cross_layer, (long)w->C * D,
                               cu_meta_win(m, cap), qc->dev + (size_t)k * R * qc->n_frames, R, D,

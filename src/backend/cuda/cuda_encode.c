@@ -31,26 +31,26 @@ static hark_status cross_gemm(cu_ctx *c, const cu_lin *w, const void *out, int r
 
 /* Cross-attention K and V of decoder layer l for n windows whose encoder output is at out
  * (n x C rows), into the window slots slot0 .. slot0 + n - 1: the products straight into the
- * slots, or with int8 slots (kv8) into scratch (c->ea, free once the layers are done) and then
+ * slots, or with int8 / int4 slots into scratch (c->ea, free once the layers are done) and then
  * quantised with a scale per position and head. With FP8 weights, c->x8 holds out in FP8. */
 static hark_status cross_kv(cu_ctx *c, int l, const void *out, int n, int slot0)
 {
     const cu_weights *w = c->w;
     const int D = w->D, C = w->C, H = w->H_dec;
     const size_t CD = (size_t)C * D, W = (size_t)c->max_windows;
-    if (!c->kv8) {
+    if (c->kv_bits == 16) {
         const size_t es = w->esz, off = ((size_t)l * W + (size_t)slot0) * CD * es;
         CU_TRY(cross_gemm(c, &w->dec[l].ck, out, n * C, (char *)c->cross_k + off));
         CU_TRY(cross_gemm(c, &w->dec[l].cv, out, n * C, (char *)c->cross_v + off));
         return HARK_OK;
     }
-    const size_t off = ((size_t)l * W + (size_t)slot0) * CD;
+    const size_t off = ((size_t)l * W + (size_t)slot0) * CD * (size_t)c->kv_bits / 8;
     const size_t soff = ((size_t)l * W + (size_t)slot0) * (size_t)C * H;
     CU_TRY(cross_gemm(c, &w->dec[l].ck, out, n * C, c->ea));
-    K(cu_quantize_i8(w->dt, c->ea, (long)n, C, D, H, (int8_t *)c->cross_k + off,
+    K(cu_quantize_kv(w->dt, c->kv_bits, c->ea, (long)n, C, D, H, (char *)c->cross_k + off,
                      c->cross_ks + soff, c->st));
     CU_TRY(cross_gemm(c, &w->dec[l].cv, out, n * C, c->ea));
-    K(cu_quantize_i8(w->dt, c->ea, (long)n, C, D, H, (int8_t *)c->cross_v + off,
+    K(cu_quantize_kv(w->dt, c->kv_bits, c->ea, (long)n, C, D, H, (char *)c->cross_v + off,
                      c->cross_vs + soff, c->st));
     return HARK_OK;
 }

@@ -80,20 +80,20 @@ int cu_cross_qk(hark_dtype dt, const void *q, int ldq, const void *ck, long win_
                 const int32_t *win, float *out, int rows, int d, int h, int head, int n_frames,
                 float scale, cu_stream s);
 
-/* int8 cross-attention keys/values (cross_int8.cu): rows [n_win * c][D] of dt -> int8
- * [n_win][H][c][E] and fp32 scales [n_win][H][c] (max |x| / 127 per head and position): each
- * (window, head) one contiguous run. */
-int cu_quantize_i8(hark_dtype dt, const void *x, long n_win, int c, int d, int h, int8_t *q,
-                   float *scales, cu_stream s);
-/* cu_cross_attention over int8 K/V and their scales in cu_quantize_i8's layout (head width 32
- * or 64). */
-int cu_cross_attention_i8(hark_dtype dt, const void *q, int ldq, const int8_t *k8, const int8_t *v8,
-                          const float *ks, const float *vs, const int32_t *win, void *out, int rows,
-                          int c, int d, int h, float scale, cu_stream s);
-/* cu_cross_qk over int8 keys. */
-int cu_cross_qk_i8(hark_dtype dt, const void *q, int ldq, const int8_t *k8, const float *ks,
-                   const int32_t *win, float *out, int rows, int c, int d, int h, int head,
-                   int n_frames, float scale, cu_stream s);
+/* int8 / int4 cross-attention keys/values (cross_quant.cu; bits 8 or 4): rows [n_win * c][D]
+ * of dt -> [n_win][H][c][E * bits / 8] bytes (int8, or int4 stored q + 8 with element 2j in the
+ * low nibble of byte j) and fp32 scales [n_win][H][c] (max |x| / 127 or / 7 per head and
+ * position): each (window, head) one contiguous run. Head width 32 or 64. */
+int cu_quantize_kv(hark_dtype dt, int bits, const void *x, long n_win, int c, int d, int h,
+                   void *q, float *scales, cu_stream s);
+/* cu_cross_attention over quantized K/V and their scales in cu_quantize_kv's layout. */
+int cu_cross_attention_q(hark_dtype dt, int bits, const void *q, int ldq, const void *k8,
+                         const void *v8, const float *ks, const float *vs, const int32_t *win,
+                         void *out, int rows, int c, int d, int h, float scale, cu_stream s);
+/* cu_cross_qk over quantized keys. */
+int cu_cross_qk_q(hark_dtype dt, int bits, const void *q, int ldq, const void *k8,
+                  const float *ks, const int32_t *win, float *out, int rows, int c, int d, int h,
+                  int head, int n_frames, float scale, cu_stream s);
 
 /* Small-batch product y[m][n] = LN?(x)[m][k] W[n][k]^T (+ b[n]) (+ y when accumulate), then
  * exact GELU when gelu, for m <= CU_GEMV_MAX_ROWS. y is fp32 when out_f32, else dt.
