@@ -614,7 +614,7 @@ static void check_quant(const char *arch, const char *mel_name, int qbits, int g
 }
 
 /* int4 cross-attention K/V against the same model's 16-bit ones on the GPU: teacher-forced logits
- * within the int4 gates (measured, docs/cuda.md). */
+ * within the fp16 gate (rel. L2 1e-2; measured 3e-3 to 8e-3) and 95% argmax agreement. */
 static void check_kv4(const char *arch, const char *mel_name, int dt)
 {
     npy_array mel;
@@ -635,7 +635,7 @@ static void check_kv4(const char *arch, const char *mel_name, int dt)
         teacher_forced(m, s[0], s[1], &err1, &errn, &agree);
         printf("%s int4 cross K/V %s: logits vs 16-bit rel L2 %.2e (row by row) %.2e (one call), "
                "argmax %d/%d\n", arch, dt_name(dt), err1, errn, agree, NT);
-        CHECK(err1 <= 0.15 && errn <= 0.15 && agree * 100 >= 80 * NT,
+        CHECK(err1 <= 1e-2 && errn <= 1e-2 && agree * 100 >= 95 * NT,
               "%s int4 cross K/V %s: rel L2 %.3e / %.3e, argmax %d/%d", arch, dt_name(dt), err1,
               errn, agree, NT);
     }
