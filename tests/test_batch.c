@@ -199,6 +199,9 @@ int main(void)
     }
     hark_batch_free(b);
     CHECK(hark_batch_new(NULL, NULL, &b) == HARK_ERR_INVALID_ARG, "a batch without a model");
+    hark_batch_params bad_bits = hark_batch_default_params();
+    bad_bits.cross_kv_bits = 5;
+    CHECK(hark_batch_new(m, &bad_bits, &b) == HARK_ERR_INVALID_ARG && !b, "cross_kv_bits 5");
     hark_batch_free(NULL);
     for (int i = 0; i < NC; i++)
         hark_state_free(alone[i]);

@@ -815,6 +815,10 @@ hark_status hark_batch_new(hark_model *model, const hark_batch_params *params, h
         return hark_fail(HARK_ERR_INVALID_ARG, "hark_batch_new: max_windows %d / max_sequences %d"
                          " / max_wait_us %d out of range", p.max_windows, p.max_sequences,
                          p.max_wait_us);
+    if (p.cross_kv_bits != 0 && p.cross_kv_bits != 16 && p.cross_kv_bits != 8 &&
+        p.cross_kv_bits != 4)
+        return hark_fail(HARK_ERR_INVALID_ARG, "hark_batch_new: cross_kv_bits %d (16, 8 or 4)",
+                         p.cross_kv_bits);
     hark_batch *b = calloc(1, sizeof(*b));
     if (!b)
         return hark_fail(HARK_ERR_NOMEM, "hark_batch_new: out of memory");
