@@ -448,6 +448,16 @@ static void test_cross_attention_q(hark_dtype dt, int bits, int rows, int c, int
                                   scale, stream));
     float *got = download(dt, dout, (size_t)rows * d);
     double *ref = xmalloc((size_t)rows * d * sizeof(double));
+    if (bits == 4) /* the kernel's int8 query: each 32 values of a head quantized with one scale */
+        for (int r = 0; r < rows; r++)
+            for (int j0 = 0; j0 < d; j0 += 32) {
+                float *qr = q + (size_t)r * ldq + j0, qs = scale * 1.4426950408889634f, qa = 0;
+                for (int j = 0; j < 32; j++)
+                    qa = fmaxf(qa, fabsf(qr[j] * qs));
+                const float inv = qa > 0 ? 127.0f / qa : 0.0f, qsc = qa / 127.0f;
+                for (int j = 0; j < 32; j++)
+                    qr[j] = rintf(qr[j] * qs * inv) * qsc / qs;
+            }
     cross_ref(q, ldq, dqk, dqv, (long)c * d, win, rows, c, h, e_w, ref);
     char what[80];
     snprintf(what, sizeof(what), "cross_attention int%d R%d C%d H%d E%d", bits, rows, c, h, e_w);

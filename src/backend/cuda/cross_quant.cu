@@ -221,6 +221,35 @@ __global__ void __launch_bounds__(XI8_THREADS)
                 qv[8 * i + e] = a[e] * q_scale;
         }
     }
+    /* int4 keys meet an int8 query: the lane's 32 query values quantized with one scale (max / 127)
+     * and packed to match the key's nibble bytes (elements 8i + 2j in the low nibble of byte j of
+     * word i, 8i + 2j + 1 in the high), so that a word's scores are two byte dot products (DP4A)
+     * instead of eight widened values: the widening, not memory, bounded this kernel at 256 rows.
+     * q . (n - 8) = qsc (sum q_i n - 8 sum q_i). */
+    int qlo[4], qhi[4], qisum = 0;
+    float qsc = 0.0f;
+    if constexpr (BITS == 4) {
+        float qa = 0.0f;
+#pragma unroll
+        for (int e = 0; e < VL; e++)
+            qa = fmaxf(qa, fabsf(qv[e]));
+        const float inv = qa > 0.0f ? 127.0f / qa : 0.0f;
+        qsc = qa / 127.0f;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            unsigned lo = 0, hi = 0;
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const int a = (int)rintf(qv[8 * i + 2 * j] * inv);
+                const int b = (int)rintf(qv[8 * i + 2 * j + 1] * inv);
+                qisum += a + b;
+                lo |= (unsigned)(a & 0xFF) << (8 * j);
+                hi |= (unsigned)(b & 0xFF) << (8 * j);
+            }
+            qlo[i] = (int)lo;
+            qhi[i] = (int)hi;
+        }
+    }
     float m = -INFINITY, s = 0.0f, acc[VL];
 #pragma unroll
     for (int e = 0; e < VL; e++)
@@ -236,7 +265,17 @@ __global__ void __launch_bounds__(XI8_THREADS)
         for (int u = 0; u < U; u++) {
             const bool live = base + u * P + grp < c;
             float dot = 0.0f;
-            if (live) {
+            if (live && BITS == 4) {
+                const uint4 kw = *reinterpret_cast<const uint4 *>(slot + ((2 * u) * NT + tid) * 16);
+                const unsigned w4[4] = { kw.x, kw.y, kw.z, kw.w };
+                int di = 0;
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    di = __dp4a((int)(w4[i] & 0x0F0F0F0Fu), qlo[i], di);
+                    di = __dp4a((int)((w4[i] >> 4) & 0x0F0F0F0Fu), qhi[i], di);
+                }
+                dot = qsc * (float)(di - 8 * qisum);
+            } else if (live) {
                 float kf[VL];
                 widen<BITS>(slot + ((2 * u) * NT + tid) * 16, kf);
 #pragma unroll
