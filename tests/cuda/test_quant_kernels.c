@@ -101,41 +101,6 @@ static void test_qgemv(hark_dtype dt, int qbits, int group, int m, int n, int k,
     qmat_free(&q);
 }
 
-/* cu_gemm_q (the mixed-input product for many rows, fp16 only): against the double reference on
- * the dequantized weights, rows and weight rows that are not whole tiles, with and without bias
- * and the residual add, and a wider ldx than k (a column block). NOBIAS: no bias. */
-enum { NOBIAS = 16 };
-static void test_gemm_q(int qbits, int group, int m, int n, int k, int ldx, int flags)
-{
-    const hark_dtype dt = HARK_DTYPE_F16;
-    qmat q = qmat_new(qbits, group, n, k, 0.05f);
-    size_t nx = (size_t)m * ldx, ny = (size_t)m * n;
-    float *x = xmalloc(nx * 4), *b = xmalloc((size_t)n * 4), *y0 = xmalloc(ny * 4);
-    fill_rand(x, nx, 1.0f, 0.2f);
-    fill_rand(b, (size_t)n, 0.5f, 0.0f);
-    fill_rand(y0, ny, 1.0f, 0.0f);
-    void *dx = upload(dt, x, nx), *db = upload(dt, b, (size_t)n);
-    void *dy = flags & ACC ? upload(dt, y0, ny) : poisoned(dt, ny);
-    CHECK_CU(cu_gemm_q(dt, qbits, q.group, q.dw, q.ds, flags & NOBIAS ? NULL : db, dx, ldx, m, n,
-                       k, dy, n, !!(flags & ACC), stream));
-    float *y = download(dt, dy, ny);
-    double *ref = xmalloc(ny * sizeof(double));
-    for (int i = 0; i < m; i++)
-        for (int r = 0; r < n; r++) {
-            double v = flags & NOBIAS ? 0.0 : b[r];
-            for (int j = 0; j < k; j++)
-                v += (double)x[(size_t)i * ldx + j] * q.deq[(size_t)r * k + j];
-            ref[(size_t)i * n + r] = v + (flags & ACC ? y0[(size_t)i * n + r] : 0.0);
-        }
-    char what[128];
-    snprintf(what, sizeof(what), "gemm_q int%d/%d m%d n%d k%d ldx%d%s%s", qbits, q.group, m, n, k,
-             ldx, flags & ACC ? " acc" : "", flags & NOBIAS ? " nobias" : "");
-    compare(what, dt, y, ref, ny, tol_of(dt) * 2);
-    free(x), free(b), free(y0), free(y), free(ref);
-    cudaFree(dx), cudaFree(db), cudaFree(dy);
-    qmat_free(&q);
-}
-
 /* cu_dequant writes q * scale rounded once to dt: exactly what the host computes. */
 static void test_dequant(hark_dtype dt, int qbits, int group, int n, int k)
 {
@@ -223,27 +188,6 @@ static void bench(void)
         free(x), free(wf);
         cudaFree(dx), cudaFree(dwf), cudaFree(dy);
     }
-    /* the many-row product at 256 rows (a large-v3 decoder step of 256 sequences) */
-    for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
-        const int n = shapes[si][0], k = shapes[si][1], m = 256, reps = 50;
-        void *dx = dmalloc((size_t)m * k * 2), *dy = dmalloc((size_t)m * n * 2);
-        cudaMemset(dx, 0, (size_t)m * k * 2);
-        for (int bits = 8; bits >= 4; bits -= 4) {
-            qmat q = qmat_new(bits, 64, n, k, 0.05f);
-            cu_gemm_q(HARK_DTYPE_F16, bits, q.group, q.dw, q.ds, NULL, dx, k, m, n, k, dy, n, 0,
-                      stream);
-            cudaEventRecord(e0, stream);
-            for (int r = 0; r < reps; r++)
-                cu_gemm_q(HARK_DTYPE_F16, bits, q.group, q.dw, q.ds, NULL, dx, k, m, n, k, dy, n,
-                          0, stream);
-            cudaEventRecord(e1, stream);
-            const double us = 1000.0 * time_ms(e0, e1) / reps;
-            printf("bench gemm_q m%d n%d k%d int%d: %.2f us, %.0f TFLOP/s\n", m, n, k, bits, us,
-                   2.0 * m * n * k / us / 1e6);
-            qmat_free(&q);
-        }
-        cudaFree(dx), cudaFree(dy);
-    }
     cudaEventDestroy(e0);
     cudaEventDestroy(e1);
 }
@@ -269,15 +213,6 @@ int main(int argc, char **argv)
         }
         test_qgemv(dt, 8, 0, 4, 33, 48, 0); /* int8 rows of 3 chunks */
     }
-    for (int qb = 8; qb >= 4; qb -= 4) {
-        test_gemm_q(qb, 64, 256, 1280, 1280, 1280, ACC);
-        test_gemm_q(qb, 32, 9, 72, 96, 96, 0);
-        test_gemm_q(qb, 128, 100, 130, 512, 520, NOBIAS);
-        test_gemm_q(qb, 64, 65, 3840, 1280, 1280, 0);
-        test_gemm_q(qb, 64, 33, 64, 5120, 5120, ACC | NOBIAS);
-    }
-    CHECK(cu_gemm_q(HARK_DTYPE_BF16, 8, 0, NULL, NULL, NULL, NULL, 8, 1, 2, 32, NULL, 2, 0,
-                    stream) == (int)cudaErrorInvalidValue, "gemm_q bf16 refused");
     test_bad();
     cudaError_t err = cudaDeviceSynchronize();
     CHECK(err == cudaSuccess, "device error: %s", cudaGetErrorString(err));

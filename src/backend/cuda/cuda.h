@@ -145,8 +145,6 @@ typedef struct cu_ctx {
     int gemv_q_max_rows; /* the same for quantized weights (default 8, the kernel's limit:
                             HARK_CUDA_GEMV_Q=N); larger products dequantize into wq first */
     void *wq;            /* [max_q] in the model's type: a dequantized matrix for cuBLASLt */
-    int gemm_q;          /* quantized products of more rows through cu_gemm_q (fp16 engines;
-                            HARK_CUDA_GEMM_Q=0: dequantize into wq for cuBLASLt instead) */
 } cu_ctx;
 
 /* meta layout offsets (in int32 elements) */

@@ -534,8 +534,6 @@ static hark_status ctx_new(const hark_model *model, const void *bw, const hark_s
     c->ws_size = 32u << 20;
     const char *gt = getenv("HARK_CUDA_GEMM_TUNE");
     c->gemm_tune = !(gt && strcmp(gt, "0") == 0);
-    const char *gqm = getenv("HARK_CUDA_GEMM_Q");
-    c->gemm_q = !(gqm && strcmp(gqm, "0") == 0);
     const char *fa = getenv("HARK_CUDA_FP8_FAST");
     c->f8_fast_accum = fa ? atoi(fa) != 0 : 1;
     hark_status st = cu_check(cudaSetDevice(c->dev), "cudaSetDevice");

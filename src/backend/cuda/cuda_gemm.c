@@ -10,7 +10,6 @@
  */
 #include "backend/cuda/cuda.h"
 
-#include <stdint.h>
 #include <string.h>
 
 static cudaDataType_t cuda_type(hark_dtype dt)
@@ -299,13 +298,7 @@ hark_status cu_linear(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m,
     CU_TRY(try_gemv(c, w, x, ldx, m, y, ldy, o, &done));
     if (done)
         return HARK_OK;
-    /* the shapes cu_gemm_q takes (kernels.h); others dequantize */
-    const int qgemm = w->qbits && c->gemm_q && cw->dt == HARK_DTYPE_F16 && !o->out_f32 &&
-                      w->k % 32 == 0 && ldx % 8 == 0 && (uintptr_t)x % 16 == 0 &&
-                      w->n % 2 == 0 && ldy % 2 == 0 &&
-                      (w->qbits == 8 || (w->group % 32 == 0 && w->k % w->group == 0));
-    if (w->qbits && !qgemm) { /* more rows than the small-batch kernel takes and no mixed-input
-                                 product for this type: dequantize for cuBLASLt */
+    if (w->qbits) { /* more rows than the small-batch kernel takes: dequantize for cuBLASLt */
         CU_TRY(cu_check((cudaError_t)cu_dequant(cw->dt, w->qbits, w->group, w->w, w->scale, w->n,
                                                 w->k, c->wq, c->st), "cu_dequant"));
         cu_lin plain = { .w = c->wq, .b = w->b, .n = w->n, .k = w->k };
@@ -318,12 +311,7 @@ hark_status cu_linear(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m,
         plain.ln_g = plain.ln_b = NULL;
         return cu_linear(c, w, o->ln_scratch, w->k, m, y, ldy, &plain);
     }
-    if (qgemm)
-        CU_TRY(cu_check((cudaError_t)cu_gemm_q(cw->dt, w->qbits, w->group, w->w, w->scale, w->b,
-                                               x, ldx, m, w->n, w->k, y, ldy, o->accumulate,
-                                               c->st), "cu_gemm_q"));
-    else
-        CU_TRY(gemm_lt(c, w, x, ldx, m, y, ldy, o->accumulate, o->out_f32));
+    CU_TRY(gemm_lt(c, w, x, ldx, m, y, ldy, o->accumulate, o->out_f32));
     if (o->gelu)
         CU_TRY(cu_check((cudaError_t)cu_gelu(cw->dt, y, (long)m * ldy, c->st), "cu_gelu"));
     if (o->kv_slot) {

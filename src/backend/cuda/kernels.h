@@ -136,14 +136,6 @@ enum { CU_F8_PLAIN = 0, CU_F8_GELU = 1, CU_F8_LN = 2 };
 int cu_rows_to_f8(hark_dtype dt, int mode, const void *x, int ldx, const void *g, const void *b,
                   int rows, int k, uint8_t *out, float *scale, cu_stream s);
 
-/* The quantized product for many rows (gemm_q.cu): y[m][n] (ldy) = x[m][k] (ldx) times the
- * quantized weights w (qbits 8 or 4, group, fp16 scale as in cu_dequant) transposed, + bias[n]
- * (NULL: none), + y when accumulate; fp16 only (cudaErrorInvalidValue otherwise), k a multiple
- * of 32, ldx a multiple of 8, n even, the int4 group a multiple of 32 dividing k. */
-int cu_gemm_q(hark_dtype dt, int qbits, int group, const void *w, const void *scale,
-              const void *bias, const void *x, int ldx, int m, int n, int k, void *y, int ldy,
-              int accumulate, cu_stream s);
-
 /* Programmatic dependent launch (Hopper) for the decoder-step kernels (cu_gemv, the decode
  * attentions, cu_embed's successor): each may start while the kernel before it finishes and
  * stream its weights meanwhile (common.cuh). Process-wide; off until set. Graphs captured while
