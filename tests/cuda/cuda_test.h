@@ -238,6 +238,18 @@ static inline float time_ms(cudaEvent_t a, cudaEvent_t b)
     return ms;
 }
 
+/* The end of a kernel test's main: no device error left, the timings when --bench was asked
+ * for, the stream gone; returns main's exit code. */
+static inline int cuda_test_finish(int argc, char **argv, void (*bench)(void))
+{
+    cudaError_t err = cudaDeviceSynchronize();
+    CHECK(err == cudaSuccess, "device error: %s", cudaGetErrorString(err));
+    if (argc > 1 && !strcmp(argv[1], "--bench"))
+        bench();
+    cudaStreamDestroy(stream);
+    TEST_MAIN_END();
+}
+
 /* Creates `stream` and returns 1 when a CUDA device is present; otherwise says the test is
  * skipped and returns 0. */
 static inline int cuda_test_start(void)

@@ -162,10 +162,5 @@ int main(int argc, char **argv)
             test_rows(DTYPES[i], mode, 2, 12000, 12001); /* the largest row, staged */
         }
     test_special();
-    cudaError_t err = cudaDeviceSynchronize();
-    CHECK(err == cudaSuccess, "device error: %s", cudaGetErrorString(err));
-    if (argc > 1 && !strcmp(argv[1], "--bench"))
-        bench();
-    cudaStreamDestroy(stream);
-    TEST_MAIN_END();
+    return cuda_test_finish(argc, argv, bench);
 }

@@ -839,10 +839,5 @@ int main(int argc, char **argv)
     test_log_mel(80, 2, 1);
     test_log_mel(128, 1, 4);
     test_bad_args();
-    cudaError_t err = cudaDeviceSynchronize();
-    CHECK(err == cudaSuccess, "device error: %s", cudaGetErrorString(err));
-    if (argc > 1 && !strcmp(argv[1], "--bench"))
-        bench();
-    cudaStreamDestroy(stream);
-    TEST_MAIN_END();
+    return cuda_test_finish(argc, argv, bench);
 }

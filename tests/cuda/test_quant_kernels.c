@@ -214,10 +214,5 @@ int main(int argc, char **argv)
         test_qgemv(dt, 8, 0, 4, 33, 48, 0); /* int8 rows of 3 chunks */
     }
     test_bad();
-    cudaError_t err = cudaDeviceSynchronize();
-    CHECK(err == cudaSuccess, "device error: %s", cudaGetErrorString(err));
-    if (argc > 1 && !strcmp(argv[1], "--bench"))
-        bench();
-    cudaStreamDestroy(stream);
-    TEST_MAIN_END();
+    return cuda_test_finish(argc, argv, bench);
 }

@@ -217,6 +217,20 @@ hark_status cu_gemm(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, v
     return cu_linear(c, w, x, ldx, m, y, ldy, &o);
 }
 
+/* Runs plan p on (w, x) into y: the call's bias pointer (a cached plan carries the one of the call
+ * that made it), the residual as beta = 1. */
+static hark_status plan_run(cu_ctx *c, cu_plan *p, const void *w, const void *x, const void *bias,
+                            void *y, int accumulate)
+{
+    if (bias)
+        LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
+                                          sizeof(bias)));
+    float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    LT(cublasLtMatmul(c->lt, p->op, &alpha, w, p->a, x, p->b, &beta, y, p->c, y, p->c, &p->algo,
+                      c->ws, c->ws_size, c->st));
+    return HARK_OK;
+}
+
 /* The general path: cuBLASLt with bias in the epilogue and the residual as beta = 1. */
 static hark_status gemm_lt(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, void *y,
                            int ldy, int accumulate, int out_f32)
@@ -225,13 +239,7 @@ static hark_status gemm_lt(cu_ctx *c, const cu_lin *w, const void *x, int ldx, i
                     .beta1 = accumulate != 0, .out_f32 = out_f32 != 0 };
     cu_plan *p = NULL;
     CU_TRY(plan_get(c, &key, x, w->w, w->b, y, NULL, NULL, &p));
-    if (w->b)
-        LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &w->b,
-                                          sizeof(w->b)));
-    float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-    LT(cublasLtMatmul(c->lt, p->op, &alpha, w->w, p->a, x, p->b, &beta, y, p->c, y, p->c,
-                      &p->algo, c->ws, c->ws_size, c->st));
-    return HARK_OK;
+    return plan_run(c, p, w->w, x, w->b, y, accumulate);
 }
 
 hark_status cu_gemm_f8(cu_ctx *c, const cu_lin *w, const uint8_t *x8, const float *xs, int m,
@@ -245,18 +253,12 @@ hark_status cu_gemm_f8(cu_ctx *c, const cu_lin *w, const uint8_t *x8, const floa
                     .beta1 = accumulate != 0, .f8 = 1 };
     cu_plan *p = NULL;
     CU_TRY(plan_get(c, &key, x8, w->w8, w->b, y, w->s8, xs, &p));
-    /* a cached plan carries the pointers of the call that made it */
+    /* a cached plan carries the scale pointers of the call that made it */
     LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &w->s8,
                                       sizeof(w->s8)));
     LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &xs,
                                       sizeof(xs)));
-    if (w->b)
-        LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &w->b,
-                                          sizeof(w->b)));
-    float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-    LT(cublasLtMatmul(c->lt, p->op, &alpha, w->w8, p->a, x8, p->b, &beta, y, p->c, y, p->c,
-                      &p->algo, c->ws, c->ws_size, c->st));
-    return HARK_OK;
+    return plan_run(c, p, w->w8, x8, w->b, y, accumulate);
 }
 
 /* The small-batch kernel with everything o asks for fused; *done = 0 when it does not take this

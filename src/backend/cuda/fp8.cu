@@ -62,6 +62,17 @@ __device__ __forceinline__ float block_max(float v, float *red)
     return t;
 }
 
+/* The row's scale from its largest magnitude (block-wide): stored by thread 0, its inverse
+ * returned. A zero (or non-finite) maximum gives scale 1. */
+__device__ __forceinline__ float row_scale(float amax, float *red, float *scale, size_t r)
+{
+    amax = block_max(amax, red);
+    const float s = amax > 0.0f && amax <= 3.0e38f ? amax / F8_MAX : 1.0f;
+    if (threadIdx.x == 0)
+        scale[r] = s;
+    return 1.0f / s;
+}
+
 /* Any row: one block per row. Pass 1 stages f(x) (GELU applied, or raw for layer norm) in shared memory
  * and sums it; layer norm then normalises in place; the maximum magnitude gives the scale; the
  * last pass writes the e4m3 values, VEC at a time when the row allows 16-byte loads. */
@@ -112,11 +123,7 @@ __global__ void rows_to_f8_kernel(const T *__restrict__ x, int ldx, const T *__r
     float amax = 0.0f;
     for (int j = threadIdx.x; j < k; j += blockDim.x)
         amax = fmaxf(amax, fabsf(row[j])); /* fmaxf drops NaN: a NaN stays NaN in its element */
-    amax = block_max(amax, red);
-    const float s = amax > 0.0f && amax <= 3.0e38f ? amax / F8_MAX : 1.0f;
-    const float inv = 1.0f / s;
-    if (threadIdx.x == 0)
-        scale[r] = s;
+    const float inv = row_scale(amax, red, scale, r);
     uint8_t *orow = out + r * (size_t)k;
     for (int j = threadIdx.x * 4; j < k; j += blockDim.x * 4) { /* k % 4 == 0 */
         __nv_fp8x2_storage_t lo = __nv_cvt_float2_to_fp8x2(
@@ -184,11 +191,7 @@ __global__ void rows_to_f8_reg_kernel(const T *__restrict__ x, int ldx, const T 
 #pragma unroll
             for (int e = 0; e < N; e++)
                 amax = fmaxf(amax, fabsf(v[i][e]));
-    amax = block_max(amax, red);
-    const float s = amax > 0.0f && amax <= 3.0e38f ? amax / F8_MAX : 1.0f;
-    const float inv = 1.0f / s;
-    if (threadIdx.x == 0)
-        scale[r] = s;
+    const float inv = row_scale(amax, red, scale, r);
     uint8_t *orow = out + r * (size_t)k;
 #pragma unroll
     for (int i = 0; i < VPT; i++) {
