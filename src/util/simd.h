@@ -84,25 +84,22 @@ static inline vf vf_load_i8(const int8_t *p)
 }
 
 /* VW int4 values packed two to a byte at p (VW / 2 bytes, element 2j in the low nibble of byte
- * j, stored as q + 8), as float q. */
+ * j, stored as q + 8), as float q: the low and high nibbles masked, interleaved back into element
+ * order as bytes, then widened (cheaper than a variable shift per 32-bit lane). */
 static inline vf vf_load_u4(const uint8_t *p)
 {
 #if defined(__AVX512F__)
-    uint32_t lo, hi;
-    memcpy(&lo, p, 4);
-    memcpy(&hi, p + 4, 4);
-    __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32((int)lo)),
-                                   _mm256_set1_epi32((int)hi), 1);
-    const __m512i sh = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
-    __m512i q = _mm512_and_si512(_mm512_srlv_epi32(w, sh), _mm512_set1_epi32(15));
-    return (vf)_mm512_cvtepi32_ps(_mm512_sub_epi32(q, _mm512_set1_epi32(8)));
+    const __m128i b = _mm_loadl_epi64((const __m128i *)p), m = _mm_set1_epi8(15);
+    const __m128i e = _mm_unpacklo_epi8(_mm_and_si128(b, m),
+                                        _mm_and_si128(_mm_srli_epi16(b, 4), m));
+    return (vf)_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_sub_epi8(e, _mm_set1_epi8(8))));
 #elif defined(__AVX2__)
     uint32_t word;
     memcpy(&word, p, 4);
-    const __m256i sh = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
-    __m256i q = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)word), sh),
-                                 _mm256_set1_epi32(15));
-    return (vf)_mm256_cvtepi32_ps(_mm256_sub_epi32(q, _mm256_set1_epi32(8)));
+    const __m128i b = _mm_cvtsi32_si128((int)word), m = _mm_set1_epi8(15);
+    const __m128i e = _mm_unpacklo_epi8(_mm_and_si128(b, m),
+                                        _mm_and_si128(_mm_srli_epi16(b, 4), m));
+    return (vf)_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_sub_epi8(e, _mm_set1_epi8(8))));
 #else
     vf v;
     for (int i = 0; i < VW; i++)

@@ -154,11 +154,49 @@ static inline float load_q1(const cpu_mat *w, int row, int t)
            w->scale[(size_t)row * (w->k / w->group) + t / w->group];
 }
 
+/* int4 rows group by group: the raw q . x sums of a group in their own accumulators, then one
+ * multiply by the group's scale (per vector, the scale's index and multiply cost as much as the
+ * unpacking). The loader guarantees k % group == 0 and group % 32 == 0 (whole vectors). */
+static void gemv_q4_row(const cpu_mat *w, int row, const float *b, const float *x, int ldx, int m,
+                        float *y, int ldy)
+{
+    const int k = w->k, group = w->group, ng = k / group;
+    const uint8_t *wr = (const uint8_t *)w->data + (size_t)row * (k / 2);
+    const float *sr = w->scale + (size_t)row * ng;
+    for (int m0 = 0; m0 < m; m0 += TM) {
+        const int mr = m - m0 < TM ? m - m0 : TM;
+        const float *xr = x + (size_t)m0 * ldx;
+        vf acc[TM];
+        for (int i = 0; i < TM; i++)
+            acc[i] = vf_set1(0.0f);
+        for (int g = 0; g < ng; g++) {
+            const int k0 = g * group;
+            vf gacc[TM];
+            for (int i = 0; i < TM; i++)
+                gacc[i] = vf_set1(0.0f);
+            for (int kk = k0; kk < k0 + group; kk += VW) {
+                const vf wv = vf_load_u4(wr + kk / 2);
+                for (int i = 0; i < mr; i++)
+                    gacc[i] = vf_fma(wv, vf_load(xr + (size_t)i * ldx + kk), gacc[i]);
+            }
+            const vf sv = vf_set1(sr[g]);
+            for (int i = 0; i < mr; i++)
+                acc[i] = vf_fma(gacc[i], sv, acc[i]);
+        }
+        for (int i = 0; i < mr; i++)
+            y[(size_t)(m0 + i) * ldy + row] = vf_hsum(acc[i]) + (b ? b[row] : 0.0f);
+    }
+}
+
 /* y[i][row] for the m activation rows, four at a time, the weight row decoded once per four. */
 static void gemv_q_row(const cpu_mat *w, int row, const float *b, const float *x, int ldx, int m,
                        float *y, int ldy)
 {
     const int k = w->k;
+    if (w->qbits == 4 && k % w->group == 0 && w->group % VW == 0) {
+        gemv_q4_row(w, row, b, x, ldx, m, y, ldy);
+        return;
+    }
     const float rs = w->qbits == 8 ? w->scale[row] : 1.0f;
     for (int m0 = 0; m0 < m; m0 += TM) {
         const int mr = m - m0 < TM ? m - m0 : TM;
