@@ -157,6 +157,23 @@ hark_status hark_state_new(hark_model *model, const hark_state_params *params, h
                              model ? model->backend_weights : NULL, out);
 }
 
+/* See engine/state.h. */
+hark_status hark_state_params_check(const char *who, hark_state_params *p)
+{
+    if (p->cross_kv_bits == 0)
+        p->cross_kv_bits = 16;
+    if (p->cross_kv_bits != 16 && p->cross_kv_bits != 8 && p->cross_kv_bits != 4)
+        return hark_fail(HARK_ERR_INVALID_ARG, "%s: cross_kv_bits %d (16, 8 or 4)", who,
+                         p->cross_kv_bits);
+    if (p->max_windows < 1 || p->max_sequences < 1 || p->max_windows > 4096 ||
+        p->max_sequences > 4096 ||
+        !(p->kv_cache_free_mem_fraction > 0.0f && p->kv_cache_free_mem_fraction <= 1.0f))
+        return hark_fail(HARK_ERR_INVALID_ARG, "%s: max_windows %d / max_sequences %d / "
+                         "kv_cache_free_mem_fraction %g out of range", who, p->max_windows,
+                         p->max_sequences, (double)p->kv_cache_free_mem_fraction);
+    return HARK_OK;
+}
+
 hark_status hark_state_new_on(hark_model *model, const hark_state_params *params,
                               const hark_backend *backend, const void *bw, hark_state **out)
 {
@@ -166,16 +183,9 @@ hark_status hark_state_new_on(hark_model *model, const hark_state_params *params
     if (!model)
         return hark_fail(HARK_ERR_INVALID_ARG, "hark_state_new: model is NULL");
     hark_state_params p = params ? *params : hark_state_default_params();
-    if (p.cross_kv_bits == 0)
-        p.cross_kv_bits = 16;
-    if (p.cross_kv_bits != 16 && p.cross_kv_bits != 8 && p.cross_kv_bits != 4)
-        return hark_fail(HARK_ERR_INVALID_ARG, "hark_state_new: cross_kv_bits %d (16, 8 or 4)",
-                         p.cross_kv_bits);
-    if (p.max_windows < 1 || p.max_sequences < 1 || p.max_windows > 4096 || p.max_sequences > 4096 ||
-        !(p.kv_cache_free_mem_fraction > 0.0f && p.kv_cache_free_mem_fraction <= 1.0f))
-        return hark_fail(HARK_ERR_INVALID_ARG, "hark_state_new: max_windows %d / max_sequences %d / "
-                         "kv_cache_free_mem_fraction %g out of range",
-                         p.max_windows, p.max_sequences, (double)p.kv_cache_free_mem_fraction);
+    hark_status pst = hark_state_params_check("hark_state_new", &p);
+    if (pst != HARK_OK)
+        return pst;
     hark_state *s = calloc(1, sizeof(*s));
     if (!s)
         return hark_fail(HARK_ERR_NOMEM, "hark_state_new: out of memory");

@@ -810,15 +810,17 @@ hark_status hark_batch_new(hark_model *model, const hark_batch_params *params, h
     if (!model)
         return hark_fail(HARK_ERR_INVALID_ARG, "hark_batch_new: model is NULL");
     hark_batch_params p = params ? *params : hark_batch_default_params();
-    if (p.max_windows < 1 || p.max_sequences < 1 || p.max_windows > 4096 ||
-        p.max_sequences > 4096 || p.max_wait_us < 0 || p.max_wait_us > 1000000)
-        return hark_fail(HARK_ERR_INVALID_ARG, "hark_batch_new: max_windows %d / max_sequences %d"
-                         " / max_wait_us %d out of range", p.max_windows, p.max_sequences,
+    if (p.max_wait_us < 0 || p.max_wait_us > 1000000)
+        return hark_fail(HARK_ERR_INVALID_ARG, "hark_batch_new: max_wait_us %d out of range",
                          p.max_wait_us);
-    if (p.cross_kv_bits != 0 && p.cross_kv_bits != 16 && p.cross_kv_bits != 8 &&
-        p.cross_kv_bits != 4)
-        return hark_fail(HARK_ERR_INVALID_ARG, "hark_batch_new: cross_kv_bits %d (16, 8 or 4)",
-                         p.cross_kv_bits);
+    hark_state_params sp = hark_state_default_params();
+    sp.max_windows = p.max_windows;
+    sp.max_sequences = p.max_sequences;
+    sp.kv_cache_free_mem_fraction = p.kv_cache_free_mem_fraction;
+    sp.cross_kv_bits = p.cross_kv_bits;
+    hark_status st = hark_state_params_check("hark_batch_new", &sp);
+    if (st != HARK_OK)
+        return st;
     hark_batch *b = calloc(1, sizeof(*b));
     if (!b)
         return hark_fail(HARK_ERR_NOMEM, "hark_batch_new: out of memory");
@@ -828,13 +830,7 @@ hark_status hark_batch_new(hark_model *model, const hark_batch_params *params, h
     b->S = p.max_sequences;
     b->max_rows = 4 * p.max_sequences + model->dims.n_text_ctx; /* both backends' row cap */
     b->max_wait_us = p.max_wait_us;
-    hark_state_params sp = hark_state_default_params();
-    sp.max_windows = p.max_windows;
-    sp.max_sequences = p.max_sequences;
-    sp.kv_cache_free_mem_fraction = p.kv_cache_free_mem_fraction;
-    sp.cross_kv_bits = p.cross_kv_bits ? p.cross_kv_bits : 16;
-    hark_status st = b->rb->ctx_new(model, model->backend_weights, &sp, model->params.n_threads,
-                                    &b->rctx);
+    st = b->rb->ctx_new(model, model->backend_weights, &sp, model->params.n_threads, &b->rctx);
     if (st != HARK_OK) {
         free(b);
         return st;

@@ -33,6 +33,10 @@ void hark_results_clear(hark_results *r);
  * threads: 16 concurrent requests on 2 cores measured 30x slower). */
 void hark_state_host_threads(const hark_state *s);
 
+/* hark.c: checks the state parameters a backend context is made from (cross_kv_bits 0 becomes
+ * 16); a failure names who asked. hark_state_new and hark_batch_new both go through it. */
+hark_status hark_state_params_check(const char *who, hark_state_params *p);
+
 /* hark.c: a state on the given backend and its context argument (hark_state_new passes the
  * model's backend and weights). */
 hark_status hark_state_new_on(hark_model *model, const hark_state_params *params,

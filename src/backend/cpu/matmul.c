@@ -133,14 +133,22 @@ void cpu_gemv_f16(const uint16_t *w, int n, int k, const float *b, const float *
 /* ---- quantized weights (docs/quant.md): int8 with a scale per row, int4 with a scale per group
  * of at least 32 inputs (so a vector of VW <= 16 weights never straddles two groups). */
 
-/* Weights [row][kk .. kk + VW) as float: int4 with its group's scale applied, int8 without (its
- * one row scale is applied to the sum). */
+/* Weights [row][kk .. kk + VW) as float, unscaled: int8 (qbits 8), or int4 q (the row's or
+ * group's scale is applied by the caller). */
+static inline vf load_q_raw(const cpu_mat *w, int qbits, int row, int kk)
+{
+    if (qbits == 8)
+        return vf_load_i8((const int8_t *)w->data + (size_t)row * w->k + kk);
+    return vf_load_u4((const uint8_t *)w->data + (size_t)row * (w->k / 2) + kk / 2);
+}
+
+/* The same with int4's group scale applied, int8 without (its one row scale is applied to the
+ * sum). */
 static inline vf load_q(const cpu_mat *w, int row, int kk)
 {
     if (w->qbits == 8)
-        return vf_load_i8((const int8_t *)w->data + (size_t)row * w->k + kk);
-    const uint8_t *r = (const uint8_t *)w->data + (size_t)row * (w->k / 2);
-    return vf_load_u4(r + kk / 2) *
+        return load_q_raw(w, 8, row, kk);
+    return load_q_raw(w, 4, row, kk) *
            vf_set1(w->scale[(size_t)row * (w->k / w->group) + kk / w->group]);
 }
 
@@ -154,14 +162,18 @@ static inline float load_q1(const cpu_mat *w, int row, int t)
            w->scale[(size_t)row * (w->k / w->group) + t / w->group];
 }
 
-/* int4 rows group by group: the raw q . x sums of a group in their own accumulators, then one
- * multiply by the group's scale (per vector, the scale's index and multiply cost as much as the
- * unpacking). The loader guarantees k % group == 0 and group % 32 == 0 (whole vectors). */
-static void gemv_q4_row(const cpu_mat *w, int row, const float *b, const float *x, int ldx, int m,
-                        float *y, int ldy)
+/* y[i][row] for the m activation rows, four at a time, the weight row decoded once per four.
+ * Scales are applied to sums, not weights: an int4 group's raw q . x sums in their own
+ * accumulators, then one multiply by the group's scale; an int8 row is one group (per vector,
+ * the scale's index and multiply cost as much as the unpacking). The loader guarantees int4
+ * groups of whole vectors that divide k (k % group == 0, group % 32 == 0); int8 rows may end
+ * in a tail shorter than a vector. qbits is a constant in each caller (gemv_q_row), so each
+ * width gets its own loop. */
+static inline __attribute__((always_inline)) void
+gemv_q_row_of(const cpu_mat *w, const int qbits, int row, const float *b, const float *x, int ldx,
+              int m, float *y, int ldy)
 {
-    const int k = w->k, group = w->group, ng = k / group;
-    const uint8_t *wr = (const uint8_t *)w->data + (size_t)row * (k / 2);
+    const int k = w->k, group = qbits == 4 ? w->group : k, ng = k / group;
     const float *sr = w->scale + (size_t)row * ng;
     for (int m0 = 0; m0 < m; m0 += TM) {
         const int mr = m - m0 < TM ? m - m0 : TM;
@@ -169,13 +181,13 @@ static void gemv_q4_row(const cpu_mat *w, int row, const float *b, const float *
         vf acc[TM];
         for (int i = 0; i < TM; i++)
             acc[i] = vf_set1(0.0f);
+        int kk = 0;
         for (int g = 0; g < ng; g++) {
-            const int k0 = g * group;
             vf gacc[TM];
             for (int i = 0; i < TM; i++)
                 gacc[i] = vf_set1(0.0f);
-            for (int kk = k0; kk < k0 + group; kk += VW) {
-                const vf wv = vf_load_u4(wr + kk / 2);
+            for (kk = g * group; kk + VW <= (g + 1) * group; kk += VW) {
+                const vf wv = load_q_raw(w, qbits, row, kk);
                 for (int i = 0; i < mr; i++)
                     gacc[i] = vf_fma(wv, vf_load(xr + (size_t)i * ldx + kk), gacc[i]);
             }
@@ -183,40 +195,23 @@ static void gemv_q4_row(const cpu_mat *w, int row, const float *b, const float *
             for (int i = 0; i < mr; i++)
                 acc[i] = vf_fma(gacc[i], sv, acc[i]);
         }
-        for (int i = 0; i < mr; i++)
-            y[(size_t)(m0 + i) * ldy + row] = vf_hsum(acc[i]) + (b ? b[row] : 0.0f);
+        for (int i = 0; i < mr; i++) {
+            float tail = 0.0f; /* int8 only: kk < k after the one group's whole vectors */
+            for (int t = kk; t < k; t++)
+                tail += load_q1(w, row, t) * xr[(size_t)i * ldx + t];
+            y[(size_t)(m0 + i) * ldy + row] =
+                vf_hsum(acc[i]) + tail * sr[0] + (b ? b[row] : 0.0f);
+        }
     }
 }
 
-/* y[i][row] for the m activation rows, four at a time, the weight row decoded once per four. */
 static void gemv_q_row(const cpu_mat *w, int row, const float *b, const float *x, int ldx, int m,
                        float *y, int ldy)
 {
-    const int k = w->k;
-    if (w->qbits == 4 && k % w->group == 0 && w->group % VW == 0) {
-        gemv_q4_row(w, row, b, x, ldx, m, y, ldy);
-        return;
-    }
-    const float rs = w->qbits == 8 ? w->scale[row] : 1.0f;
-    for (int m0 = 0; m0 < m; m0 += TM) {
-        const int mr = m - m0 < TM ? m - m0 : TM;
-        const float *xr = x + (size_t)m0 * ldx;
-        vf acc[TM];
-        for (int i = 0; i < TM; i++)
-            acc[i] = vf_set1(0.0f);
-        int kk = 0;
-        for (; kk + VW <= k; kk += VW) {
-            vf wv = load_q(w, row, kk);
-            for (int i = 0; i < mr; i++)
-                acc[i] = vf_fma(wv, vf_load(xr + (size_t)i * ldx + kk), acc[i]);
-        }
-        for (int i = 0; i < mr; i++) {
-            float s = vf_hsum(acc[i]);
-            for (int t = kk; t < k; t++)
-                s += load_q1(w, row, t) * xr[(size_t)i * ldx + t];
-            y[(size_t)(m0 + i) * ldy + row] = s * rs + (b ? b[row] : 0.0f);
-        }
-    }
+    if (w->qbits == 8)
+        gemv_q_row_of(w, 8, row, b, x, ldx, m, y, ldy);
+    else
+        gemv_q_row_of(w, 4, row, b, x, ldx, m, y, ldy);
 }
 
 /* See cpu.h. */
