@@ -128,6 +128,8 @@ if echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["
 "$HARK" convert --random tiny-test --seed 4 "$T/other.hark" 2>/dev/null
 expect_fail "compare below --min-agreement" "below" "$HARK" compare --steps 10 --threads 2 --min-agreement 50 -m "$M" -m "$T/other.hark" "$JFK"
 expect_usage "compare bad --min-agreement" "$HARK" compare --min-agreement 101 -m "$M" -m "$Q8" "$JFK"
+expect_usage "compare bad --test-cross-kv" "$HARK" compare --test-cross-kv 3 -m "$M" -m "$Q8" "$JFK"
+expect_usage "bench bad --cross-kv" "$HARK" bench -m "$M" --cross-kv 2
 expect_usage "quantize without --type" "$HARK" quantize "$M" "$T/x.hark"
 expect_usage "quantize f16" "$HARK" quantize --type f16 "$M" "$T/x.hark"
 expect_usage "quantize group 48" "$HARK" quantize --type int4 --group 48 "$M" "$T/x.hark"
