@@ -5,15 +5,17 @@
  *
  * The kernels themselves live in src/backend/cuda/attention_encoder.cu, included below, so the
  * lab measures exactly what the library ships. Versions:
- *   0  cu_encoder_attention, the launcher the library calls (dispatches to 1 or 4)
+ *   0  cu_encoder_attention, the launcher the library calls (dispatches to 1, 4 or 9)
  *   1  attn_simple: fp32 arithmetic, one thread per query row (the fp32 path and E != 64)
  *   2  attn_flash_e64, 4 warps, 64 query rows per CTA (FlashAttention-2, mma.sync m16n8k16)
  *   3  attn_flash_e64, 8 warps, 128 query rows per CTA
  *   4  attn_flash_e64, 4 warps of 32 rows (two m-tiles share each K/V fragment), 128 rows/CTA
  *   5  attn_flash_e64, 8 warps of 32 rows, 256 rows per CTA
+ *   6-15 attn_wgmma_e64 (sm_90a): warpgroups x 64 query rows per CTA, keys per tile, stages,
+ *      minimum CTAs per SM, and "pipe" for the softmax overlapped with the next tile's products
  *
  * Build and run (nvcc alone, from the repository root):
- *   nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -Iinclude -Isrc \
+ *   nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -DHARK_CUDA_WGMMA -Iinclude -Isrc \
  *        dev/cuda/flash_attn.cu -o /tmp/fa && /tmp/fa
  * FLOPs counted as 4 * B * H * C * C * E (two matrix products). Notes: dev/cuda/FLASH.md.
  *
@@ -74,6 +76,17 @@ static cudaError_t v_flash(hark_dtype dt, const void *qkv, void *out, int b, int
     return launch_flash<__nv_bfloat16, WARPS, MT>(qkv, out, b, c, d, h, sl2, st);
 }
 
+template <int NWG, int BK, int STAGES, int MINB, bool PIPE>
+static cudaError_t v_wgmma(hark_dtype dt, const void *qkv, void *out, int b, int c, int d, int h,
+                           float scale, cudaStream_t st)
+{
+    float sl2 = scale * 1.4426950408889634f;
+    if (d / h != 64 || dt == HARK_DTYPE_F32) return cudaErrorNotSupported;
+    if (dt == HARK_DTYPE_F16)
+        return launch_wgmma<__half, NWG, BK, STAGES, MINB, PIPE>(qkv, out, b, c, d, h, sl2, st);
+    return launch_wgmma<__nv_bfloat16, NWG, BK, STAGES, MINB, PIPE>(qkv, out, b, c, d, h, sl2, st);
+}
+
 static const struct {
     const char *name;
     attn_fn fn;
@@ -84,6 +97,16 @@ static const struct {
     {"v3 flash 8w/128q", v_flash<8, 1>},
     {"v4 flash 4w x2m", v_flash<4, 2>},
     {"v5 flash 8w x2m", v_flash<8, 2>},
+    {"v6 wg 2x64 k64 s2", v_wgmma<2, 64, 2, 2, false>},
+    {"v7 wg 2x64 k64 s3", v_wgmma<2, 64, 3, 2, false>},
+    {"v8 wg 3x64 k64 s3", v_wgmma<3, 64, 3, 1, false>},
+    {"v9 wg pipe 2x64 k64", v_wgmma<2, 64, 3, 2, true>},
+    {"v10 wg pipe 2x64 k64 m1", v_wgmma<2, 64, 3, 1, true>},
+    {"v11 wg pipe 1x64 k64", v_wgmma<1, 64, 3, 3, true>},
+    {"v12 wg pipe 3x64 k64", v_wgmma<3, 64, 3, 1, true>},
+    {"v13 wg pipe 2x64 k128", v_wgmma<2, 128, 3, 1, true>},
+    {"v14 wg pipe 2x64 k64 s4", v_wgmma<2, 64, 4, 2, true>},
+    {"v15 wg pipe 1x64 k64 m4", v_wgmma<1, 64, 3, 4, true>},
 };
 enum { N_VERSIONS = sizeof(versions) / sizeof(versions[0]) };
 
@@ -288,7 +311,7 @@ int main(void)
     /* Benchmark at Whisper large's encoder shape: B=16, H=20, C=1500, E=64. */
     const int B = 16, C = 1500, H = 20, D = 1280;
     const double flops = 4.0 * B * H * (double)C * C * (D / H);
-    struct row { const char *name; hark_dtype dt; double err; float ms; } tab[32];
+    struct row { const char *name; hark_dtype dt; double err; float ms; } tab[64];
     int nt = 0;
     for (int di = 0; di < 3; di++) {
         struct problem pr;
@@ -305,9 +328,9 @@ int main(void)
         problem_free(&pr);
     }
     printf("\nB=%d H=%d C=%d E=%d, %.1f GFLOP per call\n", B, H, C, D / H, flops * 1e-9);
-    printf("%-18s %-5s %10s %10s %11s\n", "version", "dtype", "ms", "TFLOP/s", "rel L2");
+    printf("%-24s %-5s %10s %10s %11s\n", "version", "dtype", "ms", "TFLOP/s", "rel L2");
     for (int i = 0; i < nt; i++)
-        printf("%-18s %-5s %10.3f %10.1f %11.3e\n", tab[i].name, dt_name(tab[i].dt), tab[i].ms,
+        printf("%-24s %-5s %10.3f %10.1f %11.3e\n", tab[i].name, dt_name(tab[i].dt), tab[i].ms,
                flops / (tab[i].ms * 1e-3) * 1e-12, tab[i].err);
     printf("%d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;

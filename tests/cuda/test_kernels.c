@@ -363,6 +363,42 @@ static void test_self_attention(hark_dtype dt, int rows, int h, int e_w, int blk
     cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(dtab), cudaFree(dlen), cudaFree(dout);
 }
 
+/* Development hook of src/backend/cuda/attention_encoder.cu (not in kernels.h): 1 forces the
+ * mma.sync kernel, 2 the wgmma kernel (Hopper builds), 0 restores the policy. */
+void cu_encoder_attention_tune(int variant);
+
+/* cu_encoder_attention: every window's positions attend to all C positions of that window
+ * (qkv [B][C][3D], q at column 0, k at D, v at 2D). On Hopper builds the f16/bf16 E = 64
+ * shapes take the wgmma kernel, elsewhere the mma.sync one; E != 64 and f32 the simple one. */
+static void test_encoder_attention(hark_dtype dt, int n_win, int c, int h, int e_w, float scale)
+{
+    const int d = h * e_w;
+    const size_t nq = (size_t)n_win * c * 3 * d, no = (size_t)n_win * c * d;
+    float *qkv = xmalloc(nq * 4);
+    fill_rand(qkv, nq, 2.0f, 0.0f);
+    void *dqkv = upload(dt, qkv, nq), *dout = poisoned(dt, no);
+    float *rounded = download(dt, dqkv, nq); /* the reference sees the values the kernel reads */
+    CHECK_CU(cu_encoder_attention(dt, dqkv, dout, n_win, c, d, h, scale, stream));
+    float *got = download(dt, dout, no);
+    double *ref = xmalloc(no * sizeof(double));
+    long *rows_of = xmalloc((size_t)c * sizeof(long));
+    for (int p = 0; p < c; p++)
+        rows_of[p] = p;
+    for (int b = 0; b < n_win; b++)
+        for (int t = 0; t < c; t++)
+            for (int hh = 0; hh < h; hh++) {
+                const float *w = rounded + (size_t)b * c * 3 * d + hh * e_w;
+                attend_ref(w + (size_t)t * 3 * d, w + d, w + 2 * d, rows_of, c, 3 * d, e_w, scale,
+                           ref + ((size_t)b * c + t) * d + hh * e_w);
+            }
+    char what[80];
+    snprintf(what, sizeof(what), "encoder_attention B%d C%d H%d E%d scale %g", n_win, c, h, e_w,
+             scale);
+    compare(what, dt, got, ref, no, dt == HARK_DTYPE_F32 ? 1e-5 : tol_of(dt));
+    free(qkv), free(rounded), free(got), free(ref), free(rows_of);
+    cudaFree(dqkv), cudaFree(dout);
+}
+
 /* Development hook of src/backend/cuda/attention_decode.cu (not in kernels.h): forces the
  * cross-attention kernel variant, cluster size and block size; zeros restore the policy. */
 void cu_cross_attention_tune(int variant, int cs, int threads);
@@ -588,6 +624,12 @@ static void test_bad_args(void)
                              1.0f, stream) == cudaErrorInvalidValue,
           "cross_attention E 48");
     CHECK(cu_argmax(NULL, 10, 11, NULL, 1, stream) == cudaErrorInvalidValue, "argmax limit > V");
+    CHECK(cu_encoder_attention(HARK_DTYPE_F16, NULL, NULL, 1, 10, 100, 3, 0.125f, stream) ==
+              cudaErrorInvalidValue, "encoder_attention D not a multiple of H");
+    CHECK(cu_encoder_attention(HARK_DTYPE_F16, NULL, NULL, 1, 10, 128, 2, 0.0f, stream) ==
+              cudaErrorInvalidValue, "encoder_attention scale 0");
+    CHECK(cu_encoder_attention(HARK_DTYPE_BF16, NULL, NULL, 1, 10, 256, 2, 0.125f, stream) ==
+              cudaErrorInvalidValue, "encoder_attention E 128");
     CHECK(cu_gelu(HARK_DTYPE_F32, NULL, 0, stream) == 0, "gelu n 0");
 }
 
@@ -807,6 +849,18 @@ int main(int argc, char **argv)
             test_cross_attention_q(dt, bits, 4, 200, 2, 32);
             test_cross_attention_q(dt, bits, 9, 37, 20, 64);
         }
+        /* tails of the 64-key and 128-row tiles, several CTAs per head, a peaky softmax */
+        const int enc[][4] = {{2, 1, 2, 64},   {2, 63, 2, 64}, {2, 64, 2, 64},  {2, 65, 2, 64},
+                              {1, 129, 6, 64}, {3, 200, 3, 64}, {2, 1500, 2, 64}, {3, 200, 3, 32},
+                              {2, 300, 2, 4}};
+        for (int f = 0; f < 3; f++) { /* the policy, then each kernel forced */
+            cu_encoder_attention_tune(f);
+            for (size_t j = 0; j < sizeof(enc) / sizeof(enc[0]); j++)
+                test_encoder_attention(dt, enc[j][0], enc[j][1], enc[j][2], enc[j][3],
+                                       1.0f / sqrtf((float)enc[j][3]));
+            test_encoder_attention(dt, 2, 1500, 2, 64, 1.0f);
+        }
+        cu_encoder_attention_tune(0);
         test_cross_attention(dt, 5, 1500, 4, 64);
         test_cross_attention(dt, 3, 37, 2, 4);
         test_cross_attention(dt, 4, 200, 2, 32);

@@ -5,7 +5,10 @@
  * all C positions, non-causal; the C x C score matrix never leaves the chip.
  * ref: openai/whisper model.py MultiHeadAttention.qkv_attention (the function computed here).
  *
- * Two kernels:
+ * Three kernels:
+ *   - attn_wgmma_e64 (Hopper, sm_90a builds): the same algorithm with both products on wgmma
+ *     and the softmax of one key tile overlapped with the products of the next (FlashAttention-3
+ *     style). Taken on 9.x devices; 1.3x attn_flash_e64 at Whisper's shape (dev/cuda/FLASH.md).
  *   - attn_flash_e64: FlashAttention-2 style (Dao, 2023) for f16/bf16 with E = 64. One CTA per
  *     (query tile of 16*MT*WARPS rows, head, window); each warp owns 16*MT query rows. Key/value
  *     tiles of 64 positions stream through shared memory (cp.async, two stages, XOR-swizzled
@@ -28,6 +31,8 @@
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 namespace {
 
@@ -135,8 +140,9 @@ template <typename T, int ROWS, int THREADS>
 __device__ __forceinline__ void fa_load_tile(T *tile, const T *src, int r0, int c, long ld)
 {
 #pragma unroll
-    for (int i = 0; i < ROWS * 8 / THREADS; i++) {
+    for (int i = 0; i < (ROWS * 8 + THREADS - 1) / THREADS; i++) {
         int idx = i * THREADS + (int)threadIdx.x;
+        if ((ROWS * 8) % THREADS != 0 && idx >= ROWS * 8) break;
         int row = idx >> 3, ch = idx & 7;
         bool ok = r0 + row < c;
         const T *g = ok ? src + (long)(r0 + row) * ld + ch * 8 : src;
@@ -329,6 +335,346 @@ __global__ void __launch_bounds__(WARPS * 32)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Hopper kernel (sm_90a): the same FlashAttention-2 loop with both products on wgmma.
+ *
+ * One CTA of NWG warpgroups per (query tile of 64*NWG rows, head, window); each warpgroup owns
+ * 64 query rows. Q, K and V tiles sit in shared memory in the 128-byte swizzle of swz() above,
+ * which is the wgmma "128B" layout: Q and K are K-major operands, V is an MN-major B operand
+ * (imm-trans-b = 1). S = Q K^T is m64n64k16 from shared memory (four k-steps over E = 64, one
+ * n-block per 64 keys); O += P V takes P from registers (the S accumulators repacked to 16-bit:
+ * the wgmma accumulator fragment of a warp is the mma.sync m16n8 layout, so the softmax is the
+ * same code as attn_flash_e64's) and V from shared memory. K/V tiles arrive by cp.async,
+ * STAGES deep; each thread fences its writes into the async proxy before the barrier that hands
+ * a tile to the tensor cores. ref: PTX ISA, "Asynchronous Warpgroup Level Matrix Multiply-
+ * Accumulate" (wgmma.mma_async, matrix descriptors, register fragments).
+ */
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define HARK_WGMMA_BODY 1
+#endif
+
+/* 2^x on the special-function unit, subnormal results flushed to zero (a P that small is zero
+ * in 16 bits anyway); exp2f adds range handling around the same instruction. */
+__device__ __forceinline__ float ex2_ftz(float x)
+{
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
+/* Shared-memory matrix descriptor, 128-byte swizzle; lbo/sbo in bytes. */
+__device__ __forceinline__ uint64_t wg_desc(const void *p, uint32_t lbo, uint32_t sbo)
+{
+    return (uint64_t)((smem_addr(p) & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) |
+           ((uint64_t)(sbo >> 4) << 32) | (1ull << 62);
+}
+__device__ __forceinline__ void wg_fence(void) { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit(void)
+{
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+template <int N> __device__ __forceinline__ void wg_wait(void)
+{
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+/* Pins accumulator registers after a wait so no read of them moves above it. */
+__device__ __forceinline__ void wg_pin(float *d, int n)
+{
+    for (int i = 0; i < n; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+__device__ __forceinline__ void fence_proxy_async(void)
+{
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
+#define WG_D32                                                                                     \
+    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                 \
+    "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
+#define WG_D32_OPS(d) \
+    "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), \
+    "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), \
+    "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), \
+    "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), \
+    "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+
+/* d[32] (+)= A (64x16, shared, K-major) * B (16x64, shared, K-major); acc == 0 overwrites. */
+template <typename T>
+__device__ __forceinline__ void wgmma_ss64(float d[32], uint64_t da, uint64_t db, int acc);
+/* d[32] += A (64x16, registers) * B (16x64, shared, MN-major). */
+template <typename T>
+__device__ __forceinline__ void wgmma_rs64_t(float d[32], const uint32_t a[4], uint64_t db);
+
+#define WG_SS(TY)                                                                                  \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                                      \
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " " WG_D32                \
+                 ", %32, %33, p, 1, 1, 0, 0;\n}\n"                                                 \
+                 : WG_D32_OPS(d)                                                                   \
+                 : "l"(da), "l"(db), "r"(acc))
+#define WG_RS(TY)                                                                                  \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"                                      \
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " " WG_D32                \
+                 ", {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"                                  \
+                 : WG_D32_OPS(d)                                                                   \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1))
+template <>
+__device__ __forceinline__ void wgmma_ss64<__half>(float d[32], uint64_t da, uint64_t db, int acc)
+{
+#ifdef HARK_WGMMA_BODY
+    WG_SS("f16");
+#endif
+}
+template <>
+__device__ __forceinline__ void wgmma_ss64<__nv_bfloat16>(float d[32], uint64_t da, uint64_t db,
+                                                          int acc)
+{
+#ifdef HARK_WGMMA_BODY
+    WG_SS("bf16");
+#endif
+}
+template <>
+__device__ __forceinline__ void wgmma_rs64_t<__half>(float d[32], const uint32_t a[4], uint64_t db)
+{
+#ifdef HARK_WGMMA_BODY
+    WG_RS("f16");
+#endif
+}
+template <>
+__device__ __forceinline__ void wgmma_rs64_t<__nv_bfloat16>(float d[32], const uint32_t a[4],
+                                                            uint64_t db)
+{
+#ifdef HARK_WGMMA_BODY
+    WG_RS("bf16");
+#endif
+}
+
+/* Dynamic shared memory of attn_wgmma_e64: Q tile + STAGES K and V tiles, plus 1 KB so the
+ * tiles can start on the 1024-byte boundary the swizzle needs. */
+template <typename T> constexpr int wa_smem_bytes(int nwg, int bk, int stages)
+{
+    return (nwg * 64 + 2 * stages * bk) * FA_E * (int)sizeof(T) + 1024;
+}
+
+/* One warp's online-softmax step over an S tile (16 rows x BK keys in the m16n8 accumulator
+ * layout, keys from key0; keys >= c masked): updates the running max m and sum l of rows g and
+ * g + 8, leaves P as 16-bit A fragments in a and the factors the O rows must be scaled by in
+ * alpha. */
+template <typename T, int BK, bool MASK>
+__device__ __forceinline__ void wa_softmax(float *s, uint32_t (*a)[4], float *alpha, float *m,
+                                           float *l, int key0, int c, float sl2, int lane)
+{
+    constexpr int NT = BK / 8;
+    if (MASK && key0 + BK > c) {
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+            int key = key0 + nt * 8 + (lane & 3) * 2;
+            if (key >= c) s[nt * 4] = s[nt * 4 + 2] = -INFINITY;
+            if (key + 1 >= c) s[nt * 4 + 1] = s[nt * 4 + 3] = -INFINITY;
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        float mx = -INFINITY;
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) mx = fmaxf(mx, fmaxf(s[nt * 4 + 2 * r], s[nt * 4 + 2 * r + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        float mnew = fmaxf(m[r], mx * sl2); /* finite: every tile has a key < C */
+        alpha[r] = ex2_ftz(m[r] - mnew);
+        m[r] = mnew;
+        float sum = 0.0f;
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+            s[nt * 4 + 2 * r] = ex2_ftz(fmaf(s[nt * 4 + 2 * r], sl2, -mnew));
+            s[nt * 4 + 2 * r + 1] = ex2_ftz(fmaf(s[nt * 4 + 2 * r + 1], sl2, -mnew));
+            sum += s[nt * 4 + 2 * r] + s[nt * 4 + 2 * r + 1];
+        }
+        l[r] = l[r] * alpha[r] + sum;
+    }
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; kk++) {
+        a[kk][0] = pack2<T>(s[8 * kk + 0], s[8 * kk + 1]);
+        a[kk][1] = pack2<T>(s[8 * kk + 2], s[8 * kk + 3]);
+        a[kk][2] = pack2<T>(s[8 * kk + 4], s[8 * kk + 5]);
+        a[kk][3] = pack2<T>(s[8 * kk + 6], s[8 * kk + 7]);
+    }
+}
+
+template <bool B> struct wa_bool {
+    static constexpr bool value = B;
+};
+
+/* o rows g and g + 8 (m16n8 layout, 64 columns) times alpha[0] and alpha[1]. */
+__device__ __forceinline__ void wa_rescale(float *o, const float *alpha)
+{
+#pragma unroll
+    for (int i = 0; i < 32; i++) o[i] *= alpha[(i >> 1) & 1];
+}
+
+/* Issues S = Q K^T for one warpgroup: 64 query rows (descriptor dq) x BK keys at kb. */
+template <typename T, int BK>
+__device__ __forceinline__ void wa_issue_qk(float *s, uint64_t dq, const T *kb)
+{
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++)
+#pragma unroll
+        for (int nb = 0; nb < BK / 64; nb++)
+            wgmma_ss64<T>(s + nb * 32, dq + 2 * kk, wg_desc(kb + nb * 64 * FA_E, 16, 1024) + 2 * kk, kk);
+    wg_commit();
+}
+
+/* Issues O += P V for one warpgroup: P in registers, BK value rows at vb. */
+template <typename T, int BK>
+__device__ __forceinline__ void wa_issue_pv(float *o, uint32_t (*a)[4], const T *vb)
+{
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; kk++) wgmma_rs64_t<T>(o, a[kk], wg_desc(vb + kk * 16 * FA_E, 1024, 1024));
+    wg_commit();
+}
+
+/* qkv [B][C][3D], out [B][C][D]; grid (ceil(C / (64*NWG)), H, B); sl2 = scale * log2(e) > 0.
+ * PIPE (needs STAGES >= 3): the softmax of one tile runs while the tensor cores do the other's
+ * products (FlashAttention-3's intra-warpgroup overlap; Shah et al., 2024); costs a second set
+ * of P fragments. */
+template <typename T, int NWG, int BK, int STAGES, int MINB, bool PIPE>
+__global__ void __launch_bounds__(NWG * 128, MINB)
+    attn_wgmma_e64(const T *__restrict__ qkv, T *__restrict__ out, int c, int d, float sl2)
+{
+#ifdef HARK_WGMMA_BODY
+    static_assert(!PIPE || STAGES >= 3, "the pipelined loop refills the stage two tiles back");
+    constexpr int BQ = 64 * NWG, THREADS = NWG * 128;
+    extern __shared__ __align__(128) unsigned char wa_smem[];
+    T *sq = reinterpret_cast<T *>(wa_smem + ((1024u - (smem_addr(wa_smem) & 1023u)) & 1023u));
+    T *sk = sq + BQ * FA_E;          /* [STAGES][BK][64] */
+    T *sv = sk + STAGES * BK * FA_E; /* [STAGES][BK][64] */
+
+    const int warp = (int)threadIdx.x >> 5, lane = (int)threadIdx.x & 31, wg = warp >> 2;
+    const int q0 = (int)blockIdx.x * BQ;
+    const long ld = 3L * d;
+    const T *base = qkv + (long)blockIdx.z * c * ld + (long)blockIdx.y * FA_E;
+    const int nkt = (c + BK - 1) / BK;
+    auto load_kv = [&](int t) { /* tile t into its stage, one commit group either way */
+        if (t < nkt) {
+            fa_load_tile<T, BK, THREADS>(sk + (t % STAGES) * BK * FA_E, base + d, t * BK, c, ld);
+            fa_load_tile<T, BK, THREADS>(sv + (t % STAGES) * BK * FA_E, base + 2 * d, t * BK, c, ld);
+        }
+        cp_async_commit();
+    };
+
+    fa_load_tile<T, BQ, THREADS>(sq, base, q0, c, ld);
+#pragma unroll
+    for (int st = 0; st < STAGES - 1; st++) load_kv(st);
+
+    float o[32], m[2], l[2];
+#pragma unroll
+    for (int i = 0; i < 32; i++) o[i] = 0.0f;
+    m[0] = m[1] = -INFINITY;
+    l[0] = l[1] = 0.0f;
+    const uint64_t dq = wg_desc(sq + wg * 64 * FA_E, 16, 1024);
+    uint32_t a0[BK / 16][4], a1[BK / 16][4];
+    float alpha[2];
+
+    if (!PIPE) {
+        for (int kt = 0; kt < nkt; kt++) {
+            cp_async_wait<STAGES - 2>();
+            fence_proxy_async();
+            __syncthreads(); /* tile kt landed; every warpgroup is done with the stage refilled next */
+            load_kv(kt + STAGES - 1);
+            float s[BK / 2];
+            wa_issue_qk<T, BK>(s, dq, sk + (kt % STAGES) * BK * FA_E);
+            wg_wait<0>();
+            wg_pin(s, BK / 2);
+            wa_softmax<T, BK, true>(s, a0, alpha, m, l, kt * BK, c, sl2, lane);
+            wa_rescale(o, alpha);
+            wa_issue_pv<T, BK>(o, a0, sv + (kt % STAGES) * BK * FA_E);
+            wg_wait<0>();
+            wg_pin(o, 32);
+        }
+    } else {
+        /* full(kt) starts with P of tile kt in cur and O scaled for it. It issues S of tile
+         * kt + 1 and O += P V of tile kt, computes the softmax of tile kt + 1 into next while the
+         * second product runs, then rescales O once it has landed (FlashAttention-3's order: O
+         * is touched only outside the products). Meanwhile the stage of tile kt - 1 is refilled
+         * with tile kt + STAGES - 1. The steps are unrolled in pairs so that cur and next are
+         * fixed registers, and only the step whose next tile is the last one masks keys: a
+         * branch inside a step would make ptxas serialize the products. */
+        float s[BK / 2];
+        cp_async_wait<STAGES - 2>();
+        fence_proxy_async();
+        __syncthreads();
+        wa_issue_qk<T, BK>(s, dq, sk);
+        wg_wait<0>();
+        wg_pin(s, BK / 2);
+        wa_softmax<T, BK, true>(s, a0, alpha, m, l, 0, c, sl2, lane);
+        auto full = [&](auto last_next, int kt, uint32_t (*cur)[4], uint32_t (*next)[4]) {
+            cp_async_wait<STAGES - 3>();
+            fence_proxy_async();
+            __syncthreads();
+            load_kv(kt + STAGES - 1);
+            wa_issue_qk<T, BK>(s, dq, sk + ((kt + 1) % STAGES) * BK * FA_E);
+            wa_issue_pv<T, BK>(o, cur, sv + (kt % STAGES) * BK * FA_E);
+            wg_wait<1>();
+            wg_pin(s, BK / 2);
+            wa_softmax<T, BK, decltype(last_next)::value>(s, next, alpha, m, l, (kt + 1) * BK, c,
+                                                          sl2, lane);
+            wg_wait<0>();
+            wg_pin(o, 32);
+            wa_rescale(o, alpha);
+        };
+        auto last = [&](int kt, uint32_t (*cur)[4]) {
+            wa_issue_pv<T, BK>(o, cur, sv + (kt % STAGES) * BK * FA_E);
+            wg_wait<0>();
+            wg_pin(o, 32);
+        };
+        using mid = wa_bool<false>;
+        using end = wa_bool<true>;
+        int kt = 0;
+        for (; kt + 3 < nkt; kt += 2) {
+            full(mid(), kt, a0, a1);
+            full(mid(), kt + 1, a1, a0);
+        }
+        if (nkt - kt == 3) {
+            full(mid(), kt, a0, a1);
+            full(end(), kt + 1, a1, a0);
+            last(kt + 2, a0);
+        } else if (nkt - kt == 2) {
+            full(end(), kt, a0, a1);
+            last(kt + 1, a1);
+        } else {
+            last(kt, a0);
+        }
+    }
+
+    /* Normalise, stage through this warp's own 16 Q rows, store 16-byte chunks. */
+    __syncthreads(); /* every warpgroup's last product has read Q */
+    const int g = lane >> 2, t2 = (lane & 3) * 2;
+    T *so = sq + warp * 16 * FA_E;
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+        l[r] = 1.0f / l[r];
+    }
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+        *reinterpret_cast<uint32_t *>(so + swz(g, nt) + t2) = pack2<T>(o[nt * 4] * l[0], o[nt * 4 + 1] * l[0]);
+        *reinterpret_cast<uint32_t *>(so + swz(g + 8, nt) + t2) =
+            pack2<T>(o[nt * 4 + 2] * l[1], o[nt * 4 + 3] * l[1]);
+    }
+    __syncwarp();
+    T *ob = out + (long)blockIdx.z * c * d + (long)blockIdx.y * FA_E;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        int idx = i * 32 + lane, row = idx >> 3, ch = idx & 7;
+        int t = q0 + warp * 16 + row;
+        if (t < c)
+            *reinterpret_cast<uint4 *>(ob + (long)t * d + ch * 8) =
+                *reinterpret_cast<const uint4 *>(so + swz(row, ch));
+    }
+#endif
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Simple kernel: any T, E <= EMAX, fp32 arithmetic. One thread per query row, 128 rows per
  * CTA; grid (ceil(C / 128), H, B). Keys and values in chunks of 32 through shared memory
  * (zero-padded to EMAX columns, so the dot products need no bound on e).
@@ -413,6 +759,22 @@ cudaError_t launch_flash(const void *qkv, void *out, int n_win, int c, int d, in
     return cudaGetLastError();
 }
 
+template <typename T, int NWG, int BK, int STAGES, int MINB, bool PIPE>
+cudaError_t launch_wgmma(const void *qkv, void *out, int n_win, int c, int d, int h, float sl2,
+                         cudaStream_t st)
+{
+    const int smem = wa_smem_bytes<T>(NWG, BK, STAGES);
+    if (smem > 48 * 1024) {
+        cudaError_t err = cudaFuncSetAttribute(attn_wgmma_e64<T, NWG, BK, STAGES, MINB, PIPE>,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+        if (err != cudaSuccess) return err;
+    }
+    dim3 grid((unsigned)((c + 64 * NWG - 1) / (64 * NWG)), (unsigned)h, (unsigned)n_win);
+    attn_wgmma_e64<T, NWG, BK, STAGES, MINB, PIPE>
+        <<<grid, NWG * 128, smem, st>>>((const T *)qkv, (T *)out, c, d, sl2);
+    return cudaGetLastError();
+}
+
 template <typename T, int EMAX>
 cudaError_t launch_simple_e(const void *qkv, void *out, int n_win, int c, int d, int h, float sl2,
                             cudaStream_t st)
@@ -444,10 +806,45 @@ cudaError_t launch_simple(const void *qkv, void *out, int n_win, int c, int d, i
 #define HARK_FA_MT 2
 #endif
 
-/* See kernels.h. f16/bf16 with E = 64 (every Whisper model) take the tensor-core kernel, all
- * else the simple one. scale must be > 0 (Whisper: E^-0.5); qkv and out 16-byte aligned.
- * Returns 0 or the launch's cudaError_t; cudaErrorInvalidValue when D is not a multiple of H,
- * E > 64 or scale <= 0. Never synchronizes. */
+/* Whether the current device can take attn_wgmma_e64: built for sm_90a (HARK_CUDA_WGMMA, set by
+ * CMake when HARK_CUDA_ARCH names 90a), a compute-capability 9.x device, and HARK_CUDA_ATTN is
+ * not "mma" (which keeps the mma.sync kernel, for comparisons). Sets *sms to the device's
+ * multiprocessor count. Cached per device. */
+static bool wgmma_ok(int *sms)
+{
+#if defined(HARK_CUDA_WGMMA)
+    static int state[64], n_sm[64]; /* state: 0 unknown, 1 wgmma, 2 mma.sync */
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return false;
+    int st = __atomic_load_n(&state[dev], __ATOMIC_ACQUIRE);
+    if (st == 0) {
+        int major = 0, count = 0;
+        const char *env = getenv("HARK_CUDA_ATTN");
+        bool forced_mma = env && strcmp(env, "mma") == 0;
+        if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+            major = 0;
+        __atomic_store_n(&n_sm[dev], count, __ATOMIC_RELAXED);
+        st = major == 9 && !forced_mma ? 1 : 2;
+        __atomic_store_n(&state[dev], st, __ATOMIC_RELEASE);
+    }
+    *sms = __atomic_load_n(&n_sm[dev], __ATOMIC_RELAXED);
+    return st == 1;
+#else
+    *sms = 0;
+    return false;
+#endif
+}
+
+/* Development hook (tests, not in kernels.h): 0 the policy below, 1 forces the mma.sync kernel,
+ * 2 the wgmma kernel where the build and device have it. */
+static int g_attn_force = 0;
+extern "C" void cu_encoder_attention_tune(int variant) { g_attn_force = variant; }
+
+/* See kernels.h. f16/bf16 with E = 64 (every Whisper model) take a tensor-core kernel (wgmma on
+ * Hopper, else mma.sync), all else the simple one. scale must be > 0 (Whisper: E^-0.5); qkv
+ * and out 16-byte aligned. Returns 0 or the launch's cudaError_t; cudaErrorInvalidValue when D
+ * is not a multiple of H, E > 64 or scale <= 0. Never synchronizes. */
 extern "C" int cu_encoder_attention(hark_dtype dt, const void *qkv, void *out, int n_win, int c,
                                     int d, int h, float scale, cu_stream s)
 {
@@ -456,6 +853,17 @@ extern "C" int cu_encoder_attention(hark_dtype dt, const void *qkv, void *out, i
     const float sl2 = scale * 1.4426950408889634f; /* scale * log2(e) */
     const cudaStream_t st = (cudaStream_t)s;
     const bool flash = d / h == FA_E && d % 8 == 0;
+    /* wgmma when the grid covers the chip: with fewer CTAs than multiprocessors (tiny at one
+     * window: 72) its longer per-CTA chain made the encoder slower (dev/cuda/FLASH.md) */
+    int sms = 0;
+    bool wg = flash && dt != HARK_DTYPE_F32 && wgmma_ok(&sms);
+    const long ctas = (long)((c + 127) / 128) * h * n_win;
+    if (g_attn_force == 1 || (g_attn_force == 0 && ctas < sms)) wg = false;
+    if (wg) /* shape chosen in dev/cuda/FLASH.md */
+        return (int)(dt == HARK_DTYPE_F16
+                         ? launch_wgmma<__half, 2, 64, 3, 2, true>(qkv, out, n_win, c, d, h, sl2, st)
+                         : launch_wgmma<__nv_bfloat16, 2, 64, 3, 2, true>(qkv, out, n_win, c, d, h,
+                                                                          sl2, st));
     switch (dt) {
     case HARK_DTYPE_F16:
         return (int)(flash ? launch_flash<__half, HARK_FA_WARPS, HARK_FA_MT>(qkv, out, n_win, c, d, h, sl2, st)
