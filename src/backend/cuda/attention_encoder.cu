@@ -455,11 +455,10 @@ template <typename T> constexpr int wa_smem_bytes(int nwg, int bk, int stages)
 
 /* One warp's online-softmax step over an S tile (16 rows x BK keys in the m16n8 accumulator
  * layout, keys from key0; keys >= c masked): updates the running max m and sum l of rows g and
- * g + 8, leaves P as 16-bit A fragments in a and the factors the O rows must be scaled by in
- * alpha. */
-template <typename T, int BK, bool MASK>
-__device__ __forceinline__ void wa_softmax(float *s, uint32_t (*a)[4], float *alpha, float *m,
-                                           float *l, int key0, int c, float sl2, int lane)
+ * g + 8, leaves the exponentials in s and the factors the O rows must be scaled by in alpha. */
+template <int BK, bool MASK>
+__device__ __forceinline__ void wa_softmax(float *s, float *alpha, float *m, float *l, int key0,
+                                           int c, float sl2, int lane)
 {
     constexpr int NT = BK / 8;
     if (MASK && key0 + BK > c) {
@@ -489,6 +488,12 @@ __device__ __forceinline__ void wa_softmax(float *s, uint32_t (*a)[4], float *al
         }
         l[r] = l[r] * alpha[r] + sum;
     }
+}
+
+/* P (the exponentials in s) as 16-bit A fragments: k-step kk covers keys 16 kk .. 16 kk + 15. */
+template <typename T, int BK>
+__device__ __forceinline__ void wa_pack(const float *s, uint32_t (*a)[4])
+{
 #pragma unroll
     for (int kk = 0; kk < BK / 16; kk++) {
         a[kk][0] = pack2<T>(s[8 * kk + 0], s[8 * kk + 1]);
@@ -571,7 +576,7 @@ __global__ void __launch_bounds__(NWG * 128, MINB)
     m[0] = m[1] = -INFINITY;
     l[0] = l[1] = 0.0f;
     const uint64_t dq = wg_desc(sq + wg * 64 * FA_E, 16, 1024);
-    uint32_t a0[BK / 16][4], a1[BK / 16][4];
+    uint32_t a[BK / 16][4];
     float alpha[2];
 
     if (!PIPE) {
@@ -584,20 +589,22 @@ __global__ void __launch_bounds__(NWG * 128, MINB)
             wa_issue_qk<T, BK>(s, dq, sk + (kt % STAGES) * BK * FA_E);
             wg_wait<0>();
             wg_pin(s, BK / 2);
-            wa_softmax<T, BK, true>(s, a0, alpha, m, l, kt * BK, c, sl2, lane);
+            wa_softmax<BK, true>(s, alpha, m, l, kt * BK, c, sl2, lane);
+            wa_pack<T, BK>(s, a);
             wa_rescale(o, alpha);
-            wa_issue_pv<T, BK>(o, a0, sv + (kt % STAGES) * BK * FA_E);
+            wa_issue_pv<T, BK>(o, a, sv + (kt % STAGES) * BK * FA_E);
             wg_wait<0>();
             wg_pin(o, 32);
         }
     } else {
-        /* full(kt) starts with P of tile kt in cur and O scaled for it. It issues S of tile
-         * kt + 1 and O += P V of tile kt, computes the softmax of tile kt + 1 into next while the
-         * second product runs, then rescales O once it has landed (FlashAttention-3's order: O
-         * is touched only outside the products). Meanwhile the stage of tile kt - 1 is refilled
-         * with tile kt + STAGES - 1. The steps are unrolled in pairs so that cur and next are
-         * fixed registers, and only the step whose next tile is the last one masks keys: a
-         * branch inside a step would make ptxas serialize the products. */
+        /* full(kt) starts with P of tile kt in a and O scaled for it. It issues S of tile kt + 1
+         * and O += P V of tile kt, computes the softmax of tile kt + 1 in fp32 while the second
+         * product runs, and once that has landed packs P and rescales O (FlashAttention-3's
+         * order: O and P are touched only outside the products; one set of P fragments keeps
+         * the kernel within 128 registers, two CTAs a multiprocessor). Meanwhile the stage of
+         * tile kt - 1 is refilled with tile kt + STAGES - 1. Only the step whose next tile is
+         * the last one masks keys: a branch inside a step would make ptxas serialize the
+         * products. */
         float s[BK / 2];
         cp_async_wait<STAGES - 2>();
         fence_proxy_async();
@@ -605,44 +612,36 @@ __global__ void __launch_bounds__(NWG * 128, MINB)
         wa_issue_qk<T, BK>(s, dq, sk);
         wg_wait<0>();
         wg_pin(s, BK / 2);
-        wa_softmax<T, BK, true>(s, a0, alpha, m, l, 0, c, sl2, lane);
-        auto full = [&](auto last_next, int kt, uint32_t (*cur)[4], uint32_t (*next)[4]) {
+        wa_softmax<BK, true>(s, alpha, m, l, 0, c, sl2, lane);
+        wa_pack<T, BK>(s, a);
+        auto full = [&](auto last_next, int kt) {
             cp_async_wait<STAGES - 3>();
             fence_proxy_async();
             __syncthreads();
             load_kv(kt + STAGES - 1);
             wa_issue_qk<T, BK>(s, dq, sk + ((kt + 1) % STAGES) * BK * FA_E);
-            wa_issue_pv<T, BK>(o, cur, sv + (kt % STAGES) * BK * FA_E);
+            wa_issue_pv<T, BK>(o, a, sv + (kt % STAGES) * BK * FA_E);
             wg_wait<1>();
             wg_pin(s, BK / 2);
-            wa_softmax<T, BK, decltype(last_next)::value>(s, next, alpha, m, l, (kt + 1) * BK, c,
-                                                          sl2, lane);
+            wa_softmax<BK, decltype(last_next)::value>(s, alpha, m, l, (kt + 1) * BK, c, sl2, lane);
             wg_wait<0>();
             wg_pin(o, 32);
+            wa_pack<T, BK>(s, a);
             wa_rescale(o, alpha);
         };
-        auto last = [&](int kt, uint32_t (*cur)[4]) {
-            wa_issue_pv<T, BK>(o, cur, sv + (kt % STAGES) * BK * FA_E);
+        auto last = [&](int kt) {
+            wa_issue_pv<T, BK>(o, a, sv + (kt % STAGES) * BK * FA_E);
             wg_wait<0>();
             wg_pin(o, 32);
         };
         using mid = wa_bool<false>;
         using end = wa_bool<true>;
         int kt = 0;
-        for (; kt + 3 < nkt; kt += 2) {
-            full(mid(), kt, a0, a1);
-            full(mid(), kt + 1, a1, a0);
-        }
-        if (nkt - kt == 3) {
-            full(mid(), kt, a0, a1);
-            full(end(), kt + 1, a1, a0);
-            last(kt + 2, a0);
-        } else if (nkt - kt == 2) {
-            full(end(), kt, a0, a1);
-            last(kt + 1, a1);
-        } else {
-            last(kt, a0);
-        }
+        for (; kt + 2 < nkt; kt++)
+            full(mid(), kt);
+        if (kt + 1 < nkt)
+            full(end(), kt++);
+        last(kt);
     }
 
     /* Normalise, stage through this warp's own 16 Q rows, store 16-byte chunks. */
