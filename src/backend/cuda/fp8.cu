@@ -11,6 +11,8 @@
 #include "backend/cuda/common.cuh"
 
 #include <cuda_fp8.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define F8_MAX 448.0f
 #define F8_MAX_K 12000 /* a row that is not whole vectors is staged in shared memory as fp32:
@@ -63,11 +65,15 @@ __device__ __forceinline__ float block_max(float v, float *red)
 }
 
 /* The row's scale from its largest magnitude (block-wide): stored by thread 0, its inverse
- * returned. A zero (or non-finite) maximum gives scale 1. */
+ * returned. A zero (or non-finite) maximum gives scale 1 (scale_of). */
+__device__ __forceinline__ float scale_of(float amax)
+{
+    return amax > 0.0f && amax <= 3.0e38f ? amax / F8_MAX : 1.0f;
+}
 __device__ __forceinline__ float row_scale(float amax, float *red, float *scale, size_t r)
 {
     amax = block_max(amax, red);
-    const float s = amax > 0.0f && amax <= 3.0e38f ? amax / F8_MAX : 1.0f;
+    const float s = scale_of(amax);
     if (threadIdx.x == 0)
         scale[r] = s;
     return 1.0f / s;
@@ -213,6 +219,103 @@ __global__ void rows_to_f8_reg_kernel(const T *__restrict__ x, int ldx, const T 
     }
 }
 
+/* Rows of at most 32 * VPL vectors (the layer norms and copies of every Whisper width): one warp
+ * a row, eight rows a block, each lane holding VPL vectors, every reduction in warp shuffles.
+ * The block kernel above spends most of such a row's time in its barrier-separated reductions
+ * (large-v3 layer norm to FP8: 51 of the encoder's 1,034 ms at 256 windows, 3x its bytes'
+ * time; bench/RESULTS.md). */
+template <typename T, int MODE, int VPL>
+__global__ void __launch_bounds__(256)
+    rows_to_f8_warp_kernel(const T *__restrict__ x, int ldx, const T *__restrict__ g,
+                           const T *__restrict__ b, int rows, int k, uint8_t *__restrict__ out,
+                           float *__restrict__ scale)
+{
+    constexpr int N = vec16<T>();
+    const int lane = (int)threadIdx.x & 31;
+    const size_t r = (size_t)blockIdx.x * 8 + (threadIdx.x >> 5);
+    if (r >= (size_t)rows)
+        return;
+    const T *xr = x + r * (size_t)ldx;
+    float v[VPL][N];
+    float sum = 0.0f;
+#pragma unroll
+    for (int i = 0; i < VPL; i++) {
+        const int j = (lane + i * 32) * N;
+        if (j < k) {
+            load_f<T, N>(xr + j, v[i]);
+#pragma unroll
+            for (int e = 0; e < N; e++) {
+                if (MODE == CU_F8_GELU)
+                    v[i][e] = f8_gelu(v[i][e]);
+                sum += v[i][e];
+            }
+        }
+    }
+    if (MODE == CU_F8_LN) {
+        const float mean = warp_sum(sum) / (float)k;
+        float sq = 0.0f;
+#pragma unroll
+        for (int i = 0; i < VPL; i++)
+            if ((lane + i * 32) * N < k)
+#pragma unroll
+                for (int e = 0; e < N; e++)
+                    sq += (v[i][e] - mean) * (v[i][e] - mean);
+        const float rstd = 1.0f / sqrtf(warp_sum(sq) / (float)k + 1e-5f);
+#pragma unroll
+        for (int i = 0; i < VPL; i++) {
+            const int j = (lane + i * 32) * N;
+            if (j < k) {
+                float gv[N], bv[N];
+                load_f<T, N>(g + j, gv);
+                load_f<T, N>(b + j, bv);
+#pragma unroll
+                for (int e = 0; e < N; e++)
+                    v[i][e] = (v[i][e] - mean) * rstd * gv[e] + bv[e];
+            }
+        }
+    }
+    float amax = 0.0f;
+#pragma unroll
+    for (int i = 0; i < VPL; i++)
+        if ((lane + i * 32) * N < k)
+#pragma unroll
+            for (int e = 0; e < N; e++)
+                amax = fmaxf(amax, fabsf(v[i][e]));
+    const float sc = scale_of(warp_max(amax)), inv = 1.0f / sc;
+    if (lane == 0)
+        scale[r] = sc;
+    uint8_t *orow = out + r * (size_t)k;
+#pragma unroll
+    for (int i = 0; i < VPL; i++) {
+        const int j = (lane + i * 32) * N;
+        if (j < k) {
+            uint16_t p[N / 2];
+#pragma unroll
+            for (int e = 0; e < N / 2; e++)
+                p[e] = __nv_cvt_float2_to_fp8x2(
+                    make_float2(v[i][2 * e] * inv, v[i][2 * e + 1] * inv), __NV_SATFINITE,
+                    __NV_E4M3);
+            if constexpr (N == 8)
+                *reinterpret_cast<uint2 *>(orow + j) =
+                    make_uint2((uint32_t)p[0] | ((uint32_t)p[1] << 16),
+                               (uint32_t)p[2] | ((uint32_t)p[3] << 16));
+            else
+                *reinterpret_cast<uint32_t *>(orow + j) = (uint32_t)p[0] | ((uint32_t)p[1] << 16);
+        }
+    }
+}
+
+/* HARK_CUDA_F8_WARP=0 keeps short rows on the block kernel (for comparisons). */
+static bool getenv_f8_warp(void)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("HARK_CUDA_F8_WARP");
+        on = !(e && strcmp(e, "0") == 0);
+    }
+    return on != 0;
+}
+
 template <typename T, int MODE>
 static void rows_to_f8_launch(const T *x, int ldx, const T *g, const T *b, int rows, int k,
                               uint8_t *out, float *scale, cudaStream_t s)
@@ -221,6 +324,16 @@ static void rows_to_f8_launch(const T *x, int ldx, const T *g, const T *b, int r
     const int nvec = k / N;
     const bool vec = k % N == 0 && ldx % N == 0 && is_aligned(x, 16) && is_aligned(out, N) &&
                      (MODE != CU_F8_LN || (is_aligned(g, 16) && is_aligned(b, 16)));
+    if (vec && nvec <= 32 * 6 && getenv_f8_warp()) {
+        const unsigned blocks = (unsigned)((rows + 7) / 8);
+        if (nvec <= 64)
+            rows_to_f8_warp_kernel<T, MODE, 2><<<blocks, 256, 0, s>>>(x, ldx, g, b, rows, k, out, scale);
+        else if (nvec <= 128)
+            rows_to_f8_warp_kernel<T, MODE, 4><<<blocks, 256, 0, s>>>(x, ldx, g, b, rows, k, out, scale);
+        else
+            rows_to_f8_warp_kernel<T, MODE, 6><<<blocks, 256, 0, s>>>(x, ldx, g, b, rows, k, out, scale);
+        return;
+    }
     if (vec && nvec <= 4096) { /* at most 256 threads a row (8 vectors each beyond 2048): with
                                   small blocks many rows share a multiprocessor, so their loads
                                   overlap the others' reductions */
