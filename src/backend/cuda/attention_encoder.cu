@@ -367,7 +367,10 @@ __device__ __forceinline__ uint64_t wg_desc(const void *p, uint32_t lbo, uint32_
     return (uint64_t)((smem_addr(p) & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) |
            ((uint64_t)(sbo >> 4) << 32) | (1ull << 62);
 }
-__device__ __forceinline__ void wg_fence(void) { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_fence(void)
+{
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
 __device__ __forceinline__ void wg_commit(void)
 {
     asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
@@ -473,7 +476,8 @@ __device__ __forceinline__ void wa_softmax(float *s, float *alpha, float *m, flo
     for (int r = 0; r < 2; r++) {
         float mx = -INFINITY;
 #pragma unroll
-        for (int nt = 0; nt < NT; nt++) mx = fmaxf(mx, fmaxf(s[nt * 4 + 2 * r], s[nt * 4 + 2 * r + 1]));
+        for (int nt = 0; nt < NT; nt++)
+            mx = fmaxf(mx, fmaxf(s[nt * 4 + 2 * r], s[nt * 4 + 2 * r + 1]));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
         float mnew = fmaxf(m[r], mx * sl2); /* finite: every tile has a key < C */
@@ -523,7 +527,8 @@ __device__ __forceinline__ void wa_issue_qk(float *s, uint64_t dq, const T *kb)
     for (int kk = 0; kk < 4; kk++)
 #pragma unroll
         for (int nb = 0; nb < BK / 64; nb++)
-            wgmma_ss64<T>(s + nb * 32, dq + 2 * kk, wg_desc(kb + nb * 64 * FA_E, 16, 1024) + 2 * kk, kk);
+            wgmma_ss64<T>(s + nb * 32, dq + 2 * kk,
+                          wg_desc(kb + nb * 64 * FA_E, 16, 1024) + 2 * kk, kk);
     wg_commit();
 }
 
@@ -533,7 +538,8 @@ __device__ __forceinline__ void wa_issue_pv(float *o, uint32_t (*a)[4], const T 
 {
     wg_fence();
 #pragma unroll
-    for (int kk = 0; kk < BK / 16; kk++) wgmma_rs64_t<T>(o, a[kk], wg_desc(vb + kk * 16 * FA_E, 1024, 1024));
+    for (int kk = 0; kk < BK / 16; kk++)
+        wgmma_rs64_t<T>(o, a[kk], wg_desc(vb + kk * 16 * FA_E, 1024, 1024));
     wg_commit();
 }
 
@@ -561,7 +567,8 @@ __global__ void __launch_bounds__(NWG * 128, MINB)
     auto load_kv = [&](int t) { /* tile t into its stage, one commit group either way */
         if (t < nkt) {
             fa_load_tile<T, BK, THREADS>(sk + (t % STAGES) * BK * FA_E, base + d, t * BK, c, ld);
-            fa_load_tile<T, BK, THREADS>(sv + (t % STAGES) * BK * FA_E, base + 2 * d, t * BK, c, ld);
+            fa_load_tile<T, BK, THREADS>(sv + (t % STAGES) * BK * FA_E, base + 2 * d, t * BK, c,
+                                         ld);
         }
         cp_async_commit();
     };
@@ -583,7 +590,7 @@ __global__ void __launch_bounds__(NWG * 128, MINB)
         for (int kt = 0; kt < nkt; kt++) {
             cp_async_wait<STAGES - 2>();
             fence_proxy_async();
-            __syncthreads(); /* tile kt landed; every warpgroup is done with the stage refilled next */
+            __syncthreads(); /* tile kt landed; all warpgroups are done with the stage refilled */
             load_kv(kt + STAGES - 1);
             float s[BK / 2];
             wa_issue_qk<T, BK>(s, dq, sk + (kt % STAGES) * BK * FA_E);
@@ -656,7 +663,8 @@ __global__ void __launch_bounds__(NWG * 128, MINB)
     }
 #pragma unroll
     for (int nt = 0; nt < 8; nt++) {
-        *reinterpret_cast<uint32_t *>(so + swz(g, nt) + t2) = pack2<T>(o[nt * 4] * l[0], o[nt * 4 + 1] * l[0]);
+        *reinterpret_cast<uint32_t *>(so + swz(g, nt) + t2) =
+            pack2<T>(o[nt * 4] * l[0], o[nt * 4 + 1] * l[0]);
         *reinterpret_cast<uint32_t *>(so + swz(g + 8, nt) + t2) =
             pack2<T>(o[nt * 4 + 2] * l[1], o[nt * 4 + 3] * l[1]);
     }
@@ -858,11 +866,11 @@ extern "C" int cu_encoder_attention(hark_dtype dt, const void *qkv, void *out, i
     bool wg = flash && dt != HARK_DTYPE_F32 && wgmma_ok(&sms);
     const long ctas = (long)((c + 127) / 128) * h * n_win;
     if (g_attn_force == 1 || (g_attn_force == 0 && ctas < sms)) wg = false;
-    if (wg) /* shape chosen in dev/cuda/FLASH.md */
-        return (int)(dt == HARK_DTYPE_F16
-                         ? launch_wgmma<__half, 2, 64, 3, 2, true>(qkv, out, n_win, c, d, h, sl2, st)
-                         : launch_wgmma<__nv_bfloat16, 2, 64, 3, 2, true>(qkv, out, n_win, c, d, h,
-                                                                          sl2, st));
+    if (wg && dt == HARK_DTYPE_F16) /* shape chosen in dev/cuda/FLASH.md */
+        return (int)launch_wgmma<__half, 2, 64, 3, 2, true>(qkv, out, n_win, c, d, h, sl2, st);
+    if (wg)
+        return (int)launch_wgmma<__nv_bfloat16, 2, 64, 3, 2, true>(qkv, out, n_win, c, d, h, sl2,
+                                                                   st);
     switch (dt) {
     case HARK_DTYPE_F16:
         return (int)(flash ? launch_flash<__half, HARK_FA_WARPS, HARK_FA_MT>(qkv, out, n_win, c, d, h, sl2, st)

@@ -140,23 +140,31 @@ __global__ void rows_to_f8_kernel(const T *__restrict__ x, int ldx, const T *__r
     }
 }
 
-/* The common case (k a whole number of 16-byte vectors, at most 4 a thread): one block per row,
- * each thread holding VPT vectors of the row in registers, so that all of a row's loads are in
- * flight at once and nothing is staged; the reductions go through shared memory. */
-template <typename T, int MODE, int VPT>
+/* The common case (k a whole number of 16-byte vectors): each thread holds VPT vectors of the
+ * row in registers, so that all of a row's loads are in flight at once and nothing is staged.
+ * WARP false: one block per row, the reductions through shared memory. WARP true (rows of at
+ * most 32 * VPT vectors: every Whisper width's layer norm and copy): one warp per row, eight
+ * rows a block, every reduction in shuffles with no block barrier; the barrier-separated
+ * reductions were most of such a row's time (bench/RESULTS.md, fourth session). */
+template <typename T, int MODE, int VPT, bool WARP>
 __global__ void rows_to_f8_reg_kernel(const T *__restrict__ x, int ldx, const T *__restrict__ g,
-                                      const T *__restrict__ b, int k, uint8_t *__restrict__ out,
-                                      float *__restrict__ scale)
+                                      const T *__restrict__ b, int rows, int k,
+                                      uint8_t *__restrict__ out, float *__restrict__ scale)
 {
     __shared__ float red[32];
     constexpr int N = vec16<T>();
-    const size_t r = blockIdx.x;
+    const int t = WARP ? (int)threadIdx.x & 31 : (int)threadIdx.x;
+    const int stride = WARP ? 32 : (int)blockDim.x;
+    const size_t r = WARP ? (size_t)blockIdx.x * 8 + (threadIdx.x >> 5) : blockIdx.x;
+    if (WARP && r >= (size_t)rows)
+        return;
+    auto total = [&](float v) { return WARP ? warp_sum(v) : block_sum(v, red); };
     const T *xr = x + r * (size_t)ldx;
     float v[VPT][N];
     float sum = 0.0f;
 #pragma unroll
     for (int i = 0; i < VPT; i++) {
-        const int j = (threadIdx.x + i * blockDim.x) * N;
+        const int j = (t + i * stride) * N;
         if (j < k) {
             load_f<T, N>(xr + j, v[i]);
 #pragma unroll
@@ -168,18 +176,18 @@ __global__ void rows_to_f8_reg_kernel(const T *__restrict__ x, int ldx, const T 
         }
     }
     if (MODE == CU_F8_LN) {
-        const float mean = block_sum(sum, red) / (float)k;
+        const float mean = total(sum) / (float)k;
         float sq = 0.0f;
 #pragma unroll
         for (int i = 0; i < VPT; i++)
-            if ((threadIdx.x + i * blockDim.x) * N < k)
+            if ((t + i * stride) * N < k)
 #pragma unroll
                 for (int e = 0; e < N; e++)
                     sq += (v[i][e] - mean) * (v[i][e] - mean);
-        const float rstd = 1.0f / sqrtf(block_sum(sq, red) / (float)k + 1e-5f);
+        const float rstd = 1.0f / sqrtf(total(sq) / (float)k + 1e-5f);
 #pragma unroll
         for (int i = 0; i < VPT; i++) {
-            const int j = (threadIdx.x + i * blockDim.x) * N;
+            const int j = (t + i * stride) * N;
             if (j < k) {
                 float gv[N], bv[N];
                 load_f<T, N>(g + j, gv);
@@ -193,15 +201,23 @@ __global__ void rows_to_f8_reg_kernel(const T *__restrict__ x, int ldx, const T 
     float amax = 0.0f;
 #pragma unroll
     for (int i = 0; i < VPT; i++)
-        if ((threadIdx.x + i * blockDim.x) * N < k)
+        if ((t + i * stride) * N < k)
 #pragma unroll
             for (int e = 0; e < N; e++)
                 amax = fmaxf(amax, fabsf(v[i][e]));
-    const float inv = row_scale(amax, red, scale, r);
+    float inv;
+    if (WARP) {
+        const float sc = scale_of(warp_max(amax));
+        if (t == 0)
+            scale[r] = sc;
+        inv = 1.0f / sc;
+    } else {
+        inv = row_scale(amax, red, scale, r);
+    }
     uint8_t *orow = out + r * (size_t)k;
 #pragma unroll
     for (int i = 0; i < VPT; i++) {
-        const int j = (threadIdx.x + i * blockDim.x) * N;
+        const int j = (t + i * stride) * N;
         if (j < k) {
             uint16_t p[N / 2];
 #pragma unroll
@@ -219,94 +235,8 @@ __global__ void rows_to_f8_reg_kernel(const T *__restrict__ x, int ldx, const T 
     }
 }
 
-/* Rows of at most 32 * VPL vectors (the layer norms and copies of every Whisper width): one warp
- * a row, eight rows a block, each lane holding VPL vectors, every reduction in warp shuffles.
- * The block kernel above spends most of such a row's time in its barrier-separated reductions
- * (large-v3 layer norm to FP8: 51 of the encoder's 1,034 ms at 256 windows, 3x its bytes'
- * time; bench/RESULTS.md). */
-template <typename T, int MODE, int VPL>
-__global__ void __launch_bounds__(256)
-    rows_to_f8_warp_kernel(const T *__restrict__ x, int ldx, const T *__restrict__ g,
-                           const T *__restrict__ b, int rows, int k, uint8_t *__restrict__ out,
-                           float *__restrict__ scale)
-{
-    constexpr int N = vec16<T>();
-    const int lane = (int)threadIdx.x & 31;
-    const size_t r = (size_t)blockIdx.x * 8 + (threadIdx.x >> 5);
-    if (r >= (size_t)rows)
-        return;
-    const T *xr = x + r * (size_t)ldx;
-    float v[VPL][N];
-    float sum = 0.0f;
-#pragma unroll
-    for (int i = 0; i < VPL; i++) {
-        const int j = (lane + i * 32) * N;
-        if (j < k) {
-            load_f<T, N>(xr + j, v[i]);
-#pragma unroll
-            for (int e = 0; e < N; e++) {
-                if (MODE == CU_F8_GELU)
-                    v[i][e] = f8_gelu(v[i][e]);
-                sum += v[i][e];
-            }
-        }
-    }
-    if (MODE == CU_F8_LN) {
-        const float mean = warp_sum(sum) / (float)k;
-        float sq = 0.0f;
-#pragma unroll
-        for (int i = 0; i < VPL; i++)
-            if ((lane + i * 32) * N < k)
-#pragma unroll
-                for (int e = 0; e < N; e++)
-                    sq += (v[i][e] - mean) * (v[i][e] - mean);
-        const float rstd = 1.0f / sqrtf(warp_sum(sq) / (float)k + 1e-5f);
-#pragma unroll
-        for (int i = 0; i < VPL; i++) {
-            const int j = (lane + i * 32) * N;
-            if (j < k) {
-                float gv[N], bv[N];
-                load_f<T, N>(g + j, gv);
-                load_f<T, N>(b + j, bv);
-#pragma unroll
-                for (int e = 0; e < N; e++)
-                    v[i][e] = (v[i][e] - mean) * rstd * gv[e] + bv[e];
-            }
-        }
-    }
-    float amax = 0.0f;
-#pragma unroll
-    for (int i = 0; i < VPL; i++)
-        if ((lane + i * 32) * N < k)
-#pragma unroll
-            for (int e = 0; e < N; e++)
-                amax = fmaxf(amax, fabsf(v[i][e]));
-    const float sc = scale_of(warp_max(amax)), inv = 1.0f / sc;
-    if (lane == 0)
-        scale[r] = sc;
-    uint8_t *orow = out + r * (size_t)k;
-#pragma unroll
-    for (int i = 0; i < VPL; i++) {
-        const int j = (lane + i * 32) * N;
-        if (j < k) {
-            uint16_t p[N / 2];
-#pragma unroll
-            for (int e = 0; e < N / 2; e++)
-                p[e] = __nv_cvt_float2_to_fp8x2(
-                    make_float2(v[i][2 * e] * inv, v[i][2 * e + 1] * inv), __NV_SATFINITE,
-                    __NV_E4M3);
-            if constexpr (N == 8)
-                *reinterpret_cast<uint2 *>(orow + j) =
-                    make_uint2((uint32_t)p[0] | ((uint32_t)p[1] << 16),
-                               (uint32_t)p[2] | ((uint32_t)p[3] << 16));
-            else
-                *reinterpret_cast<uint32_t *>(orow + j) = (uint32_t)p[0] | ((uint32_t)p[1] << 16);
-        }
-    }
-}
-
-/* HARK_CUDA_F8_WARP=0 keeps short rows on the block kernel (for comparisons). */
-static bool getenv_f8_warp(void)
+/* HARK_CUDA_F8_WARP=0 keeps short rows on one block each (for comparisons). */
+static bool f8_warp_rows(void)
 {
     static int on = -1;
     if (on < 0) {
@@ -324,14 +254,17 @@ static void rows_to_f8_launch(const T *x, int ldx, const T *g, const T *b, int r
     const int nvec = k / N;
     const bool vec = k % N == 0 && ldx % N == 0 && is_aligned(x, 16) && is_aligned(out, N) &&
                      (MODE != CU_F8_LN || (is_aligned(g, 16) && is_aligned(b, 16)));
-    if (vec && nvec <= 32 * 6 && getenv_f8_warp()) {
+    auto run = [&](auto kern, unsigned grid, int threads) {
+        kern<<<grid, threads, 0, s>>>(x, ldx, g, b, rows, k, out, scale);
+    };
+    if (vec && nvec <= 32 * 6 && f8_warp_rows()) { /* a warp a row, eight rows a block */
         const unsigned blocks = (unsigned)((rows + 7) / 8);
         if (nvec <= 64)
-            rows_to_f8_warp_kernel<T, MODE, 2><<<blocks, 256, 0, s>>>(x, ldx, g, b, rows, k, out, scale);
+            run(rows_to_f8_reg_kernel<T, MODE, 2, true>, blocks, 256);
         else if (nvec <= 128)
-            rows_to_f8_warp_kernel<T, MODE, 4><<<blocks, 256, 0, s>>>(x, ldx, g, b, rows, k, out, scale);
+            run(rows_to_f8_reg_kernel<T, MODE, 4, true>, blocks, 256);
         else
-            rows_to_f8_warp_kernel<T, MODE, 6><<<blocks, 256, 0, s>>>(x, ldx, g, b, rows, k, out, scale);
+            run(rows_to_f8_reg_kernel<T, MODE, 6, true>, blocks, 256);
         return;
     }
     if (vec && nvec <= 4096) { /* at most 256 threads a row (8 vectors each beyond 2048): with
@@ -340,13 +273,13 @@ static void rows_to_f8_launch(const T *x, int ldx, const T *g, const T *b, int r
         const int vpt = nvec <= 256 ? 1 : nvec <= 512 ? 2 : nvec <= 1024 ? 4 : 8;
         const int threads = ((nvec + vpt - 1) / vpt + 31) / 32 * 32;
         if (vpt == 1)
-            rows_to_f8_reg_kernel<T, MODE, 1><<<rows, threads, 0, s>>>(x, ldx, g, b, k, out, scale);
+            run(rows_to_f8_reg_kernel<T, MODE, 1, false>, (unsigned)rows, threads);
         else if (vpt == 2)
-            rows_to_f8_reg_kernel<T, MODE, 2><<<rows, threads, 0, s>>>(x, ldx, g, b, k, out, scale);
+            run(rows_to_f8_reg_kernel<T, MODE, 2, false>, (unsigned)rows, threads);
         else if (vpt == 4)
-            rows_to_f8_reg_kernel<T, MODE, 4><<<rows, threads, 0, s>>>(x, ldx, g, b, k, out, scale);
+            run(rows_to_f8_reg_kernel<T, MODE, 4, false>, (unsigned)rows, threads);
         else
-            rows_to_f8_reg_kernel<T, MODE, 8><<<rows, threads, 0, s>>>(x, ldx, g, b, k, out, scale);
+            run(rows_to_f8_reg_kernel<T, MODE, 8, false>, (unsigned)rows, threads);
         return;
     }
     int threads = 32;
