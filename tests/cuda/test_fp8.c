@@ -154,9 +154,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < 3; i++)
         for (int mode = 0; mode < 3; mode++) {
             test_rows(DTYPES[i], mode, 37, 1280, 1280);
-            test_rows(DTYPES[i], mode, 9, 192, 200);   /* one warp a row, two vectors a lane */
-            test_rows(DTYPES[i], mode, 17, 1536, 1536); /* the widest warp row (f16) */
-            test_rows(DTYPES[i], mode, 3, 1544, 1544);  /* one vector more: the block kernel */
+            test_rows(DTYPES[i], mode, 9, 192, 200);   /* a short row in a wider matrix */
+            test_rows(DTYPES[i], mode, 17, 1536, 1536);
+            test_rows(DTYPES[i], mode, 3, 1544, 1544);
             test_rows(DTYPES[i], mode, 6, 5120, 5120);
             test_rows(DTYPES[i], mode, 5, 100, 104); /* not a whole vector: the scalar path */
             test_rows(DTYPES[i], mode, 3, 384, 1152); /* a column block of a wider matrix */

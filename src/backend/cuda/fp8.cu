@@ -11,8 +11,6 @@
 #include "backend/cuda/common.cuh"
 
 #include <cuda_fp8.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define F8_MAX 448.0f
 #define F8_MAX_K 12000 /* a row that is not whole vectors is staged in shared memory as fp32:
@@ -65,15 +63,11 @@ __device__ __forceinline__ float block_max(float v, float *red)
 }
 
 /* The row's scale from its largest magnitude (block-wide): stored by thread 0, its inverse
- * returned. A zero (or non-finite) maximum gives scale 1 (scale_of). */
-__device__ __forceinline__ float scale_of(float amax)
-{
-    return amax > 0.0f && amax <= 3.0e38f ? amax / F8_MAX : 1.0f;
-}
+ * returned. A zero (or non-finite) maximum gives scale 1. */
 __device__ __forceinline__ float row_scale(float amax, float *red, float *scale, size_t r)
 {
     amax = block_max(amax, red);
-    const float s = scale_of(amax);
+    const float s = amax > 0.0f && amax <= 3.0e38f ? amax / F8_MAX : 1.0f;
     if (threadIdx.x == 0)
         scale[r] = s;
     return 1.0f / s;
@@ -140,31 +134,23 @@ __global__ void rows_to_f8_kernel(const T *__restrict__ x, int ldx, const T *__r
     }
 }
 
-/* The common case (k a whole number of 16-byte vectors): each thread holds VPT vectors of the
- * row in registers, so that all of a row's loads are in flight at once and nothing is staged.
- * WARP false: one block per row, the reductions through shared memory. WARP true (rows of at
- * most 32 * VPT vectors: every Whisper width's layer norm and copy): one warp per row, eight
- * rows a block, every reduction in shuffles with no block barrier; the barrier-separated
- * reductions were most of such a row's time (bench/RESULTS.md, fourth session). */
-template <typename T, int MODE, int VPT, bool WARP>
+/* The common case (k a whole number of 16-byte vectors, at most 4 a thread): one block per row,
+ * each thread holding VPT vectors of the row in registers, so that all of a row's loads are in
+ * flight at once and nothing is staged; the reductions go through shared memory. */
+template <typename T, int MODE, int VPT>
 __global__ void rows_to_f8_reg_kernel(const T *__restrict__ x, int ldx, const T *__restrict__ g,
-                                      const T *__restrict__ b, int rows, int k,
-                                      uint8_t *__restrict__ out, float *__restrict__ scale)
+                                      const T *__restrict__ b, int k, uint8_t *__restrict__ out,
+                                      float *__restrict__ scale)
 {
     __shared__ float red[32];
     constexpr int N = vec16<T>();
-    const int t = WARP ? (int)threadIdx.x & 31 : (int)threadIdx.x;
-    const int stride = WARP ? 32 : (int)blockDim.x;
-    const size_t r = WARP ? (size_t)blockIdx.x * 8 + (threadIdx.x >> 5) : blockIdx.x;
-    if (WARP && r >= (size_t)rows)
-        return;
-    auto total = [&](float v) { return WARP ? warp_sum(v) : block_sum(v, red); };
+    const size_t r = blockIdx.x;
     const T *xr = x + r * (size_t)ldx;
     float v[VPT][N];
     float sum = 0.0f;
 #pragma unroll
     for (int i = 0; i < VPT; i++) {
-        const int j = (t + i * stride) * N;
+        const int j = (threadIdx.x + i * blockDim.x) * N;
         if (j < k) {
             load_f<T, N>(xr + j, v[i]);
 #pragma unroll
@@ -176,18 +162,18 @@ __global__ void rows_to_f8_reg_kernel(const T *__restrict__ x, int ldx, const T 
         }
     }
     if (MODE == CU_F8_LN) {
-        const float mean = total(sum) / (float)k;
+        const float mean = block_sum(sum, red) / (float)k;
         float sq = 0.0f;
 #pragma unroll
         for (int i = 0; i < VPT; i++)
-            if ((t + i * stride) * N < k)
+            if ((threadIdx.x + i * blockDim.x) * N < k)
 #pragma unroll
                 for (int e = 0; e < N; e++)
                     sq += (v[i][e] - mean) * (v[i][e] - mean);
-        const float rstd = 1.0f / sqrtf(total(sq) / (float)k + 1e-5f);
+        const float rstd = 1.0f / sqrtf(block_sum(sq, red) / (float)k + 1e-5f);
 #pragma unroll
         for (int i = 0; i < VPT; i++) {
-            const int j = (t + i * stride) * N;
+            const int j = (threadIdx.x + i * blockDim.x) * N;
             if (j < k) {
                 float gv[N], bv[N];
                 load_f<T, N>(g + j, gv);
@@ -201,23 +187,15 @@ __global__ void rows_to_f8_reg_kernel(const T *__restrict__ x, int ldx, const T 
     float amax = 0.0f;
 #pragma unroll
     for (int i = 0; i < VPT; i++)
-        if ((t + i * stride) * N < k)
+        if ((threadIdx.x + i * blockDim.x) * N < k)
 #pragma unroll
             for (int e = 0; e < N; e++)
                 amax = fmaxf(amax, fabsf(v[i][e]));
-    float inv;
-    if (WARP) {
-        const float sc = scale_of(warp_max(amax));
-        if (t == 0)
-            scale[r] = sc;
-        inv = 1.0f / sc;
-    } else {
-        inv = row_scale(amax, red, scale, r);
-    }
+    const float inv = row_scale(amax, red, scale, r);
     uint8_t *orow = out + r * (size_t)k;
 #pragma unroll
     for (int i = 0; i < VPT; i++) {
-        const int j = (t + i * stride) * N;
+        const int j = (threadIdx.x + i * blockDim.x) * N;
         if (j < k) {
             uint16_t p[N / 2];
 #pragma unroll
@@ -235,17 +213,6 @@ __global__ void rows_to_f8_reg_kernel(const T *__restrict__ x, int ldx, const T 
     }
 }
 
-/* HARK_CUDA_F8_WARP=0 keeps short rows on one block each (for comparisons). */
-static bool f8_warp_rows(void)
-{
-    static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("HARK_CUDA_F8_WARP");
-        on = !(e && strcmp(e, "0") == 0);
-    }
-    return on != 0;
-}
-
 template <typename T, int MODE>
 static void rows_to_f8_launch(const T *x, int ldx, const T *g, const T *b, int rows, int k,
                               uint8_t *out, float *scale, cudaStream_t s)
@@ -254,32 +221,19 @@ static void rows_to_f8_launch(const T *x, int ldx, const T *g, const T *b, int r
     const int nvec = k / N;
     const bool vec = k % N == 0 && ldx % N == 0 && is_aligned(x, 16) && is_aligned(out, N) &&
                      (MODE != CU_F8_LN || (is_aligned(g, 16) && is_aligned(b, 16)));
-    auto run = [&](auto kern, unsigned grid, int threads) {
-        kern<<<grid, threads, 0, s>>>(x, ldx, g, b, rows, k, out, scale);
-    };
-    if (vec && nvec <= 32 * 6 && f8_warp_rows()) { /* a warp a row, eight rows a block */
-        const unsigned blocks = (unsigned)((rows + 7) / 8);
-        if (nvec <= 64)
-            run(rows_to_f8_reg_kernel<T, MODE, 2, true>, blocks, 256);
-        else if (nvec <= 128)
-            run(rows_to_f8_reg_kernel<T, MODE, 4, true>, blocks, 256);
-        else
-            run(rows_to_f8_reg_kernel<T, MODE, 6, true>, blocks, 256);
-        return;
-    }
     if (vec && nvec <= 4096) { /* at most 256 threads a row (8 vectors each beyond 2048): with
                                   small blocks many rows share a multiprocessor, so their loads
                                   overlap the others' reductions */
         const int vpt = nvec <= 256 ? 1 : nvec <= 512 ? 2 : nvec <= 1024 ? 4 : 8;
         const int threads = ((nvec + vpt - 1) / vpt + 31) / 32 * 32;
         if (vpt == 1)
-            run(rows_to_f8_reg_kernel<T, MODE, 1, false>, (unsigned)rows, threads);
+            rows_to_f8_reg_kernel<T, MODE, 1><<<rows, threads, 0, s>>>(x, ldx, g, b, k, out, scale);
         else if (vpt == 2)
-            run(rows_to_f8_reg_kernel<T, MODE, 2, false>, (unsigned)rows, threads);
+            rows_to_f8_reg_kernel<T, MODE, 2><<<rows, threads, 0, s>>>(x, ldx, g, b, k, out, scale);
         else if (vpt == 4)
-            run(rows_to_f8_reg_kernel<T, MODE, 4, false>, (unsigned)rows, threads);
+            rows_to_f8_reg_kernel<T, MODE, 4><<<rows, threads, 0, s>>>(x, ldx, g, b, k, out, scale);
         else
-            run(rows_to_f8_reg_kernel<T, MODE, 8, false>, (unsigned)rows, threads);
+            rows_to_f8_reg_kernel<T, MODE, 8><<<rows, threads, 0, s>>>(x, ldx, g, b, k, out, scale);
         return;
     }
     int threads = 32;
