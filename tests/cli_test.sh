@@ -38,6 +38,10 @@ if (cd "$SRC" && "$HARK" bench -m "$M" --tokens 3 --repeat 1 --threads 2) | grep
 # --fp8-encoder is a GPU setting: the CPU accepts it and runs its own types (docs/quant.md)
 if (cd "$SRC" && "$HARK" bench -m "$M" --tokens 2 --repeat 1 --threads 2 --fp8-encoder) | grep -q '"encoder_fp8":1'; then ok; else bad "bench --fp8-encoder json"; fi
 if "$HARK" transcribe -m "$M" --max-tokens 4 --fp8-encoder -f txt -o "$T/f8" "$JFK" >/dev/null 2>"$T/err"; then ok; else bad "transcribe --fp8-encoder on the CPU"; cat "$T/err" >&2; fi
+# forward: logits of a teacher-forced pass; --fp8-encoder changes nothing on the CPU
+if "$HARK" forward -m "$M" --audio "$JFK" --tokens 1,2 --out "$T/fw0" --threads 2 &&
+   "$HARK" forward -m "$M" --audio "$JFK" --tokens 1,2 --out "$T/fw1" --threads 2 --fp8-encoder &&
+   [ -s "$T/fw0" ] && cmp -s "$T/fw0" "$T/fw1"; then ok; else bad "forward --fp8-encoder on the CPU"; fi
 
 # transcribe: outputs, options, several files
 O=$T/all
@@ -91,6 +95,8 @@ expect_usage() {
   if [ $rc -eq 2 ] && grep -qi "usage" "$T/err"; then ok; else bad "$name: exit $rc (want 2)"; cat "$T/err" >&2; fi
 }
 expect_usage "bad task" "$HARK" transcribe -m "$M" --task summarize "$JFK"
+expect_usage "forward: unknown option" "$HARK" forward -m "$M" --audio "$JFK" --tokens 1 --out "$T/fw" --bogus 1
+expect_usage "forward: option without its value" "$HARK" forward -m "$M" --audio "$JFK" --tokens 1 --out
 expect_fail "serve --fp8-encoder maybe" "fp8-encoder maybe: true or false" "$HARK" serve -m "$M" --fp8-encoder maybe
 expect_usage "bad format" "$HARK" transcribe -m "$M" --output-format docx "$JFK"
 expect_usage "bad temperature" "$HARK" transcribe -m "$M" --temperature warm "$JFK"

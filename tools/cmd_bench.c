@@ -288,26 +288,39 @@ int cmd_forward(int argc, char **argv)
     const char *model_path = NULL, *audio_path = NULL, *tokens_s = NULL, *out_path = NULL;
     const char *device = NULL, *dtype_s = NULL;
     long threads = 0;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "-m"))
-            model_path = argv[i + 1];
-        else if (!strcmp(argv[i], "--audio"))
-            audio_path = argv[i + 1];
-        else if (!strcmp(argv[i], "--tokens"))
-            tokens_s = argv[i + 1];
-        else if (!strcmp(argv[i], "--out"))
-            out_path = argv[i + 1];
-        else if (!strcmp(argv[i], "--threads"))
-            threads = cli_long(argv[i + 1]);
-        else if (!strcmp(argv[i], "--device"))
-            device = argv[i + 1];
-        else if (!strcmp(argv[i], "--dtype"))
-            dtype_s = argv[i + 1];
+    int fp8 = 0, bad = 0;
+    for (int i = 1; i < argc && !bad; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--fp8-encoder")) {
+            fp8 = 1;
+            continue;
+        }
+        if (i + 1 >= argc) { /* every other option takes a value */
+            bad = 1;
+            break;
+        }
+        const char *v = argv[++i];
+        if (!strcmp(a, "-m"))
+            model_path = v;
+        else if (!strcmp(a, "--audio"))
+            audio_path = v;
+        else if (!strcmp(a, "--tokens"))
+            tokens_s = v;
+        else if (!strcmp(a, "--out"))
+            out_path = v;
+        else if (!strcmp(a, "--threads"))
+            threads = cli_long(v);
+        else if (!strcmp(a, "--device"))
+            device = v;
+        else if (!strcmp(a, "--dtype"))
+            dtype_s = v;
+        else
+            bad = 1;
     }
     int dtype = cli_parse_dtype(dtype_s);
-    if (!model_path || !audio_path || !tokens_s || !out_path || threads < 0 || dtype < -1) {
+    if (bad || !model_path || !audio_path || !tokens_s || !out_path || threads < 0 || dtype < -1) {
         fprintf(stderr, "usage: hark forward -m MODEL --audio FILE --tokens ID,ID,... --out FILE [--threads N]\n"
-                        "                    [--device cpu|cuda:N] [--dtype f16|bf16|f32]\n"
+                        "                    [--device cpu|cuda:N] [--dtype f16|bf16|f32] [--fp8-encoder]\n"
                         "Writes float32 logits [n_tokens][n_vocab] of the first 30 s window.\n");
         return 2;
     }
@@ -324,7 +337,7 @@ int cmd_forward(int argc, char **argv)
         n++;
         p = *end == ',' ? end + 1 : end;
     }
-    hark_model *m = cli_load_model(model_path, (int)threads, device, dtype, 0);
+    hark_model *m = cli_load_model(model_path, (int)threads, device, dtype, fp8);
     if (!m)
         return 1;
     hark_model_dims d = hark_model_get_dims(m);
