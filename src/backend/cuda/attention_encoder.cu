@@ -8,7 +8,8 @@
  * Three kernels:
  *   - attn_wgmma_e64 (Hopper, sm_90a builds): the same algorithm with both products on wgmma
  *     and the softmax of one key tile overlapped with the products of the next (FlashAttention-3
- *     style). Taken on 9.x devices; 1.3x attn_flash_e64 at Whisper's shape (dev/cuda/FLASH.md).
+ *     style). Taken on 9.x devices for grids that cover the card; 1.47x attn_flash_e64 at
+ *     Whisper's shape on an H100 (dev/cuda/FLASH.md).
  *   - attn_flash_e64: FlashAttention-2 style (Dao, 2023) for f16/bf16 with E = 64. One CTA per
  *     (query tile of 16*MT*WARPS rows, head, window); each warp owns 16*MT query rows. Key/value
  *     tiles of 64 positions stream through shared memory (cp.async, two stages, XOR-swizzled
