@@ -39,13 +39,6 @@
 #include <string.h>
 #include <time.h>
 
-#define TRY(expr)                                                                               \
-    do {                                                                                        \
-        hark_status try_st_ = (expr);                                                           \
-        if (try_st_ != HARK_OK)                                                                 \
-            return try_st_;                                                                     \
-    } while (0)
-
 typedef enum call_kind { CALL_ENCODE, CALL_ENCODE_PCM, CALL_DECODE, CALL_ARGMAX } call_kind;
 
 /* One state's pending engine call. Inputs are the caller's (valid until done), with slots
@@ -254,7 +247,7 @@ static hark_status plain_decode(hark_batch *b, bcall **calls, int n_calls, int r
     for (int i = 0; i < n_calls; i++)
         any_pick |= calls[i]->mask != NULL;
     const int dev_pick = any_pick && b->rb->decode_pick;
-    TRY(grow((void **)&b->off, &b->off_cap, (size_t)n_calls * 3, sizeof(size_t)));
+    HARK_TRY(grow((void **)&b->off, &b->off_cap, (size_t)n_calls * 3, sizeof(size_t)));
     size_t r = 0, w = 0;
     for (int i = 0; i < n_calls; i++) { /* rows hold what is not picked on the device */
         b->off[3 * i] = r;
@@ -262,21 +255,21 @@ static hark_status plain_decode(hark_batch *b, bcall **calls, int n_calls, int r
         r += calls[i]->mask && dev_pick ? 0 : (size_t)calls[i]->n_want;
         w += (size_t)calls[i]->n_want;
     }
-    TRY(grow_logits(b, (r ? r : 1) * V));
-    TRY(grow((void **)&b->picks, &b->picks_cap, w ? w : 1, sizeof(hark_pick)));
+    HARK_TRY(grow_logits(b, (r ? r : 1) * V));
+    HARK_TRY(grow((void **)&b->picks, &b->picks_cap, w ? w : 1, sizeof(hark_pick)));
     if (dev_pick) {
-        TRY(grow((void **)&b->pflag, &b->pflag_cap, w ? w : 1, 1));
-        TRY(grow((void **)&b->pmask, &b->pmask_cap, w ? w : 1, sizeof(hark_pick_mask)));
+        HARK_TRY(grow((void **)&b->pflag, &b->pflag_cap, w ? w : 1, 1));
+        HARK_TRY(grow((void **)&b->pmask, &b->pmask_cap, w ? w : 1, sizeof(hark_pick_mask)));
         for (int i = 0; i < n_calls; i++)
             for (int j = 0; j < calls[i]->n_want; j++) {
                 size_t k = b->off[3 * i + 2] + (size_t)j;
                 b->pflag[k] = calls[i]->mask != NULL;
                 b->pmask[k] = calls[i]->mask ? *calls[i]->mask : (hark_pick_mask){ 0 };
             }
-        TRY(b->rb->decode_pick(b->rctx, b->ent, rows, r ? b->lg : NULL, b->pflag, b->pmask,
+        HARK_TRY(b->rb->decode_pick(b->rctx, b->ent, rows, r ? b->lg : NULL, b->pflag, b->pmask,
                                b->picks));
     } else {
-        TRY(b->rb->decode(b->rctx, b->ent, rows, want ? b->lg : NULL));
+        HARK_TRY(b->rb->decode(b->rctx, b->ent, rows, want ? b->lg : NULL));
     }
 #pragma omp parallel for schedule(dynamic, 1) if (n_calls > 4)
     for (int i = 0; i < n_calls; i++) {
@@ -308,15 +301,15 @@ static hark_status decode_group(hark_batch *b, bcall **calls, int n_calls)
         k += calls[i]->n;
     }
     if (calls[0]->kind == CALL_ARGMAX) {
-        TRY(grow((void **)&b->tok, &b->tok_cap, (size_t)(want ? want : 1), sizeof(int32_t)));
-        TRY(b->rb->decode_argmax(b->rctx, b->ent, rows, calls[0]->limit, b->tok));
+        HARK_TRY(grow((void **)&b->tok, &b->tok_cap, (size_t)(want ? want : 1), sizeof(int32_t)));
+        HARK_TRY(b->rb->decode_argmax(b->rctx, b->ent, rows, calls[0]->limit, b->tok));
         int r = 0;
         for (int i = 0; i < n_calls; i++) {
             memcpy(calls[i]->tokens, b->tok + r, (size_t)calls[i]->n_want * sizeof(int32_t));
             r += calls[i]->n_want;
         }
     } else {
-        TRY(plain_decode(b, calls, n_calls, rows, want));
+        HARK_TRY(plain_decode(b, calls, n_calls, rows, want));
     }
     return HARK_OK;
 }
@@ -694,7 +687,7 @@ static hark_status proxy_decode(void *ctx, const hark_decode_entry *e, int n, fl
     bproxy *x = ctx;
     hark_decode_entry *m = NULL;
     int want = 0;
-    TRY(map_entries(x, e, n, &m, &want));
+    HARK_TRY(map_entries(x, e, n, &m, &want));
     bcall c = { .kind = CALL_DECODE, .e = m, .n = n, .logits = logits, .n_want = want };
     hark_status st = want && !logits ? hark_fail(HARK_ERR_INVALID_ARG, "batch: no logits buffer")
                                      : submit(x->b, &c);
@@ -710,7 +703,7 @@ static hark_status proxy_decode_steps(void *ctx, hark_decode_entry *e, int n,
     bproxy *x = ctx;
     hark_decode_entry *m = NULL;
     int want = 0;
-    TRY(map_entries(x, e, n, &m, &want));
+    HARK_TRY(map_entries(x, e, n, &m, &want));
     bcall c = { .kind = CALL_DECODE, .e = m, .n = n, .n_want = want, .step = step,
                 .user = user, .mask = mask, .ue = e, .cap = n, .x = x };
     hark_status st = submit(x->b, &c);
@@ -724,7 +717,7 @@ static hark_status proxy_decode_argmax(void *ctx, const hark_decode_entry *e, in
     bproxy *x = ctx;
     hark_decode_entry *m = NULL;
     int want = 0;
-    TRY(map_entries(x, e, n, &m, &want));
+    HARK_TRY(map_entries(x, e, n, &m, &want));
     bcall c = { .kind = CALL_ARGMAX, .e = m, .n = n, .limit = limit, .tokens = tokens,
                 .n_want = want };
     hark_status st = submit(x->b, &c);
@@ -738,7 +731,7 @@ static hark_status proxy_encoder_output(void *ctx, int slot, float *out)
 {
     bproxy *x = ctx;
     int real = -1;
-    TRY(map_slots(x, &slot, 1, &real));
+    HARK_TRY(map_slots(x, &slot, 1, &real));
     pthread_mutex_lock(&x->b->eng);
     hark_status st = x->b->rb->encoder_output(x->b->rctx, real, out);
     pthread_mutex_unlock(&x->b->eng);
@@ -758,8 +751,8 @@ static hark_status proxy_kv_copy(void *ctx, int src, int dst, int n_pos)
 {
     bproxy *x = ctx;
     int s = -1, d = -1;
-    TRY(map_seq(x, src, &s));
-    TRY(map_seq(x, dst, &d));
+    HARK_TRY(map_seq(x, src, &s));
+    HARK_TRY(map_seq(x, dst, &d));
     pthread_mutex_lock(&x->b->eng);
     hark_status st = x->b->rb->kv_copy(x->b->rctx, s, d, n_pos);
     pthread_mutex_unlock(&x->b->eng);
@@ -770,7 +763,7 @@ static hark_status proxy_kv_free(void *ctx, int seq)
 {
     bproxy *x = ctx;
     int s = -1;
-    TRY(map_seq(x, seq, &s));
+    HARK_TRY(map_seq(x, seq, &s));
     pthread_mutex_lock(&x->b->eng);
     hark_status st = x->b->rb->kv_free(x->b->rctx, s);
     pthread_mutex_unlock(&x->b->eng);
@@ -783,7 +776,7 @@ static hark_status proxy_cross_qk(void *ctx, const hark_decode_entry *e, int n, 
     bproxy *x = ctx;
     hark_decode_entry *m = NULL;
     int want = 0;
-    TRY(map_entries(x, e, n, &m, &want));
+    HARK_TRY(map_entries(x, e, n, &m, &want));
     pthread_mutex_lock(&x->b->eng);
     hark_status st = x->b->rb->decode_cross_qk(x->b->rctx, m, n, logits, heads, n_heads, n_frames,
                                                qk);

@@ -25,6 +25,14 @@ hark_status hark_fail(hark_status status, const char *fmt, ...) HARK_PRINTF(2, 3
 hark_status hark_fail_prefix(hark_status status, const char *fmt, ...) HARK_PRINTF(2, 3);
 void hark_clear_error(void);
 
+/* Returns from the calling function with expr's status unless it is HARK_OK. */
+#define HARK_TRY(expr)                                                                          \
+    do {                                                                                        \
+        hark_status try_st_ = (expr);                                                           \
+        if (try_st_ != HARK_OK)                                                                 \
+            return try_st_;                                                                     \
+    } while (0)
+
 void hark_log(int level, const char *fmt, ...) HARK_PRINTF(2, 3);
 #define HARK_LOG_ERROR 0
 #define HARK_LOG_WARN 1

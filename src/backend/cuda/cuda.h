@@ -10,6 +10,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/kernels.h"
+#include "util/util.h"
 
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
@@ -194,12 +195,7 @@ hark_status cu_kv_free(void *ctx, int seq);
 /* A CUDA failure as a hark error naming the call. */
 hark_status cu_check(cudaError_t e, const char *what);
 hark_status cu_check_lt(cublasStatus_t e, const char *what);
-#define CU_TRY(expr)                                                                            \
-    do {                                                                                        \
-        hark_status st_ = (expr);                                                               \
-        if (st_ != HARK_OK)                                                                     \
-            return st_;                                                                         \
-    } while (0)
+#define CU_TRY(expr) HARK_TRY(expr)
 #define CU_K(expr) CU_TRY(cu_check((cudaError_t)(expr), #expr))
 
 #endif
