@@ -66,112 +66,6 @@ static void test_gemv(hark_dtype dt, int m, int n, int k, int gelu, int accumula
     cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dy);
 }
 
-/* Test and lab hook of gemm_skinny.cu (not in kernels.h): forced warpgroups per CTA and k
- * splits; zeros keep the policy. */
-void cu_skinny_tune(int nwg, int splits);
-
-/* cu_skinny against the same double reference: y = x W^T + b (GELU) (+ y), fp32 or dt out.
- * Run twice: the split-K counters must be left zero, and the sums in split order give
- * identical bits both times. Skipped (and said) where the build or the card has no wgmma. */
-static int g_skinny_runs = -1; /* -1 unknown, 0 no wgmma here, 1 runs */
-static void test_skinny(hark_dtype dt, int m, int n, int k, int gelu, int accumulate, int out_f32,
-                        int nwg, int splits)
-{
-    size_t nx = (size_t)m * k, nw = (size_t)n * k, ny = (size_t)m * n;
-    float *x = xmalloc(nx * 4), *w = xmalloc(nw * 4), *b = xmalloc((size_t)n * 4), *y0 = xmalloc(ny * 4);
-    fill_rand(x, nx, 1.0f, 0.0f);
-    fill_rand(w, nw, 0.05f, 0.0f);
-    fill_rand(b, (size_t)n, 0.5f, 0.0f);
-    fill_rand(y0, ny, 1.0f, 0.0f);
-    void *dx = upload(dt, x, nx), *dw = upload(dt, w, nw), *db = upload(dt, b, (size_t)n);
-    hark_dtype odt = out_f32 ? HARK_DTYPE_F32 : dt;
-    void *dy = accumulate ? upload(odt, y0, ny) : poisoned(odt, ny);
-    const size_t ws_bytes = 32u << 20;
-    float *ws = dmalloc(ws_bytes);
-    int *cnt = dmalloc(1024 * sizeof(int));
-    cudaMemset(cnt, 0, 1024 * sizeof(int));
-    float *xr = download(dt, dx, nx), *wr = download(dt, dw, nw), *br = download(dt, db, (size_t)n);
-    float *y0r = accumulate ? download(odt, dy, ny) : NULL;
-    cu_skinny_args a = { .dt = dt, .x = dx, .ldx = k, .m = m, .w = dw, .b = db, .n = n, .k = k,
-                         .y = dy, .ldy = n, .accumulate = accumulate, .out_f32 = out_f32,
-                         .gelu = gelu, .ws = ws, .ws_bytes = ws_bytes, .cnt = cnt,
-                         .cnt_len = 1024 };
-    cu_skinny_tune(nwg, splits);
-    int e = cu_skinny(&a, stream);
-    cu_skinny_tune(0, 0);
-    char what[112];
-    snprintf(what, sizeof(what), "skinny m%d n%d k%d%s%s%s nwg %d splits %d", m, n, k,
-             gelu ? " gelu" : "", accumulate ? " acc" : "", out_f32 ? " f32out" : "", nwg, splits);
-    if (e == cudaErrorNotSupported) {
-        if (g_skinny_runs != 0)
-            printf("note: cu_skinny does not run here (no sm_90a build or not a 9.x device)\n");
-        g_skinny_runs = 0;
-        cudaGetLastError();
-    } else {
-        g_skinny_runs = 1;
-        CHECK(e == 0, "%s -> %d (%s)", what, e, cudaGetErrorString((cudaError_t)e));
-        float *y = download(odt, dy, ny);
-        double *ref = xmalloc(ny * sizeof(double));
-        for (int i = 0; i < m; i++)
-            for (int r = 0; r < n; r++) {
-                double v = br[r];
-                for (int j = 0; j < k; j++)
-                    v += (double)xr[(size_t)i * k + j] * wr[(size_t)r * k + j];
-                if (gelu)
-                    v = gelu_d(v);
-                if (accumulate)
-                    v += y0r[(size_t)i * n + r];
-                ref[(size_t)i * n + r] = v;
-            }
-        compare(what, dt, y, ref, ny, tol_of(dt));
-        int *hc = xmalloc(1024 * sizeof(int)), dirty = 0;
-        cudaMemcpy(hc, cnt, 1024 * sizeof(int), cudaMemcpyDeviceToHost);
-        for (int i = 0; i < 1024; i++)
-            dirty += hc[i] != 0;
-        CHECK(dirty == 0, "%s: %d split-K counters left non-zero", what, dirty);
-        if (!accumulate) { /* the same call again: the same bits */
-            cu_skinny_tune(nwg, splits);
-            CHECK_CU(cu_skinny(&a, stream));
-            cu_skinny_tune(0, 0);
-            float *y2 = download(odt, dy, ny);
-            size_t diff = 0;
-            for (size_t i = 0; i < ny; i++)
-                diff += memcmp(&y[i], &y2[i], sizeof(float)) != 0;
-            CHECK(diff == 0, "%s: %zu outputs differ between two runs", what, diff);
-            free(y2);
-        }
-        free(hc), free(y), free(ref);
-    }
-    free(x), free(w), free(b), free(y0), free(xr), free(wr), free(br), free(y0r);
-    cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dy), cudaFree(ws), cudaFree(cnt);
-}
-
-/* What cu_skinny refuses, whatever the device: f32, k not a multiple of 64, too many rows. */
-static void test_skinny_refuses(void)
-{
-    void *p = dmalloc(1 << 20);
-    float *ws = dmalloc(1 << 20);
-    int *cnt = dmalloc(64 * sizeof(int));
-    cu_skinny_args base = { .dt = HARK_DTYPE_F16, .x = p, .ldx = 128, .m = 16, .w = p, .n = 64,
-                            .k = 128, .y = p, .ldy = 64, .ws = ws, .ws_bytes = 1 << 20,
-                            .cnt = cnt, .cnt_len = 64 };
-    cu_skinny_args a = base;
-    a.dt = HARK_DTYPE_F32;
-    int e = cu_skinny(&a, stream);
-    CHECK(e == cudaErrorInvalidValue || e == cudaErrorNotSupported, "skinny f32 -> %d", e);
-    a = base, a.k = 100, a.ldx = 104;
-    e = cu_skinny(&a, stream);
-    CHECK(e == cudaErrorInvalidValue || e == cudaErrorNotSupported, "skinny k 100 -> %d", e);
-    a = base, a.m = CU_SKINNY_MAX_ROWS + 1;
-    e = cu_skinny(&a, stream);
-    CHECK(e == cudaErrorInvalidValue || e == cudaErrorNotSupported, "skinny m 257 -> %d", e);
-    a = base, a.cnt = NULL;
-    e = cu_skinny(&a, stream);
-    CHECK(e == cudaErrorInvalidValue || e == cudaErrorNotSupported, "skinny no counters -> %d", e);
-    cudaGetLastError();
-    cudaFree(p), cudaFree(ws), cudaFree(cnt);
-}
-
 static void test_layer_norm(hark_dtype dt, int rows, int d)
 {
     size_t n = (size_t)rows * d;
@@ -842,41 +736,6 @@ static void bench_cross_q(cudaEvent_t e0, cudaEvent_t e1, int reps, int bits)
     }
 }
 
-/* cu_skinny at the decoder's shapes (large-v3: D 1280, F 5120, V 51866), f16. */
-static void bench_skinny(cudaEvent_t e0, cudaEvent_t e1, int reps)
-{
-    const int shapes[][2] = {{3840, 1280}, {1280, 1280}, {5120, 1280}, {1280, 5120}, {51866, 1280}};
-    const int rows[] = {16, 64, 128, 256};
-    const size_t max_w = (size_t)51866 * 1280;
-    void *w = dmalloc(max_w * 2), *x = dmalloc((size_t)256 * 5120 * 2);
-    void *y = dmalloc((size_t)256 * 51866 * 4), *b = dmalloc(51866 * 2);
-    float *ws = dmalloc(32u << 20);
-    int *cnt = dmalloc(1024 * sizeof(int));
-    cudaMemset(w, 0, max_w * 2), cudaMemset(x, 0, (size_t)256 * 5120 * 2), cudaMemset(b, 0, 51866 * 2);
-    cudaMemset(cnt, 0, 1024 * sizeof(int));
-    for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++)
-        for (size_t ri = 0; ri < sizeof(rows) / sizeof(rows[0]); ri++) {
-            const int n = shapes[si][0], k = shapes[si][1], m = rows[ri];
-            cu_skinny_args a = { .dt = HARK_DTYPE_F16, .x = x, .ldx = k, .m = m, .w = w, .b = b,
-                                 .n = n, .k = k, .y = y, .ldy = n, .out_f32 = n > 6000,
-                                 .ws = ws, .ws_bytes = 32u << 20, .cnt = cnt, .cnt_len = 1024 };
-            if (cu_skinny(&a, stream) != 0) {
-                cudaGetLastError();
-                printf("bench skinny: not on this device\n");
-                goto done;
-            }
-            cudaEventRecord(e0, stream);
-            for (int r = 0; r < reps; r++)
-                cu_skinny(&a, stream);
-            cudaEventRecord(e1, stream);
-            const double us = 1000.0 * time_ms(e0, e1) / reps;
-            printf("bench skinny f16 m%d n%d k%d: %.1f us, %.0f TFLOP/s, weights %.0f GB/s\n", m,
-                   n, k, us, 2.0 * m * n * k / us * 1e-6, 2.0 * n * k / us * 1e-3);
-        }
-done:
-    cudaFree(w), cudaFree(x), cudaFree(y), cudaFree(b), cudaFree(ws), cudaFree(cnt);
-}
-
 static void bench(void)
 {
     cudaEvent_t e0, e1;
@@ -884,7 +743,6 @@ static void bench(void)
     cudaEventCreate(&e1);
     const int reps = 20;
     const int d = 1280, h = 20;
-    bench_skinny(e0, e1, reps);
     bench_cross(e0, e1, reps);
     bench_cross_q(e0, e1, reps, 8);
     bench_cross_q(e0, e1, reps, 4);
@@ -963,19 +821,6 @@ int main(int argc, char **argv)
         test_gemv(dt, 8, 100, 4096, 0, 0, 1);
         test_gemv(dt, 1, 1280, 1280, 0, 0, 0); /* the plain path */
         test_gemv(dt, 2, 77, 512, 1, 1, 1);
-        if (dt != HARK_DTYPE_F32) {
-            test_skinny(dt, 256, 1280, 5120, 0, 1, 0, 0, 0); /* fc2 at 256 rows: split k */
-            test_skinny(dt, 256, 384, 1280, 0, 0, 0, 0, 0);
-            test_skinny(dt, 200, 1000, 1280, 1, 0, 0, 0, 0); /* partial tiles both ways, GELU */
-            test_skinny(dt, 130, 320, 640, 0, 1, 0, 0, 0);
-            test_skinny(dt, 16, 777, 640, 0, 0, 1, 0, 0);    /* odd n: the element-wise epilogue */
-            test_skinny(dt, 3, 1280, 1280, 1, 1, 0, 0, 0);
-            test_skinny(dt, 65, 64, 64, 0, 0, 0, 0, 0);      /* one k-step */
-            test_skinny(dt, 64, 200, 1280, 0, 0, 1, 1, 7);   /* forced: uneven splits */
-            test_skinny(dt, 100, 300, 2048, 1, 0, 0, 2, 1);
-            test_skinny(dt, 250, 256, 1024, 0, 1, 0, 2, 8);
-            test_skinny(dt, 40, 136, 512, 0, 0, 0, 1, 4);
-        }
         test_layer_norm(dt, 7, 64);
         test_layer_norm(dt, 33, 1280);
         test_layer_norm(dt, 5, 384);
@@ -1048,6 +893,5 @@ int main(int argc, char **argv)
     test_log_mel(80, 2, 1);
     test_log_mel(128, 1, 4);
     test_bad_args();
-    test_skinny_refuses();
     return cuda_test_finish(argc, argv, bench);
 }

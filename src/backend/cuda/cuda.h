@@ -146,13 +146,7 @@ typedef struct cu_ctx {
     int gemv_q_max_rows; /* the same for quantized weights (default 8, the kernel's limit:
                             HARK_CUDA_GEMV_Q=N); larger products dequantize into wq first */
     void *wq;            /* [max_q] in the model's type: a dequantized matrix for cuBLASLt */
-    int skinny_min_rows; /* products of this many rows up to CU_SKINNY_MAX_ROWS go through
-                            cu_skinny where it runs (default 3; HARK_CUDA_SKINNY=0 turns it off,
-                            =N sets the least row count); it shares ws with cuBLASLt */
-    int *skinny_cnt;     /* [CU_SKINNY_TILES] its split-K counters, zeroed once */
 } cu_ctx;
-
-#define CU_SKINNY_TILES 1024
 
 /* meta layout offsets (in int32 elements) */
 static inline int32_t *cu_meta_tokens(int32_t *m, int cap) { (void)cap; return m; }

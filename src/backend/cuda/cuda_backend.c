@@ -532,10 +532,6 @@ static hark_status ctx_new(const hark_model *model, const void *bw, const hark_s
     c->gemv_splitk = ks ? atoi(ks) : 4;
     c->gemv_splitk_min_k = mk ? atoi(mk) : 2048;
     c->ws_size = 32u << 20;
-    const char *sk = getenv("HARK_CUDA_SKINNY");
-    c->skinny_min_rows = sk ? atoi(sk) : 3;
-    if (sk && c->skinny_min_rows <= 0)
-        c->skinny_min_rows = CU_SKINNY_MAX_ROWS + 1; /* off */
     const char *gt = getenv("HARK_CUDA_GEMM_TUNE");
     c->gemm_tune = !(gt && strcmp(gt, "0") == 0);
     const char *fa = getenv("HARK_CUDA_FP8_FAST");
@@ -554,11 +550,6 @@ static hark_status ctx_new(const hark_model *model, const void *bw, const hark_s
         st = cu_check_lt(cublasLtCreate(&c->lt), "cublasLtCreate");
     if (st == HARK_OK)
         st = c_alloc(c, c->ws_size, &c->ws);
-    if (st == HARK_OK)
-        st = c_alloc(c, CU_SKINNY_TILES * sizeof(int), (void **)&c->skinny_cnt);
-    if (st == HARK_OK)
-        st = cu_check(cudaMemset(c->skinny_cnt, 0, CU_SKINNY_TILES * sizeof(int)),
-                      "cudaMemset");
     for (int i = 0; i < 3 && st == HARK_OK; i++)
         st = cu_check(cudaEventCreate(&c->ev[i]), "cudaEventCreate");
     if (st == HARK_OK)

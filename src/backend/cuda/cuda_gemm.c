@@ -261,33 +261,6 @@ hark_status cu_gemm_f8(cu_ctx *c, const cu_lin *w, const uint8_t *x8, const floa
     return plan_run(c, p, w->w8, x8, w->b, y, accumulate);
 }
 
-/* The Hopper kernel for 3..256 rows (gemm_skinny.cu) with bias, GELU and the residual fused;
- * *done = 0 when it does not run here (build, device, shape) or the row count is outside the
- * context's range. */
-static hark_status try_skinny(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, void *y,
-                              int ldy, const cu_lin_opts *o, int *done)
-{
-    *done = 0;
-    if (m < c->skinny_min_rows || m > CU_SKINNY_MAX_ROWS)
-        return HARK_OK;
-    cu_skinny_args a = { .dt = c->w->dt, .x = x, .ldx = ldx, .m = m, .w = w->w, .b = w->b,
-                         .n = w->n, .k = w->k, .y = y, .ldy = ldy, .accumulate = o->accumulate,
-                         .out_f32 = o->out_f32, .gelu = o->gelu, .ws = c->ws,
-                         .ws_bytes = c->ws_size, .cnt = c->skinny_cnt,
-                         .cnt_len = CU_SKINNY_TILES };
-    int e = cu_skinny(&a, c->st);
-    if (e == 0) {
-        *done = 1;
-        return HARK_OK;
-    }
-    if (e != (int)cudaErrorInvalidValue && e != (int)cudaErrorNotSupported)
-        return cu_check((cudaError_t)e, "cu_skinny");
-    cudaGetLastError();
-    c->skinny_min_rows = e == (int)cudaErrorNotSupported ? CU_SKINNY_MAX_ROWS + 1
-                                                         : c->skinny_min_rows;
-    return HARK_OK;
-}
-
 /* The small-batch kernel with everything o asks for fused; *done = 0 when it does not take this
  * shape or size (the caller goes on with the general path). */
 static hark_status try_gemv(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m, void *y,
@@ -340,10 +313,8 @@ hark_status cu_linear(cu_ctx *c, const cu_lin *w, const void *x, int ldx, int m,
         plain.ln_g = plain.ln_b = NULL;
         return cu_linear(c, w, o->ln_scratch, w->k, m, y, ldy, &plain);
     }
-    CU_TRY(try_skinny(c, w, x, ldx, m, y, ldy, o, &done));
-    if (!done)
-        CU_TRY(gemm_lt(c, w, x, ldx, m, y, ldy, o->accumulate, o->out_f32));
-    if (o->gelu && !done)
+    CU_TRY(gemm_lt(c, w, x, ldx, m, y, ldy, o->accumulate, o->out_f32));
+    if (o->gelu)
         CU_TRY(cu_check((cudaError_t)cu_gelu(cw->dt, y, (long)m * ldy, c->st), "cu_gelu"));
     if (o->kv_slot) {
         const char *yc = y;

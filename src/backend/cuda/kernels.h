@@ -122,31 +122,6 @@ typedef struct cu_gemv_args {
     const void *scale;
 } cu_gemv_args;
 int cu_gemv(const cu_gemv_args *a, cu_stream s);
-/* The same product for 3..CU_SKINNY_MAX_ROWS rows on Hopper's tensor cores (gemm_skinny.cu):
- * y[m][n] = x[m][k] W[n][k]^T (+ b) (GELU when gelu) (+ y when accumulate), f16/bf16 x, W, b;
- * y fp32 when out_f32, else dt. Each weight tile is read once; k is split over several CTAs when
- * the weights have too few tiles for the card, with fp32 partial tiles in ws (ws_bytes) and a
- * counter per tile in cnt (cnt_len ints, zero before the first call; every call leaves them
- * zero). Needs k a multiple of 64, ldx of 8, x and W 16-byte aligned. Returns
- * cudaErrorNotSupported where the build (sm_90a) or the device (9.x) lacks wgmma,
- * cudaErrorInvalidValue for shapes it does not take. vec is set by the launcher. */
-#define CU_SKINNY_MAX_ROWS 256
-typedef struct cu_skinny_args {
-    hark_dtype dt;
-    const void *x;
-    int ldx, m;
-    const void *w, *b;
-    int n, k;
-    void *y;
-    int ldy, accumulate, out_f32, gelu;
-    float *ws;
-    size_t ws_bytes;
-    int *cnt;
-    int cnt_len;
-    int vec;
-} cu_skinny_args;
-int cu_skinny(const cu_skinny_args *a, cu_stream s);
-
 /* out[n][k] (dt) = the quantized weights w (qbits 8 or 4, layout as in cu_gemv_args) times
  * their fp16 scales: the general path's operand. k a multiple of 16 (int8) or 32 (int4). */
 int cu_dequant(hark_dtype dt, int qbits, int group, const void *w, const void *scale, int n,

@@ -1,5 +1,5 @@
 /*
- * gemm_skinny.cu — the decoder's matrix products at batch sizes between the one-row kernel
+ * gemm_skinny.cu — (lab, not in src/: measured slower than cuBLASLt, README.md) the decoder's matrix products at batch sizes between the one-row kernel
  * (gemv.cu) and the encoder's: y[m][n] = x[m][k] W[n][k]^T (+ b) (GELU) (+ y), 3 <= m <= 256,
  * f16/bf16, on Hopper's wgmma (sm_90a builds, 9.x devices).
  *
