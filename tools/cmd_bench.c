@@ -7,7 +7,6 @@
 #include "cli.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,16 +17,13 @@ static void bench_usage(FILE *f)
     fprintf(f, "usage: hark bench (-m MODEL | --arch ARCH [--seed N]) [--device cpu|cuda:N]\n"
                "                  [--dtype f16|bf16|f32] [--threads N] [--batch B[,B...]]\n"
                "                  [--tokens T] [--repeat R] [--audio FILE] [--cross-kv 16|8|4]\n"
-               "                  [--fp8-encoder] [--states K]\n"
+               "                  [--fp8-encoder]\n"
                "The work unit of bench/README.md: B windows of 30 s from PCM: log-mel, encoder,\n"
                "the 4-token prompt, then exactly T greedy decoder steps (end-of-text masked).\n"
                "Prints a table and one JSON line per batch size. --arch makes a random-weight\n"
                "model of that architecture in $TMPDIR first. --cross-kv 8|4: the GPU keeps the\n"
                "cross-attention keys and values in int8 / int4 (hark_state_params.cross_kv_bits).\n"
-               "--fp8-encoder: the GPU runs the encoder's products in FP8 (docs/quant.md).\n"
-               "--states K (1-8): the windows split over K states run by K threads, each state\n"
-               "starting its encoder pass when the one before has finished its own, so that\n"
-               "encoder passes overlap other states' decoder steps; total and RTFx only.\n");
+               "--fp8-encoder: the GPU runs the encoder's products in FP8 (docs/quant.md).\n");
 }
 
 /* 30 s of audio: FILE tiled, or a deterministic synthetic signal when no file is given. */
@@ -65,17 +61,13 @@ typedef struct bench_times {
     double mel, enc, prompt, steps, total;
 } bench_times;
 
-/* One run of the work unit for B windows; pcm [B][480000]. on_encoded (when set) is called
- * once the encoder pass is done, whatever its outcome. */
+/* One run of the work unit for B windows; pcm [B][480000]. */
 static hark_status bench_once(hark_model *m, hark_state *s, const float *pcm, int B, int T,
-                              hark_decode_entry *e, int32_t *tok, bench_times *out,
-                              void (*on_encoded)(void *), void *arg)
+                              hark_decode_entry *e, int32_t *tok, bench_times *out)
 {
     hark_special_tokens sp = hark_model_special_tokens(m);
     double t0 = cli_now();
     hark_status st = hark_encode_pcm(s, pcm, B);
-    if (on_encoded)
-        on_encoded(arg);
     if (st != HARK_OK)
         return st;
     double t1 = cli_now();
@@ -108,83 +100,6 @@ static hark_status bench_once(hark_model *m, hark_state *s, const float *pcm, in
         mel = 0, enc = t1 - t0;
     *out = (bench_times){ .mel = mel, .enc = (t1 - t0) - mel, .prompt = t2 - t1,
                           .steps = t3 - t2, .total = t3 - t0 };
-    return HARK_OK;
-}
-
-/* --states K: the B windows split over K states (each its own stream on the GPU), run by K
- * threads; lane k starts its encoder pass when lane k - 1 has finished its own, so that one
- * lane's encoder (compute-bound) runs beside another's decoder steps (bandwidth-bound) -- how a
- * server with several states overlaps new windows with running sequences. */
-#define HARK_BENCH_MAX_STATES 8
-
-typedef struct bench_gate {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int encoded; /* lanes whose encoder pass is done */
-} bench_gate;
-
-typedef struct bench_lane {
-    hark_model *m;
-    hark_state *s;
-    const float *pcm;
-    int B, T, index;
-    hark_decode_entry *e;
-    int32_t *tok;
-    bench_gate *gate;
-    bench_times t;
-    hark_status st;
-} bench_lane;
-
-static void lane_encoded(void *arg)
-{
-    bench_gate *g = arg;
-    pthread_mutex_lock(&g->mu);
-    g->encoded++;
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
-}
-
-static void *lane_run(void *arg)
-{
-    bench_lane *l = arg;
-    pthread_mutex_lock(&l->gate->mu);
-    while (l->gate->encoded < l->index)
-        pthread_cond_wait(&l->gate->cv, &l->gate->mu);
-    pthread_mutex_unlock(&l->gate->mu);
-    l->st = bench_once(l->m, l->s, l->pcm, l->B, l->T, l->e, l->tok, &l->t, lane_encoded, l->gate);
-    return NULL;
-}
-
-/* One run of the work unit over K lanes; the wall time from the first encoder pass to the last
- * step in *total. */
-static hark_status bench_lanes(bench_lane *lanes, int K, double *total)
-{
-    bench_gate g = { .encoded = 0 };
-    pthread_mutex_init(&g.mu, NULL);
-    pthread_cond_init(&g.cv, NULL);
-    pthread_t th[HARK_BENCH_MAX_STATES];
-    int started = 0;
-    double t0 = cli_now();
-    for (int k = 0; k < K; k++) {
-        lanes[k].gate = &g;
-        lanes[k].st = HARK_OK;
-        if (pthread_create(&th[k], NULL, lane_run, &lanes[k]) != 0) {
-            fprintf(stderr, "hark bench: cannot start a thread\n");
-            lanes[k].st = HARK_ERR_NOMEM;
-            lane_encoded(&g); /* the lanes after it must not wait for it */
-            continue;
-        }
-        started |= 1 << k;
-    }
-    for (int k = 0; k < K; k++)
-        if (started & (1 << k))
-            pthread_join(th[k], NULL);
-    *total = cli_now() - t0;
-    pthread_cond_destroy(&g.cv);
-    pthread_mutex_destroy(&g.mu);
-    for (int k = 0; k < K; k++)
-        if (lanes[k].st != HARK_OK)
-            return lanes[k].st;
     return HARK_OK;
 }
 
@@ -254,94 +169,10 @@ static void bench_report(hark_model *m, hark_state *s, const char *device, int d
     fflush(stdout);
 }
 
-/* bench --states K: per batch size, a warm-up and R timed runs of the work unit split over K
- * states (bench_lanes); the median total, RTFx and memory. Returns the exit code. */
-static int bench_states(hark_model *m, const hark_state_params *base, const char *audio_path,
-                        const char *device, int dtype, int fp8, const long *batches,
-                        int n_batches, long maxB, int K, long T, long R)
-{
-    hark_state_params spar = *base;
-    spar.max_windows = spar.max_sequences = (int)((maxB + K - 1) / K);
-    bench_lane lanes[HARK_BENCH_MAX_STATES];
-    memset(lanes, 0, sizeof(lanes));
-    float *win = bench_audio(audio_path);
-    float *pcm = malloc((size_t)maxB * HARK_N_SAMPLES * sizeof(float));
-    double *tot = calloc((size_t)R + 1, sizeof(double));
-    int rc = 0;
-    if (!win || !pcm || !tot) {
-        fprintf(stderr, "hark bench: out of memory\n");
-        rc = 1;
-    }
-    for (int k = 0; k < K && rc == 0; k++) {
-        hark_status st = hark_state_new(m, &spar, &lanes[k].s);
-        lanes[k].e = malloc((size_t)spar.max_windows * 4 * sizeof(hark_decode_entry));
-        lanes[k].tok = malloc((size_t)spar.max_windows * 4 * sizeof(int32_t));
-        if (st != HARK_OK)
-            rc = cli_error("cannot create a state", st);
-        else if (!lanes[k].e || !lanes[k].tok)
-            rc = (fprintf(stderr, "hark bench: out of memory\n"), 1);
-    }
-    for (long b = 0; rc == 0 && b < maxB; b++)
-        memcpy(pcm + (size_t)b * HARK_N_SAMPLES, win, HARK_N_SAMPLES * sizeof(float));
-    for (int bi = 0; bi < n_batches && rc == 0; bi++) {
-        const long B = batches[bi];
-        int used = 0;
-        long first = 0;
-        for (int k = 0; k < K; k++) { /* B / K windows a lane, the remainder to the first */
-            const long share = B / K + (k < B % K);
-            lanes[k] = (bench_lane){ .m = m, .s = lanes[k].s, .e = lanes[k].e, .tok = lanes[k].tok,
-                                     .pcm = pcm + (size_t)first * HARK_N_SAMPLES, .B = (int)share,
-                                     .T = (int)T, .index = k };
-            first += share;
-            used += share > 0;
-        }
-        for (long r = 0; r <= R && rc == 0; r++) {
-            hark_status st = bench_lanes(lanes, used, &tot[r ? r - 1 : R]);
-            if (st != HARK_OK)
-                rc = cli_error("bench run failed", st);
-        }
-        if (rc != 0)
-            break;
-        qsort(tot, (size_t)R, sizeof(double), cmp_double);
-        const double med = tot[R / 2], rtfx = (double)B * HARK_CHUNK_SECONDS / med;
-        hark_stats hs = { 0 };
-        double state_mib = 0;
-        for (int k = 0; k < used; k++) {
-            hark_state_stats(lanes[k].s, &hs);
-            state_mib += (double)hs.state_bytes / 1048576.0;
-        }
-        printf("model %s%s on %s, batch %ld over %d states, %ld steps, median of %ld runs%s\n",
-               hark_model_arch(m), hark_model_is_random(m) ? " (random weights)" : "",
-               hs.device ? hs.device : device ? device : "cpu", B, used, T, R,
-               fp8 ? ", FP8 encoder" : "");
-        printf("  total        %9.3f ms, RTFx %.1f\n", 1e3 * med, rtfx);
-        printf("  memory       weights %.1f MiB, states %.1f MiB, device peak %.1f MiB\n",
-               (double)hs.weights_bytes / 1048576.0, state_mib,
-               (double)hs.device_peak_bytes / 1048576.0);
-        printf("{\"model\":\"%s\",\"random\":%d,\"device\":\"%s\",\"dtype\":\"%s\","
-               "\"encoder_fp8\":%d,\"batch\":%ld,\"states\":%d,\"tokens\":%ld,"
-               "\"total_ms\":%.3f,\"rtfx\":%.2f,\"state_mib\":%.1f,\"device_peak_mib\":%.1f}\n",
-               hark_model_arch(m), hark_model_is_random(m),
-               hs.device ? hs.device : device ? device : "cpu", dtype_name(dtype), fp8, B, used,
-               T, 1e3 * med, rtfx, state_mib, (double)hs.device_peak_bytes / 1048576.0);
-        fflush(stdout);
-    }
-    for (int k = 0; k < K; k++) {
-        hark_state_free(lanes[k].s);
-        free(lanes[k].e);
-        free(lanes[k].tok);
-    }
-    free(tot);
-    free(pcm);
-    free(win);
-    return rc;
-}
-
 int cmd_bench(int argc, char **argv)
 {
     const char *model_path = NULL, *arch = NULL, *audio_path = "samples/jfk.wav", *device = NULL;
     long seed = 1, threads = 0, T = 100, R = 3, batches[32] = { 1 };
-    long K = 1;
     int n_batches = 1, dtype = -1, kv_bits = 16, fp8 = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -374,8 +205,6 @@ int cmd_bench(int argc, char **argv)
             kv_bits = (int)cli_long(v), i++;
         } else if (!strcmp(a, "--fp8-encoder")) {
             fp8 = 1;
-        } else if (!strcmp(a, "--states") && v) {
-            K = cli_long(v), i++;
         } else {
             fprintf(stderr, "hark bench: unknown or incomplete option '%s'\n", a);
             bench_usage(stderr);
@@ -383,8 +212,7 @@ int cmd_bench(int argc, char **argv)
         }
     }
     if ((!model_path == !arch) || seed < 0 || threads < 0 || n_batches < 1 || T < 0 || T > 440 ||
-        R < 1 || dtype < -1 || (kv_bits != 8 && kv_bits != 16 && kv_bits != 4) || K < 1 ||
-        K > HARK_BENCH_MAX_STATES) {
+        R < 1 || dtype < -1 || (kv_bits != 8 && kv_bits != 16 && kv_bits != 4)) {
         bench_usage(stderr);
         return 2;
     }
@@ -414,12 +242,6 @@ int cmd_bench(int argc, char **argv)
     spar.max_windows = (int)maxB;
     spar.max_sequences = (int)maxB;
     spar.cross_kv_bits = kv_bits;
-    if (K > 1) {
-        int rc = bench_states(m, &spar, audio_path, device, dtype, fp8, batches, n_batches, maxB,
-                              (int)K, T, R);
-        hark_model_free(m);
-        return rc;
-    }
     hark_state *s = NULL;
     st = hark_state_new(m, &spar, &s);
     float *win = bench_audio(audio_path);
@@ -443,7 +265,7 @@ int cmd_bench(int argc, char **argv)
         long B = batches[bi];
         /* one warm-up run, then R timed runs; medians per stage */
         for (long r = 0; r <= R && rc == 0; r++) {
-            st = bench_once(m, s, pcm, (int)B, (int)T, e, tok, &runs[r ? r - 1 : R], NULL, NULL);
+            st = bench_once(m, s, pcm, (int)B, (int)T, e, tok, &runs[r ? r - 1 : R]);
             if (st != HARK_OK)
                 rc = cli_error("bench run failed", st);
         }

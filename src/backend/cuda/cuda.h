@@ -67,7 +67,6 @@ typedef struct cu_weights {
 /* One cached cuBLASLt problem. */
 typedef struct cu_plan {
     int n, m, k, ldx, ldy, bias, beta1, out_f32, f8;
-    int sms; /* cuBLASLt's SM count target (0: the whole card) */
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t a, b, c;
     cublasLtMatmulAlgo_t algo;
@@ -82,14 +81,7 @@ typedef struct cu_plan {
 typedef struct cu_ctx {
     const cu_weights *w;
     int dev;
-    cudaStream_t st;      /* every launch goes here; during an encode it is st_enc */
-    cudaStream_t st_dec;  /* the context's own stream (decoder priority) */
-    cudaStream_t st_enc;  /* the encoder's stream, lower priority: another context's decoder
-                             steps on the same card go first (HARK_CUDA_ENC_STREAM=0: none, the
-                             encoder runs on st_dec) */
-    cudaEvent_t ev_fork, ev_join;
-    int enc_sms;          /* cuBLASLt's SM count target for the encoder's products (0: all;
-                             HARK_CUDA_ENC_SMS=N), leaving room for another context's steps */
+    cudaStream_t st;
     cublasLtHandle_t lt;
     void *ws;
     size_t ws_size;

@@ -387,10 +387,8 @@ static void ctx_free(void *ctx)
     if (!c)
         return;
     cudaSetDevice(c->dev);
-    if (c->st_dec)
-        cudaStreamSynchronize(c->st_dec);
-    if (c->st_enc)
-        cudaStreamSynchronize(c->st_enc);
+    if (c->st)
+        cudaStreamSynchronize(c->st);
     for (int i = 0; i < CU_MAX_GRAPHS; i++)
         if (c->graphs[i])
             cudaGraphExecDestroy(c->graphs[i]);
@@ -413,14 +411,8 @@ static void ctx_free(void *ctx)
         cudaFreeHost(c->pick_host);
     if (c->pick_dev)
         cudaFree(c->pick_dev);
-    if (c->ev_fork)
-        cudaEventDestroy(c->ev_fork);
-    if (c->ev_join)
-        cudaEventDestroy(c->ev_join);
-    if (c->st_enc)
-        cudaStreamDestroy(c->st_enc);
-    if (c->st_dec)
-        cudaStreamDestroy(c->st_dec);
+    if (c->st)
+        cudaStreamDestroy(c->st);
     free(c->free_blocks);
     free(c->seq_blocks);
     free(c->seq_nblk);
@@ -552,26 +544,8 @@ static hark_status ctx_new(const hark_model *model, const void *bw, const hark_s
     if (st == HARK_OK && cudaDeviceGetAttribute(&cc_major, cudaDevAttrComputeCapabilityMajor,
                                                 c->dev) == cudaSuccess)
         cu_set_pdl(cc_major >= 9 && !(pd && strcmp(pd, "0") == 0));
-    /* the decoder's stream at the device's highest priority, the encoder's at its lowest: when
-     * several contexts share the card, one's long encoder pass fills the multiprocessors its
-     * neighbour's decoder steps leave free instead of holding them up */
-    int pr_least = 0, pr_greatest = 0;
-    const char *es = getenv("HARK_CUDA_ENC_STREAM"), *esm = getenv("HARK_CUDA_ENC_SMS");
-    c->enc_sms = esm ? atoi(esm) : 0;
     if (st == HARK_OK)
-        st = cu_check(cudaDeviceGetStreamPriorityRange(&pr_least, &pr_greatest),
-                      "cudaDeviceGetStreamPriorityRange");
-    if (st == HARK_OK)
-        st = cu_check(cudaStreamCreateWithPriority(&c->st_dec, cudaStreamNonBlocking, pr_greatest),
-                      "cudaStreamCreate");
-    c->st = c->st_dec;
-    if (st == HARK_OK && !(es && strcmp(es, "0") == 0))
-        st = cu_check(cudaStreamCreateWithPriority(&c->st_enc, cudaStreamNonBlocking, pr_least),
-                      "cudaStreamCreate");
-    if (st == HARK_OK)
-        st = cu_check(cudaEventCreateWithFlags(&c->ev_fork, cudaEventDisableTiming), "cudaEventCreate");
-    if (st == HARK_OK)
-        st = cu_check(cudaEventCreateWithFlags(&c->ev_join, cudaEventDisableTiming), "cudaEventCreate");
+        st = cu_check(cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking), "cudaStreamCreate");
     if (st == HARK_OK)
         st = cu_check_lt(cublasLtCreate(&c->lt), "cublasLtCreate");
     if (st == HARK_OK)

@@ -139,34 +139,6 @@ static hark_status check_slots(const cu_ctx *c, int n, const int *slots)
     return HARK_OK;
 }
 
-/* An encode's launches go to the encoder stream (c->st while it runs), ordered after what the
- * context's stream holds, and the context's stream after them; enc_end restores c->st. */
-static hark_status enc_begin(cu_ctx *c)
-{
-    if (!c->st_enc)
-        return HARK_OK;
-    K(cudaEventRecord(c->ev_fork, c->st_dec));
-    K(cudaStreamWaitEvent(c->st_enc, c->ev_fork, 0));
-    c->st = c->st_enc;
-    return HARK_OK;
-}
-
-static hark_status enc_end(cu_ctx *c, hark_status st)
-{
-    if (!c->st_enc)
-        return st;
-    c->st = c->st_dec;
-    cudaError_t e = cudaEventRecord(c->ev_join, c->st_enc);
-    if (e == cudaSuccess)
-        e = cudaStreamWaitEvent(c->st_dec, c->ev_join, 0);
-    if (st == HARK_OK && e != cudaSuccess)
-        st = cu_check(e, "encoder stream join");
-    return st;
-}
-
-static hark_status encode_mel(cu_ctx *c, const float *mel, int n, const int *slots);
-static hark_status encode_pcm(cu_ctx *c, const float *pcm, int n, const int *slots);
-
 /* See backend.h (encode): host mel [n][M][3000] fp32. */
 hark_status cu_encode(void *ctx, const float *mel, int n, const int *slots)
 {
@@ -175,27 +147,6 @@ hark_status cu_encode(void *ctx, const float *mel, int n, const int *slots)
     if (!mel)
         return hark_fail(HARK_ERR_INVALID_ARG, "cuda encode: no mel");
     K(cudaSetDevice(c->dev));
-    CU_TRY(enc_begin(c));
-    hark_status st = enc_end(c, encode_mel(c, mel, n, slots));
-    if (st == HARK_OK)
-        K(cudaStreamSynchronize(c->st));
-    return st;
-}
-
-/* See backend.h (encode_pcm): host pcm [n][480000]; log-mel on the device. */
-hark_status cu_encode_pcm(void *ctx, const float *pcm, int n, const int *slots)
-{
-    cu_ctx *c = ctx;
-    CU_TRY(check_slots(c, n, slots));
-    if (!pcm)
-        return hark_fail(HARK_ERR_INVALID_ARG, "cuda encode: no pcm");
-    K(cudaSetDevice(c->dev));
-    CU_TRY(enc_begin(c));
-    return enc_end(c, encode_pcm(c, pcm, n, slots));
-}
-
-static hark_status encode_mel(cu_ctx *c, const float *mel, int n, const int *slots)
-{
     const size_t per = (size_t)c->w->M * 2 * c->w->C;
     for (int i0 = 0; i0 < n; i0 += c->ew) {
         int nb = n - i0 < c->ew ? n - i0 : c->ew;
@@ -207,9 +158,15 @@ static hark_status encode_mel(cu_ctx *c, const float *mel, int n, const int *slo
     return HARK_OK;
 }
 
-/* The mel and encoder times of the whole call are kept for stats (device events). */
-static hark_status encode_pcm(cu_ctx *c, const float *pcm, int n, const int *slots)
+/* See backend.h (encode_pcm): host pcm [n][480000]; log-mel on the device. The mel and encoder
+ * times of the whole call are kept for stats (device events). */
+hark_status cu_encode_pcm(void *ctx, const float *pcm, int n, const int *slots)
 {
+    cu_ctx *c = ctx;
+    CU_TRY(check_slots(c, n, slots));
+    if (!pcm)
+        return hark_fail(HARK_ERR_INVALID_ARG, "cuda encode: no pcm");
+    K(cudaSetDevice(c->dev));
     float mel_ms = 0, enc_ms = 0;
     for (int i0 = 0; i0 < n; i0 += c->ew) {
         int nb = n - i0 < c->ew ? n - i0 : c->ew;

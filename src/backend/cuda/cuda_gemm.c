@@ -112,9 +112,6 @@ static hark_status plan_new(cu_ctx *c, cu_plan *p, const void *x, const void *w,
     LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
     if (p->f8)
         CU_TRY(plan_f8(c, p, ws, xs));
-    if (p->sms > 0)
-        LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET, &p->sms,
-                                          sizeof(p->sms)));
     if (p->bias) {
         cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
         LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
@@ -139,7 +136,6 @@ static hark_status plan_new(cu_ctx *c, cu_plan *p, const void *x, const void *w,
             const cu_plan *q = &c->plans[i];
             if (q == p || !q->timed || q->n != p->n || q->k != p->k || q->bias != p->bias ||
                 q->beta1 != p->beta1 || q->out_f32 != p->out_f32 || q->f8 != p->f8 ||
-                q->sms != p->sms ||
                 log2_floor(q->m) != log2_floor(p->m))
                 continue;
             cublasLtMatmulHeuristicResult_t chk;
@@ -162,13 +158,6 @@ static hark_status plan_new(cu_ctx *c, cu_plan *p, const void *x, const void *w,
     return HARK_OK;
 }
 
-/* The SM count target of a product launched now: the encoder's (enc_sms) while an encode runs
- * on its own stream, else 0. */
-static int plan_sms(const cu_ctx *c)
-{
-    return c->st_enc && c->st == c->st_enc ? c->enc_sms : 0;
-}
-
 static void plan_destroy(cu_plan *p)
 {
     cublasLtMatmulDescDestroy(p->op);
@@ -188,7 +177,7 @@ static hark_status plan_get(cu_ctx *c, const cu_plan *key, const void *x, const 
         cu_plan *p = &c->plans[i];
         if (p->n == key->n && p->m == key->m && p->k == key->k && p->ldx == key->ldx &&
             p->ldy == key->ldy && p->bias == key->bias && p->beta1 == key->beta1 &&
-            p->out_f32 == key->out_f32 && p->f8 == key->f8 && p->sms == key->sms) {
+            p->out_f32 == key->out_f32 && p->f8 == key->f8) {
             p->used = c->plan_tick;
             *out = p;
             return HARK_OK;
@@ -247,7 +236,7 @@ static hark_status gemm_lt(cu_ctx *c, const cu_lin *w, const void *x, int ldx, i
                            int ldy, int accumulate, int out_f32)
 {
     cu_plan key = { .n = w->n, .m = m, .k = w->k, .ldx = ldx, .ldy = ldy, .bias = w->b != NULL,
-                    .beta1 = accumulate != 0, .out_f32 = out_f32 != 0, .sms = plan_sms(c) };
+                    .beta1 = accumulate != 0, .out_f32 = out_f32 != 0 };
     cu_plan *p = NULL;
     CU_TRY(plan_get(c, &key, x, w->w, w->b, y, NULL, NULL, &p));
     return plan_run(c, p, w->w, x, w->b, y, accumulate);
@@ -261,7 +250,7 @@ hark_status cu_gemm_f8(cu_ctx *c, const cu_lin *w, const uint8_t *x8, const floa
     if (!w->w8)
         return hark_fail(HARK_ERR_BACKEND, "cuda: an FP8 product of a matrix without FP8 weights");
     cu_plan key = { .n = w->n, .m = m, .k = w->k, .ldx = w->k, .ldy = ldy, .bias = w->b != NULL,
-                    .beta1 = accumulate != 0, .f8 = 1, .sms = plan_sms(c) };
+                    .beta1 = accumulate != 0, .f8 = 1 };
     cu_plan *p = NULL;
     CU_TRY(plan_get(c, &key, x8, w->w8, w->b, y, w->s8, xs, &p));
     /* a cached plan carries the scale pointers of the call that made it */
