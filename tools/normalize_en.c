@@ -10,6 +10,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <jansson.h>
 #include <pcre2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,15 +26,60 @@ struct en_norm {
 
 /* ---------------------------------------------------------------- regular expressions ------- */
 
+/* Compiled patterns, kept for the process: the normalizer applies the same ~70 patterns to
+ * every utterance, and compiling them each time cost more than matching (bench/RESULTS.md,
+ * "English normalizer"). Compiled once each, JIT-compiled where PCRE2 has a JIT; a compiled
+ * pattern is read-only while matching, so threads share them. */
+#define RE_CACHE 128
+static struct {
+    char *pattern;
+    pcre2_code *re;
+} re_cache[RE_CACHE];
+static int re_cached;
+static pthread_mutex_t re_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static pcre2_code *re_compile(const char *pattern)
+{
+    int err;
+    PCRE2_SIZE off;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                                   PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
+    if (re)
+        pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* without a JIT, the interpreter matches */
+    return re;
+}
+
+/* The compiled pattern (NULL if it does not compile); *owned = 1 when the cache is full and
+ * the caller frees it. */
+static pcre2_code *re_get(const char *pattern, int *owned)
+{
+    *owned = 0;
+    pthread_mutex_lock(&re_mu);
+    pcre2_code *re = NULL;
+    for (int i = 0; i < re_cached && !re; i++)
+        if (!strcmp(re_cache[i].pattern, pattern))
+            re = re_cache[i].re;
+    if (!re) {
+        re = re_compile(pattern);
+        char *copy = re && re_cached < RE_CACHE ? strdup(pattern) : NULL;
+        if (copy) {
+            re_cache[re_cached].pattern = copy;
+            re_cache[re_cached++].re = re;
+        } else {
+            *owned = re != NULL;
+        }
+    }
+    pthread_mutex_unlock(&re_mu);
+    return re;
+}
+
 /* Replaces every match left to right (re.sub): by tmpl with $N groups, or by fn's output. */
 static char *re_sub_any(const char *pattern, char *s, const char *tmpl, en_re_fn fn)
 {
     if (!s)
         return NULL;
-    int err;
-    PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-                                   PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
+    int owned;
+    pcre2_code *re = re_get(pattern, &owned);
     pcre2_match_data *md = re ? pcre2_match_data_create_from_pattern(re, NULL) : NULL;
     nbuf b = { 0 };
     nbuf_put(&b, "", 0);
@@ -84,7 +130,8 @@ static char *re_sub_any(const char *pattern, char *s, const char *tmpl, en_re_fn
         nbuf_put(&b, s + copied, len - copied);
     int failed = !md || b.oom || (rc < 0 && rc != PCRE2_ERROR_NOMATCH);
     pcre2_match_data_free(md);
-    pcre2_code_free(re);
+    if (owned)
+        pcre2_code_free(re);
     free(s);
     if (failed) {
         free(b.p);
