@@ -140,11 +140,12 @@ typedef struct cu_ctx {
     int gemv_splitk, gemv_splitk_min_k; /* split-K of long small-batch rows (gemv.cu): 4 warps
                                            from k = 2048 (HARK_CUDA_GEMV_SPLITK=0|2|4,
                                            HARK_CUDA_GEMV_SPLITK_MIN_K) */
-    int gemv_max_rows; /* products of at most this many rows go through cu_gemv (default 2:
-                          measured on H200, cuBLASLt wins from ~8 rows; HARK_CUDA_GEMV=N sets it,
-                          0 turns it off) */
-    int gemv_q_max_rows; /* the same for quantized weights (default 8, the kernel's limit:
-                            HARK_CUDA_GEMV_Q=N); larger products dequantize into wq first */
+    int gemv_max_rows; /* products of at most this many rows go through cu_gemv (default 2: on
+                          an H100 cuBLASLt was 1.6-2.6x faster at 3-8 rows, bench/RESULTS.md;
+                          HARK_CUDA_GEMV=N sets it, 0 turns it off) */
+    int gemv_q_max_rows; /* the same for quantized weights (default 2: on an H100 dequantizing
+                            into wq for cuBLASLt was 1.4-3.6x faster at 3-8 rows,
+                            bench/RESULTS.md; HARK_CUDA_GEMV_Q=N up to 8, the kernel's limit) */
     void *wq;            /* [max_q] in the model's type: a dequantized matrix for cuBLASLt */
 } cu_ctx;
 

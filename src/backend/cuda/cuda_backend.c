@@ -525,9 +525,9 @@ static hark_status ctx_new(const hark_model *model, const void *bw, const hark_s
     if (c->gemv_max_rows < 0 || c->gemv_max_rows > CU_GEMV_MAX_ROWS)
         c->gemv_max_rows = 2;
     const char *gq = getenv("HARK_CUDA_GEMV_Q");
-    c->gemv_q_max_rows = gq ? atoi(gq) : CU_GEMV_MAX_ROWS;
+    c->gemv_q_max_rows = gq ? atoi(gq) : 2;
     if (c->gemv_q_max_rows < 0 || c->gemv_q_max_rows > CU_GEMV_MAX_ROWS)
-        c->gemv_q_max_rows = CU_GEMV_MAX_ROWS;
+        c->gemv_q_max_rows = 2;
     const char *ks = getenv("HARK_CUDA_GEMV_SPLITK"), *mk = getenv("HARK_CUDA_GEMV_SPLITK_MIN_K");
     c->gemv_splitk = ks ? atoi(ks) : 4;
     c->gemv_splitk_min_k = mk ? atoi(mk) : 2048;
