@@ -1,7 +1,8 @@
 /*
- * gemm_skinny.cu — (lab, not in src/: measured slower than cuBLASLt, README.md) the decoder's matrix products at batch sizes between the one-row kernel
- * (gemv.cu) and the encoder's: y[m][n] = x[m][k] W[n][k]^T (+ b) (GELU) (+ y), 3 <= m <= 256,
- * f16/bf16, on Hopper's wgmma (sm_90a builds, 9.x devices).
+ * gemm_skinny.cu — a lab, not in src/ (measured slower than cuBLASLt: README.md). The
+ * decoder's matrix products at batch sizes between the one-row kernel (gemv.cu) and the
+ * encoder's: y[m][n] = x[m][k] W[n][k]^T (+ b) (GELU) (+ y), 3 <= m <= 256, f16/bf16, on
+ * Hopper's wgmma (sm_90a builds, 9.x devices).
  *
  * Why: at m = 256 a large-v3 decoder step spent 2.2 ms in cuBLASLt's products (bench/RESULTS.md,
  * ncu): its kernels for these shapes use 32 x 64 tiles, so the weights (the bulk of the bytes)

@@ -123,7 +123,8 @@ __device__ __forceinline__ void mma16816<__nv_bfloat16>(float c[4], const uint32
 constexpr int FA_E = 64;  /* head width this kernel handles */
 constexpr int FA_BK = 64; /* keys per tile */
 
-__device__ __forceinline__ int swz(int row, int chunk) { return row * FA_E + ((chunk ^ (row & 7)) << 3); }
+static_assert(FA_E == 64, "tiles are wgmma.cuh's [rows][64] swizzled rows");
+__device__ __forceinline__ int swz(int row, int chunk) { return wg_swz(row, chunk); }
 
 /* Loads rows [r0, r0 + ROWS) of a [C][ld] matrix (its 64 columns at src) into a swizzled
  * tile; rows >= c are zero-filled. */

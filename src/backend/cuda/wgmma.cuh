@@ -34,7 +34,10 @@ static __device__ __forceinline__ void cp_async16(void *dst, const void *src, bo
 }
 
 /* Element offset of chunk ch (8 elements) of row r in a swizzled [rows][64] tile. */
-static __device__ __forceinline__ int wg_swz(int r, int ch) { return r * 64 + ((ch ^ (r & 7)) << 3); }
+static __device__ __forceinline__ int wg_swz(int r, int ch)
+{
+    return r * 64 + ((ch ^ (r & 7)) << 3);
+}
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define HARK_WGMMA_BODY 1
