@@ -273,7 +273,11 @@ hark_status hark_detect_language(hark_state *state, const float *pcm, size_t n_s
 
 /* ---------------------------------------------------------------- transcription -------------- */
 
-/* Progress of hark_transcribe: fraction done in [0, 1]; return non-zero to cancel. */
+/* Progress of hark_transcribe: fraction done in [0, 1]; return non-zero to cancel. Called after
+ * each window and, while a window decodes, every 16 decoder steps (with the fraction before that
+ * window), so that a cancel takes effect within a window. With a state of a hark_batch the calls
+ * during a window come from the batch's engine thread. A cancel ends hark_transcribe with
+ * HARK_ERR_INVALID_ARG ("transcription cancelled"). */
 typedef int (*hark_progress_fn)(double done, void *user);
 /* Called by hark_transcribe as each segment is added (index into hark_segment_*), so that a
  * caller can show text while the rest decodes. */

@@ -82,7 +82,7 @@ static void check_window(json_t *g, const char *arch, const char *key, int times
         int32_t prompt[4] = { sp.sot, sp.lang_first, translate ? sp.translate : sp.transcribe,
                               sp.no_timestamps };
         hark_window_result r;
-        st = hark_decode_window(s, prompt, 4, 0, 0.0f, &p, &rules, &r);
+        st = hark_decode_window(s, prompt, 4, 0, 0.0f, &p, &rules, 0.0, &r);
         if (st == HARK_OK) {
             for (int k = 0; k < r.n_tokens && ng < 2048; k++)
                 got[ng++] = r.tokens[k];
@@ -256,6 +256,67 @@ static void check_slot_reserve(json_t *g)
     hark_model_free(m);
 }
 
+/* hark_full_params.progress is asked every HARK_CANCEL_STEPS decoder steps within a window as
+ * well as after it, so a caller (the server: a deadline, a client gone) stops a window part-way;
+ * a stop is the "transcription cancelled" error and leaves no segment. */
+typedef struct cancel_log {
+    int calls, stop_at;
+    double first_done;
+} cancel_log;
+
+static int cancel_cb(double done, void *user)
+{
+    cancel_log *c = user;
+    if (c->calls++ == 0)
+        c->first_done = done;
+    return c->stop_at > 0 && c->calls >= c->stop_at;
+}
+
+static void check_cancel(json_t *g)
+{
+    hark_model *m = make(g, "tiny-test");
+    if (!m)
+        return;
+    char wav[1024];
+    float *pcm = NULL;
+    size_t n = 0;
+    CHECK_OK(hark_audio_load(test_src("samples/jfk.wav", wav, sizeof(wav)), &pcm, &n));
+    hark_state_params sp = hark_state_default_params();
+    sp.max_sequences = 4;
+    hark_state *s = NULL;
+    CHECK_OK(hark_state_new(m, &sp, &s));
+    for (int beam = 0; beam <= 2 && s; beam += 2)
+        for (int stop = 0; stop <= 2; stop += 2) {
+            hark_full_params p = hark_full_default_params();
+            p.language = "en";
+            p.beam_size = beam;
+            p.max_tokens = 100; /* one window of 11 s, 100 steps: no end-of-text */
+            p.suppress_eot = 1;
+            p.temperature_increment = 0.0f;
+            cancel_log c = { .stop_at = stop };
+            p.progress = cancel_cb;
+            p.progress_user = &c;
+            hark_status st = hark_transcribe(s, pcm, n, &p);
+            if (stop) {
+                CHECK(st == HARK_ERR_INVALID_ARG && strstr(hark_last_error(), "cancelled"),
+                      "beam %d: a stop at the second ask -> %s (%s)", beam, hark_status_str(st),
+                      hark_last_error());
+                CHECK(c.calls == 2 && c.first_done == 0.0 && hark_n_segments(s) == 0,
+                      "beam %d: stopped after %d asks (first at %g), %d segments", beam, c.calls,
+                      c.first_done, hark_n_segments(s));
+            } else {
+                CHECK(st == HARK_OK && hark_n_segments(s) > 0, "beam %d: %s", beam,
+                      hark_status_str(st));
+                /* 100 steps: asked at steps 16, 32, .., 96 of the window, then after it */
+                CHECK(c.calls >= 100 / HARK_CANCEL_STEPS + 1 && c.first_done == 0.0,
+                      "beam %d: %d asks (first at %g)", beam, c.calls, c.first_done);
+            }
+        }
+    hark_state_free(s);
+    hark_free(pcm);
+    hark_model_free(m);
+}
+
 int main(void)
 {
     char p[1024];
@@ -270,6 +331,7 @@ int main(void)
     for (int k = 0; k < 3; k++)
         check_language(g, archs[k]);
     check_slot_reserve(g);
+    check_cancel(g);
     for (int k = 0; k < 3; k++) {
         const char *arch = archs[k];
         check_window(g, arch, "greedy_timestamps", 1, 0, 0, 100, 1);

@@ -162,7 +162,7 @@ static int build_prompt(const hark_model *m, const int32_t *prev, int n_prev, in
  * compression-ratio and log-probability checks (or silence excuses it). */
 static hark_status decode_with_fallback(hark_state *s, const int32_t *prompt, int np, int sot_index,
                                         const hark_full_params *p, const hark_logit_rules *rules,
-                                        hark_window_result *out)
+                                        double done, hark_window_result *out)
 {
     double temps[16];
     int nt = hark_temperature_schedule(p->temperature, p->temperature_increment > 0
@@ -176,7 +176,7 @@ static hark_status decode_with_fallback(hark_state *s, const int32_t *prompt, in
     for (int i = 0; i < nt; i++) {
         if (i > 0)
             hark_window_result_free(out);
-        st = hark_decode_window(s, prompt, np, sot_index, (float)temps[i], p, rules, out);
+        st = hark_decode_window(s, prompt, np, sot_index, (float)temps[i], p, rules, done, out);
         if (st != HARK_OK)
             return st;
         hark_decode_quality q = { .compression_ratio = out->compression_ratio,
@@ -655,7 +655,8 @@ static hark_status run_window(tr_run *t, long *seek, int segment_size)
         st = window_prompt(t, &np, &sot_index);
     hark_window_result r;
     if (st != HARK_OK ||
-        (st = decode_with_fallback(t->s, t->prompt, np, sot_index, p, &t->rules, &r)) != HARK_OK)
+        (st = decode_with_fallback(t->s, t->prompt, np, sot_index, p, &t->rules,
+                                   (double)*seek / (double)t->content, &r)) != HARK_OK)
         return st;
     /* ref: transcribe.py — no speech: skip the window */
     int skip = !isnan(p->no_speech_threshold) && r.no_speech_prob > p->no_speech_threshold &&
@@ -739,10 +740,8 @@ hark_status hark_transcribe(hark_state *state, const float *pcm, size_t n_sample
         if ((st = run_window(&t, &seek, (int)size)) != HARK_OK)
             break;
         const long done = seek < t.content ? seek : t.content;
-        if (p.progress && p.progress((double)done / (double)t.content, p.progress_user)) {
-            st = hark_fail(HARK_ERR_INVALID_ARG, "transcription cancelled");
+        if ((st = hark_cancelled(&p, (double)done / (double)t.content)) != HARK_OK)
             break;
-        }
     }
 out:
     free(clips);

@@ -101,13 +101,23 @@ static hark_status prefill(hark_state *s, const int32_t *prompt, int np, int sot
     return st;
 }
 
+/* See decode.h. */
+hark_status hark_cancelled(const hark_full_params *p, double done)
+{
+    if (p->progress && p->progress(done, p->progress_user))
+        return hark_fail(HARK_ERR_INVALID_ARG, "transcription cancelled");
+    return HARK_OK;
+}
+
 /* The sampling loop's state between steps (run_sampling). */
 typedef struct sampler {
     seqs *q;
     const hark_logit_rules *rules;
+    const hark_full_params *p; /* its progress callback, asked every HARK_CANCEL_STEPS steps */
+    double done;
     hark_rng rng;
     float t;
-    int np, max_len, no_eot, V, eot;
+    int np, max_len, no_eot, V, eot, steps;
 } sampler;
 
 /* One step of greedy (t = 0) or sampling (t > 0): a token for every live sequence from its row
@@ -120,6 +130,8 @@ static hark_status sampler_step(void *user, float *rows, const hark_pick *picks,
                                 hark_decode_entry *e, int *n)
 {
     sampler *g = user;
+    if (++g->steps % HARK_CANCEL_STEPS == 0)
+        HARK_TRY(hark_cancelled(g->p, g->done));
     seqs *q = g->q;
     int live = 0, row = 0;
     for (int i = 0; i < q->n; i++) {
@@ -158,12 +170,14 @@ static hark_status sampler_step(void *user, float *rows, const hark_pick *picks,
  * prefill's rows, the rest through hark_decode_steps; greedy without timestamps from picks
  * (after the first token the rules are the fixed suppress list, and end-of-text when it is
  * suppressed: ref: decoding.py SuppressBlank acts at the first sampled position only). */
-static hark_status run_sampling(hark_state *s, int np, float t, uint64_t seed, int max_len,
-                                int no_eot, const hark_logit_rules *rules, seqs *q)
+static hark_status run_sampling(hark_state *s, int np, float t, const hark_full_params *p,
+                                double done, int max_len, const hark_logit_rules *rules, seqs *q)
 {
     hark_model *m = s->model;
-    sampler g = { .q = q, .rules = rules, .t = t, .np = np, .max_len = max_len,
-                  .no_eot = no_eot, .V = m->dims.n_vocab, .eot = m->special.eot };
+    const uint64_t seed = p->seed;
+    sampler g = { .q = q, .rules = rules, .p = p, .done = done, .t = t, .np = np,
+                  .max_len = max_len, .no_eot = p->suppress_eot, .V = m->dims.n_vocab,
+                  .eot = m->special.eot };
     hark_rng_seed(&g.rng, seed);
     hark_decode_entry e[64];
     int n = 0;
@@ -177,7 +191,7 @@ static hark_status run_sampling(hark_state *s, int np, float t, uint64_t seed, i
         return hark_fail(HARK_ERR_NOMEM, "decode: out of memory");
     memcpy(ids, rules->suppress, (size_t)rules->n_suppress * sizeof(int32_t));
     hark_pick_mask mask = { .ids = ids, .n = rules->n_suppress };
-    if (no_eot)
+    if (g.no_eot)
         ids[mask.n++] = g.eot;
     st = hark_decode_steps(s, e, n, q->logits, &mask, sampler_step, &g);
     free(ids);
@@ -185,9 +199,9 @@ static hark_status run_sampling(hark_state *s, int np, float t, uint64_t seed, i
 }
 
 /* Beam search of q->n beams; slots n..2n-1 are scratch for the KV gather. */
-static hark_status run_beam(hark_state *s, int np, const hark_full_params *p, int max_len,
-                            const hark_logit_rules *rules, seqs *q, int32_t **best, int *n_best,
-                            double *best_sum)
+static hark_status run_beam(hark_state *s, int np, const hark_full_params *p, double done,
+                            int max_len, const hark_logit_rules *rules, seqs *q, int32_t **best,
+                            int *n_best, double *best_sum)
 {
     hark_model *m = s->model;
     const int V = m->dims.n_vocab, B = q->n;
@@ -198,6 +212,8 @@ static hark_status run_beam(hark_state *s, int np, const hark_full_params *p, in
     hark_beam_fork forks[64];
     hark_decode_entry e[64];
     for (int step = 0; step < max_len && st == HARK_OK; step++) {
+        if ((step + 1) % HARK_CANCEL_STEPS == 0 && (st = hark_cancelled(p, done)) != HARK_OK)
+            break;
         for (int i = 0; i < B; i++) {
             double sum;
             const int32_t *toks = hark_beam_tokens(b, i, &sum);
@@ -248,7 +264,7 @@ static hark_status run_beam(hark_state *s, int np, const hark_full_params *p, in
 
 hark_status hark_decode_window(hark_state *s, const int32_t *prompt, int np, int sot_index,
                                float t, const hark_full_params *p, const hark_logit_rules *rules,
-                               hark_window_result *out)
+                               double done, hark_window_result *out)
 {
     memset(out, 0, sizeof(*out));
     hark_model *m = s->model;
@@ -278,9 +294,9 @@ hark_status hark_decode_window(hark_state *s, const int32_t *prompt, int np, int
     int n_best = 0;
     double best_sum = 0;
     if (st == HARK_OK && beam) {
-        st = run_beam(s, np, p, max_len, rules, &q, &best, &n_best, &best_sum);
+        st = run_beam(s, np, p, done, max_len, rules, &q, &best, &n_best, &best_sum);
     } else if (st == HARK_OK) {
-        st = run_sampling(s, np, t, p->seed, max_len, p->suppress_eot, rules, &q);
+        st = run_sampling(s, np, t, p, done, max_len, rules, &q);
         if (st == HARK_OK) {
             int k = hark_rank_sequences(q.sum, q.count, n, p->length_penalty);
             n_best = q.count[k];
