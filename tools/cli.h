@@ -38,4 +38,21 @@ hark_model *cli_load_model(const char *path, int n_threads, const char *device, 
 /* "f16", "bf16", "f32" -> a hark_dtype; NULL -> -1 (the file's type); anything else -> -2. */
 int cli_parse_dtype(const char *s);
 
+/* Command-line options (cli_opts.c): CLI_STR stores the argument (const char *), CLI_LONG a
+ * non-negative integer (long), CLI_FLOAT a finite float, CLI_OPT_FLOAT also "none" (NAN),
+ * CLI_BOOL true/false/yes/no/1/0/on/off (int), CLI_FLAG sets an int to 1 and takes no value. */
+typedef enum cli_opt_kind { CLI_STR, CLI_LONG, CLI_FLOAT, CLI_OPT_FLOAT, CLI_BOOL, CLI_FLAG } cli_opt_kind;
+typedef struct cli_opt {
+    const char *name;  /* long name without "--", words joined by '-' ('_' accepted too) */
+    const char *alias; /* a second long name or a one-letter short name, or NULL */
+    cli_opt_kind kind;
+    void *dst;
+} cli_opt;
+/* Parses argv[1 ..] of subcommand cmd: "--name value", "--name=value", "-x value" and flags
+ * anywhere; other arguments (and all after "--") go to pos (at most max_pos, *n_pos of them).
+ * Returns 0, 1 for -h / --help (nothing printed), or 2 after printing "hark CMD: <what is
+ * wrong>" to stderr (the caller adds its usage line). */
+int cli_parse_opts(const char *cmd, int argc, char **argv, const cli_opt *opts, int n_opts,
+                   const char **pos, int max_pos, int *n_pos);
+
 #endif

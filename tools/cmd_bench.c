@@ -173,43 +173,31 @@ int cmd_bench(int argc, char **argv)
 {
     const char *model_path = NULL, *arch = NULL, *audio_path = "samples/jfk.wav", *device = NULL;
     long seed = 1, threads = 0, T = 100, R = 3, batches[32] = { 1 };
-    int n_batches = 1, dtype = -1, kv_bits = 16, fp8 = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            bench_usage(stdout);
-            return 0;
-        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && v) {
-            model_path = v, i++;
-        } else if (!strcmp(a, "--arch") && v) {
-            arch = v, i++;
-        } else if (!strcmp(a, "--seed") && v) {
-            seed = cli_long(v), i++;
-        } else if ((!strcmp(a, "-t") || !strcmp(a, "--threads")) && v) {
-            threads = cli_long(v), i++;
-        } else if (!strcmp(a, "--batch") && v) {
-            n_batches = parse_batches(v, batches, 32), i++;
-        } else if (!strcmp(a, "--tokens") && v) {
-            T = cli_long(v), i++;
-        } else if (!strcmp(a, "--repeat") && v) {
-            R = cli_long(v), i++;
-        } else if (!strcmp(a, "--audio") && v) {
-            audio_path = v, i++;
-        } else if (!strcmp(a, "--device") && v) {
-            device = v, i++;
-        } else if (!strcmp(a, "--dtype") && v) {
-            dtype = cli_parse_dtype(v);
-            i++;
-        } else if (!strcmp(a, "--cross-kv") && v) {
-            kv_bits = (int)cli_long(v), i++;
-        } else if (!strcmp(a, "--fp8-encoder")) {
-            fp8 = 1;
-        } else {
-            fprintf(stderr, "hark bench: unknown or incomplete option '%s'\n", a);
-            bench_usage(stderr);
-            return 2;
-        }
+    int n_batches = 1, dtype = -1, fp8 = 0;
+    const char *batch_s = NULL, *dtype_s = NULL;
+    long kv_bits = 16;
+    const cli_opt opts[] = {
+        { "model", "m", CLI_STR, &model_path },   { "arch", NULL, CLI_STR, &arch },
+        { "seed", NULL, CLI_LONG, &seed },        { "threads", "t", CLI_LONG, &threads },
+        { "batch", NULL, CLI_STR, &batch_s },     { "tokens", NULL, CLI_LONG, &T },
+        { "repeat", NULL, CLI_LONG, &R },         { "audio", NULL, CLI_STR, &audio_path },
+        { "device", NULL, CLI_STR, &device },     { "dtype", NULL, CLI_STR, &dtype_s },
+        { "cross-kv", NULL, CLI_LONG, &kv_bits }, { "fp8-encoder", NULL, CLI_FLAG, &fp8 },
+    };
+    int n_pos = 0;
+    const int pr = cli_parse_opts("bench", argc, argv, opts, (int)(sizeof(opts) / sizeof(opts[0])),
+                                  NULL, 0, &n_pos);
+    if (pr == 1) {
+        bench_usage(stdout);
+        return 0;
+    }
+    if (batch_s)
+        n_batches = parse_batches(batch_s, batches, 32);
+    if (dtype_s)
+        dtype = cli_parse_dtype(dtype_s);
+    if (pr != 0) {
+        bench_usage(stderr);
+        return 2;
     }
     if ((!model_path == !arch) || seed < 0 || threads < 0 || n_batches < 1 || T < 0 || T > 440 ||
         R < 1 || dtype < -1 || (kv_bits != 8 && kv_bits != 16 && kv_bits != 4)) {
@@ -241,7 +229,7 @@ int cmd_bench(int argc, char **argv)
     hark_state_params spar = hark_state_default_params();
     spar.max_windows = (int)maxB;
     spar.max_sequences = (int)maxB;
-    spar.cross_kv_bits = kv_bits;
+    spar.cross_kv_bits = (int)kv_bits;
     hark_state *s = NULL;
     st = hark_state_new(m, &spar, &s);
     float *win = bench_audio(audio_path);
@@ -288,41 +276,22 @@ int cmd_forward(int argc, char **argv)
     const char *model_path = NULL, *audio_path = NULL, *tokens_s = NULL, *out_path = NULL;
     const char *device = NULL, *dtype_s = NULL;
     long threads = 0;
-    int fp8 = 0, bad = 0;
-    for (int i = 1; i < argc && !bad; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--fp8-encoder")) {
-            fp8 = 1;
-            continue;
-        }
-        if (i + 1 >= argc) { /* every other option takes a value */
-            bad = 1;
-            break;
-        }
-        const char *v = argv[++i];
-        if (!strcmp(a, "-m"))
-            model_path = v;
-        else if (!strcmp(a, "--audio"))
-            audio_path = v;
-        else if (!strcmp(a, "--tokens"))
-            tokens_s = v;
-        else if (!strcmp(a, "--out"))
-            out_path = v;
-        else if (!strcmp(a, "--threads"))
-            threads = cli_long(v);
-        else if (!strcmp(a, "--device"))
-            device = v;
-        else if (!strcmp(a, "--dtype"))
-            dtype_s = v;
-        else
-            bad = 1;
-    }
+    int fp8 = 0, n_pos = 0;
+    const cli_opt opts[] = {
+        { "model", "m", CLI_STR, &model_path }, { "audio", NULL, CLI_STR, &audio_path },
+        { "tokens", NULL, CLI_STR, &tokens_s }, { "out", NULL, CLI_STR, &out_path },
+        { "threads", "t", CLI_LONG, &threads }, { "device", NULL, CLI_STR, &device },
+        { "dtype", NULL, CLI_STR, &dtype_s },   { "fp8-encoder", NULL, CLI_FLAG, &fp8 },
+    };
+    const int bad = cli_parse_opts("forward", argc, argv, opts,
+                                   (int)(sizeof(opts) / sizeof(opts[0])), NULL, 0, &n_pos);
     int dtype = cli_parse_dtype(dtype_s);
     if (bad || !model_path || !audio_path || !tokens_s || !out_path || threads < 0 || dtype < -1) {
-        fprintf(stderr, "usage: hark forward -m MODEL --audio FILE --tokens ID,ID,... --out FILE [--threads N]\n"
-                        "                    [--device cpu|cuda:N] [--dtype f16|bf16|f32] [--fp8-encoder]\n"
-                        "Writes float32 logits [n_tokens][n_vocab] of the first 30 s window.\n");
-        return 2;
+        fprintf(bad == 1 ? stdout : stderr,
+                "usage: hark forward -m MODEL --audio FILE --tokens ID,ID,... --out FILE [--threads N]\n"
+                "                    [--device cpu|cuda:N] [--dtype f16|bf16|f32] [--fp8-encoder]\n"
+                "Writes float32 logits [n_tokens][n_vocab] of the first 30 s window.\n");
+        return bad == 1 ? 0 : 2;
     }
     hark_decode_entry e[448];
     int n = 0;

@@ -91,14 +91,12 @@ typedef struct tr_cli {
     int n_files;
 } tr_cli;
 
-typedef enum opt_kind { OPT_STR, OPT_LONG, OPT_FLOAT, OPT_OPT_FLOAT, OPT_BOOL, OPT_FLAG } opt_kind;
-
-typedef struct opt_spec {
-    const char *name;  /* long name without "--", words joined by '-' */
-    const char *alias; /* a second long name or a one-letter short name, or NULL */
-    opt_kind kind;
-    void *dst;
-} opt_spec;
+static int usage_line(void)
+{
+    fprintf(stderr, "usage: hark transcribe [options] FILE...   ('hark transcribe --help' lists "
+                    "the options)\n");
+    return 2;
+}
 
 static int usage_error(const char *fmt, ...)
 {
@@ -108,149 +106,57 @@ static int usage_error(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
     va_end(ap);
-    fprintf(stderr, "usage: hark transcribe [options] FILE...   ('hark transcribe --help' lists "
-                    "the options)\n");
-    return 2;
-}
-
-/* "true"/"false" in any case (Python's str2bool in openai's CLI), also yes/no/1/0. */
-static int parse_bool(const char *s, int *out)
-{
-    static const char *yes[] = { "true", "yes", "1", "on" }, *no[] = { "false", "no", "0", "off" };
-    for (int i = 0; i < 4; i++) {
-        if (!strcasecmp(s, yes[i]))
-            return *out = 1, 0;
-        if (!strcasecmp(s, no[i]))
-            return *out = 0, 0;
-    }
-    return -1;
-}
-
-/* A finite float; OPT_OPT_FLOAT also takes "none" (NAN). */
-static int parse_float(const char *s, int allow_none, float *out)
-{
-    if (allow_none && !strcasecmp(s, "none"))
-        return *out = NAN, 0;
-    char *end;
-    float v = strtof(s, &end);
-    if (!*s || *end || !isfinite(v))
-        return -1;
-    return *out = v, 0;
-}
-
-static int store_value(const opt_spec *o, const char *v)
-{
-    switch (o->kind) {
-    case OPT_STR:
-        *(const char **)o->dst = v;
-        return 0;
-    case OPT_LONG:
-        return (*(long *)o->dst = cli_long(v)) < 0 ? -1 : 0;
-    case OPT_FLOAT:
-    case OPT_OPT_FLOAT:
-        return parse_float(v, o->kind == OPT_OPT_FLOAT, o->dst);
-    case OPT_BOOL:
-        return parse_bool(v, o->dst);
-    case OPT_FLAG:
-        break;
-    }
-    return -1;
-}
-
-/* Matches "--name", "--name=value" (with '-' or '_' between words) or "-x" against spec. Sets
- * *inline_value to the part after '=' when there is one. */
-static int opt_matches(const char *arg, const char *name, const char **inline_value)
-{
-    if (!name)
-        return 0;
-    *inline_value = NULL;
-    if (strlen(name) == 1)
-        return arg[0] == '-' && arg[1] == name[0] && arg[2] == '\0';
-    if (arg[0] != '-' || arg[1] != '-')
-        return 0;
-    const char *a = arg + 2;
-    size_t i = 0;
-    for (; name[i]; i++)
-        if (a[i] != name[i] && !(name[i] == '-' && a[i] == '_'))
-            return 0;
-    if (a[i] == '=')
-        *inline_value = a + i + 1;
-    return a[i] == '\0' || a[i] == '=';
+    return usage_line();
 }
 
 /* Parses argv into c. Returns 0, -1 for --help (printed), or 2 after a usage error. */
 static int parse_args(int argc, char **argv, tr_cli *c)
 {
-    const opt_spec specs[] = {
-        { "model", "m", OPT_STR, &c->model },
-        { "device", NULL, OPT_STR, &c->device },
-        { "threads", "t", OPT_LONG, &c->n_threads },
-        { "language", "l", OPT_STR, &c->language },
-        { "task", NULL, OPT_STR, &c->task },
-        { "translate", NULL, OPT_FLAG, &c->translate },
-        { "temperature", NULL, OPT_FLOAT, &c->temperature },
-        { "temperature-increment-on-fallback", NULL, OPT_OPT_FLOAT, &c->temperature_increment },
-        { "best-of", NULL, OPT_LONG, &c->best_of },
-        { "beam-size", NULL, OPT_LONG, &c->beam_size },
-        { "patience", NULL, OPT_OPT_FLOAT, &c->patience },
-        { "length-penalty", NULL, OPT_OPT_FLOAT, &c->length_penalty },
-        { "initial-prompt", "prompt", OPT_STR, &c->initial_prompt },
-        { "carry-initial-prompt", NULL, OPT_BOOL, &c->carry_initial_prompt },
-        { "condition-on-previous-text", NULL, OPT_BOOL, &c->condition_on_previous_text },
-        { "compression-ratio-threshold", NULL, OPT_OPT_FLOAT, &c->compression_ratio_threshold },
-        { "logprob-threshold", NULL, OPT_OPT_FLOAT, &c->logprob_threshold },
-        { "no-speech-threshold", NULL, OPT_OPT_FLOAT, &c->no_speech_threshold },
-        { "word-timestamps", NULL, OPT_BOOL, &c->word_timestamps },
-        { "prefix", NULL, OPT_STR, &c->prefix },
-        { "prepend-punctuations", NULL, OPT_STR, &c->prepend_punctuations },
-        { "append-punctuations", NULL, OPT_STR, &c->append_punctuations },
-        { "clip-timestamps", NULL, OPT_STR, &c->clip_timestamps },
-        { "hallucination-silence-threshold", NULL, OPT_OPT_FLOAT,
+    const cli_opt specs[] = {
+        { "model", "m", CLI_STR, &c->model },
+        { "device", NULL, CLI_STR, &c->device },
+        { "threads", "t", CLI_LONG, &c->n_threads },
+        { "language", "l", CLI_STR, &c->language },
+        { "task", NULL, CLI_STR, &c->task },
+        { "translate", NULL, CLI_FLAG, &c->translate },
+        { "temperature", NULL, CLI_FLOAT, &c->temperature },
+        { "temperature-increment-on-fallback", NULL, CLI_OPT_FLOAT, &c->temperature_increment },
+        { "best-of", NULL, CLI_LONG, &c->best_of },
+        { "beam-size", NULL, CLI_LONG, &c->beam_size },
+        { "patience", NULL, CLI_OPT_FLOAT, &c->patience },
+        { "length-penalty", NULL, CLI_OPT_FLOAT, &c->length_penalty },
+        { "initial-prompt", "prompt", CLI_STR, &c->initial_prompt },
+        { "carry-initial-prompt", NULL, CLI_BOOL, &c->carry_initial_prompt },
+        { "condition-on-previous-text", NULL, CLI_BOOL, &c->condition_on_previous_text },
+        { "compression-ratio-threshold", NULL, CLI_OPT_FLOAT, &c->compression_ratio_threshold },
+        { "logprob-threshold", NULL, CLI_OPT_FLOAT, &c->logprob_threshold },
+        { "no-speech-threshold", NULL, CLI_OPT_FLOAT, &c->no_speech_threshold },
+        { "word-timestamps", NULL, CLI_BOOL, &c->word_timestamps },
+        { "prefix", NULL, CLI_STR, &c->prefix },
+        { "prepend-punctuations", NULL, CLI_STR, &c->prepend_punctuations },
+        { "append-punctuations", NULL, CLI_STR, &c->append_punctuations },
+        { "clip-timestamps", NULL, CLI_STR, &c->clip_timestamps },
+        { "hallucination-silence-threshold", NULL, CLI_OPT_FLOAT,
           &c->hallucination_silence_threshold },
-        { "max-line-width", NULL, OPT_LONG, &c->max_line_width },
-        { "max-line-count", NULL, OPT_LONG, &c->max_line_count },
-        { "max-words-per-line", NULL, OPT_LONG, &c->max_words_per_line },
-        { "highlight-words", NULL, OPT_BOOL, &c->highlight_words },
-        { "output-format", "f", OPT_STR, &c->output_format },
-        { "output-dir", "o", OPT_STR, &c->output_dir },
-        { "verbose", NULL, OPT_BOOL, &c->verbose },
-        { "max-tokens", NULL, OPT_LONG, &c->max_tokens },
-        { "seed", NULL, OPT_LONG, &c->seed },
-        { "fp16", NULL, OPT_BOOL, &c->fp16 }, /* accepted; the device decides the type */
-        { "fp8-encoder", NULL, OPT_FLAG, &c->fp8_encoder },
+        { "max-line-width", NULL, CLI_LONG, &c->max_line_width },
+        { "max-line-count", NULL, CLI_LONG, &c->max_line_count },
+        { "max-words-per-line", NULL, CLI_LONG, &c->max_words_per_line },
+        { "highlight-words", NULL, CLI_BOOL, &c->highlight_words },
+        { "output-format", "f", CLI_STR, &c->output_format },
+        { "output-dir", "o", CLI_STR, &c->output_dir },
+        { "verbose", NULL, CLI_BOOL, &c->verbose },
+        { "max-tokens", NULL, CLI_LONG, &c->max_tokens },
+        { "seed", NULL, CLI_LONG, &c->seed },
+        { "fp16", NULL, CLI_BOOL, &c->fp16 }, /* accepted; the device decides the type */
+        { "fp8-encoder", NULL, CLI_FLAG, &c->fp8_encoder },
     };
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            transcribe_usage(stdout);
-            return -1;
-        }
-        if (a[0] != '-' || !a[1] || !strcmp(a, "--")) {
-            if (!strcmp(a, "--"))
-                a = ++i < argc ? argv[i] : NULL;
-            if (a)
-                c->files[c->n_files++] = a;
-            continue;
-        }
-        const opt_spec *o = NULL;
-        const char *v = NULL;
-        for (size_t k = 0; k < sizeof(specs) / sizeof(specs[0]) && !o; k++)
-            if (opt_matches(a, specs[k].name, &v) || opt_matches(a, specs[k].alias, &v))
-                o = &specs[k];
-        if (!o)
-            return usage_error("unknown option '%s'", a);
-        if (o->kind == OPT_FLAG) {
-            if (v)
-                return usage_error("%s takes no value", a);
-            *(int *)o->dst = 1;
-            continue;
-        }
-        if (!v && (v = i + 1 < argc ? argv[++i] : NULL) == NULL)
-            return usage_error("%s needs a value", a);
-        if (store_value(o, v) != 0)
-            return usage_error("bad value '%s' for --%s", v, o->name);
+    int r = cli_parse_opts("transcribe", argc, argv, specs, (int)(sizeof(specs) / sizeof(specs[0])),
+                           c->files, argc, &c->n_files);
+    if (r == 1) {
+        transcribe_usage(stdout);
+        return -1;
     }
-    return 0;
+    return r == 0 ? 0 : usage_line();
 }
 
 /* Checks the values openai's CLI would reject or that make no sense. Returns 0 or 2. */
