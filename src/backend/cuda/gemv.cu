@@ -22,22 +22,41 @@
 
 #define GEMV_WARPS 8
 
-/* The epilogue of output (i, row) after the bias: exact GELU when asked, plus y when
- * accumulating, stored as fp32 or T. Returns the stored value. */
+/* y[i][row] as fp32 when accumulating (the residual the product adds to), else 0. Read
+ * before the product so that its latency hides behind the weights' (the kernels call it
+ * after pdl_wait(): y is an activation). */
 template <typename T, bool OUTF32>
-__device__ __forceinline__ float store_row(const cu_gemv_args &a, int i, int row, float v)
+__device__ __forceinline__ float load_prev(const cu_gemv_args &a, int i, int row)
+{
+    if (!a.accumulate)
+        return 0.0f;
+    if (OUTF32)
+        return ((const float *)a.y)[(size_t)i * a.ldy + row];
+    return to_f(((const T *)a.y)[(size_t)i * a.ldy + row]);
+}
+
+/* The bias of row `row` as fp32 (0 without one): a weight, so it may be read before
+ * pdl_wait(). */
+template <typename T>
+__device__ __forceinline__ float load_bias(const cu_gemv_args &a, int row)
+{
+    return a.b && row < a.n ? to_f(__ldg((const T *)a.b + row)) : 0.0f;
+}
+
+/* The epilogue of output (i, row) after the bias: exact GELU when asked, plus prev (y's value
+ * from load_prev) when accumulating, stored as fp32 or T. Returns the stored value. */
+template <typename T, bool OUTF32>
+__device__ __forceinline__ float store_row(const cu_gemv_args &a, int i, int row, float v,
+                                           float prev)
 {
     if (a.gelu)
         v = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
-    if (OUTF32) {
-        float *yo = (float *)a.y + (size_t)i * a.ldy + row;
-        *yo = a.accumulate ? *yo + v : v;
-    } else {
-        T *yo = (T *)a.y + (size_t)i * a.ldy + row;
-        if (a.accumulate)
-            v += to_f(*yo);
-        *yo = from_f<T>(v);
-    }
+    if (a.accumulate)
+        v += prev;
+    if (OUTF32)
+        ((float *)a.y)[(size_t)i * a.ldy + row] = v;
+    else
+        ((T *)a.y)[(size_t)i * a.ldy + row] = from_f<T>(v);
     return v;
 }
 
@@ -217,10 +236,9 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(c
 {
     using F = wfmt<T, WQ>;
     constexpr int V = F::V, EV = vec16<T>();
-    extern __shared__ float xs[]; /* LN: the normalised rows [m][k] */
+    extern __shared__ float xs[]; /* LN: the normalised rows [m][k], then gamma and beta [k] in T */
     pdl_trigger();
     const T *__restrict__ x = (const T *)a.x;
-    const T *__restrict__ b = (const T *)a.b;
     const void *__restrict__ w = a.w;
     const int m = a.m, k = a.k, n = a.n;
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
@@ -230,6 +248,15 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(c
     uint4 pre[PF];
     float ps[PF];
     gemv_prefetch<T, WQ>(a, w, k, n, warp, 0, k, lane, pre, ps);
+    T *lg = reinterpret_cast<T *>(xs + (size_t)m * k), *lb = lg + k;
+    if (LN) { /* the layer norm's gamma and beta are weights: into shared memory before the
+                 wait, so that no load of them follows the statistics */
+        for (int v = threadIdx.x; v < k / EV; v += blockDim.x) {
+            reinterpret_cast<uint4 *>(lg)[v] = __ldg(reinterpret_cast<const uint4 *>(a.ln_g) + v);
+            reinterpret_cast<uint4 *>(lb)[v] = __ldg(reinterpret_cast<const uint4 *>(a.ln_b) + v);
+        }
+        __syncthreads();
+    }
     pdl_wait();
 
     if (LN) {
@@ -257,15 +284,14 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(c
                 for (int j = 0; j < EV; j++)
                     q += (xw[kk + j] - mean) * (xw[kk + j] - mean);
             const float rstd = rsqrtf(warp_sum(q) / (float)k + 1e-5f);
-            const T *g = (const T *)a.ln_g, *bb = (const T *)a.ln_b;
 #pragma unroll 4
             for (int kk = lane * EV; kk < k; kk += 32 * EV) {
-                float gv[EV], bv[EV];
-                load_f<T, EV>(g + kk, gv);
-                load_f<T, EV>(bb + kk, bv);
+                const uint4 gu = *reinterpret_cast<const uint4 *>(lg + kk);
+                const uint4 bu = *reinterpret_cast<const uint4 *>(lb + kk);
+                const T *gv = reinterpret_cast<const T *>(&gu), *bv = reinterpret_cast<const T *>(&bu);
 #pragma unroll
                 for (int j = 0; j < EV; j++)
-                    xw[kk + j] = (xw[kk + j] - mean) * rstd * gv[j] + bv[j];
+                    xw[kk + j] = (xw[kk + j] - mean) * rstd * to_f(gv[j]) + to_f(bv[j]);
             }
         }
         __syncthreads();
@@ -274,6 +300,10 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(c
     for (int row = warp; row < n; row += nwarps) {
         if (row != warp)
             gemv_prefetch<T, WQ>(a, w, k, n, row, 0, k, lane, pre, ps);
+        /* asked for before the products, not after them (48 registers: held across pdl_wait()
+         * and the layer norm, the bias spilled) */
+        const float bias = load_bias<T>(a, row);
+        const float prev = lane < m ? load_prev<T, OUTF32>(a, lane, row) : 0.0f;
         float acc[M];
 #pragma unroll
         for (int i = 0; i < M; i++)
@@ -293,11 +323,10 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32, M == 1 ? 5 : 1) gemv_kernel(c
 #pragma unroll
         for (int i = 0; i < M; i++)
             acc[i] = warp_sum(acc[i]);
-        const float bias = b ? to_f(b[row]) : 0.0f;
 #pragma unroll
         for (int i = 0; i < M; i++) {
             if (i < m && lane == i) {
-                const float v = store_row<T, OUTF32>(a, i, row, acc[i] + bias);
+                const float v = store_row<T, OUTF32>(a, i, row, acc[i] + bias, prev);
                 /* the K and V columns of a fused QKV product also go to the paged cache */
                 if (!OUTF32 && a.kv_slot && row >= a.kv_d && a.kv_slot[i] >= 0) {
                     T *pool = (T *)(row < 2 * a.kv_d ? a.k_pool : a.v_pool);
@@ -322,7 +351,6 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_splitk_kernel(cu_gemv_ar
     constexpr int V = F::V, RPB = GEMV_WARPS / KS;
     __shared__ float red[GEMV_WARPS][M];
     pdl_trigger();
-    const T *__restrict__ b = (const T *)a.b;
     const int m = a.m, k = a.k, n = a.n, chunk = k / KS;
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, part = wid % KS;
     const int k0 = part * chunk, k1 = k0 + chunk;
@@ -331,9 +359,14 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_splitk_kernel(cu_gemv_ar
     float ps[PF];
     gemv_prefetch<T, WQ>(a, a.w, k, n, (int)blockIdx.x * RPB + wid / KS, k0, k1, lane, pre,
                          ps);
+    const float bias0 = load_bias<T>(a, (int)blockIdx.x * RPB + wid / KS);
     pdl_wait();
     for (int base = blockIdx.x * RPB; base < n; base += gridDim.x * RPB) {
         const int row = base + wid / KS;
+        const bool first = base == (int)blockIdx.x * RPB;
+        const float bias = first ? bias0 : load_bias<T>(a, row);
+        const float prev =
+            part == 0 && row < n && lane < m ? load_prev<T, OUTF32>(a, lane, row) : 0.0f;
         float acc[M];
 #pragma unroll
         for (int i = 0; i < M; i++)
@@ -367,7 +400,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_splitk_kernel(cu_gemv_ar
 #pragma unroll
             for (int q = 0; q < KS; q++)
                 v += red[wid + q][i];
-            store_row<T, OUTF32>(a, i, row, v + (b ? to_f(b[row]) : 0.0f));
+            store_row<T, OUTF32>(a, i, row, v + bias, prev);
         }
         __syncthreads();
     }
@@ -415,7 +448,7 @@ static int launch(const cu_gemv_args *a, cudaStream_t s)
     if (blocks > 132L * 16)
         blocks = 132L * 16;
     dim3 grid((unsigned)blocks), block(GEMV_WARPS * 32);
-    size_t smem = LN ? (size_t)a->m * a->k * sizeof(float) : 0;
+    size_t smem = LN ? (size_t)a->m * a->k * sizeof(float) + 2 * (size_t)a->k * sizeof(T) : 0;
     if (a->m == 1)
         return launch_pdl(gemv_kernel<T, WQ, 1, OUTF32, LN>, grid, block, smem, s, *a);
     if (a->m == 2)
@@ -444,7 +477,7 @@ extern "C" int cu_gemv(const cu_gemv_args *a, cu_stream s)
     const int ln = a->ln_g != NULL;
     if (a->m > CU_GEMV_MAX_ROWS || a->k % vec != 0 || a->k % wv != 0 || a->ldx % vec != 0 ||
         !is_aligned(a->x, 16) || !is_aligned(a->w, 16) ||
-        (ln && (size_t)a->m * a->k * sizeof(float) > 48 * 1024) ||
+        (ln && (size_t)a->m * a->k * sizeof(float) + 2 * (size_t)a->k * es > 48 * 1024) ||
         (a->kv_slot && (a->out_f32 || a->n != 3 * a->kv_d)) ||
         (a->qbits != 0 && a->qbits != 8 && a->qbits != 4) || (a->qbits && !a->scale) ||
         (a->qbits == 4 && (a->group % 32 != 0 || a->k % a->group != 0)))
