@@ -222,15 +222,20 @@ __global__ void __launch_bounds__(512)
         }
         cp_async_wait<0>();
     } else {
-        if constexpr (!PAGED) { /* the window's K/V lines on their way to L2 meanwhile */
-            for (int p = p0 + (int)threadIdx.x; p < p1; p += (int)blockDim.x) {
-                prefetch_l2(kb + (size_t)p * d);
-                prefetch_l2(vb + (size_t)p * d);
-            }
+        /* the K/V lines on their way to L2 while the kernel before finishes: a hint only, so
+         * the paged cache's newest position (written by that kernel) may be asked for too, L2
+         * being where its write lands */
+        for (int p = p0 + (int)threadIdx.x; p < p1; p += (int)blockDim.x) {
+            size_t row;
+            if constexpr (PAGED)
+                row = (size_t)table[p / blk] * blk + p % blk;
+            else
+                row = (size_t)p;
+            prefetch_l2(kb + row * d);
+            prefetch_l2(vb + row * d);
         }
-        load_q(); /* the current position's K/V (PAGED) come from the kernel before too */
-        for (int base = p0 + warp * P * U; base - warp * P * U - p0 < p1 - p0; base += step) {
-            float kf[U][VEC], vf[U][VEC];
+        float kf[U][VEC], vf[U][VEC];
+        auto load_kv = [&](int base) {
 #pragma unroll
             for (int u = 0; u < U; u++) {
                 int p = base + u * P + grp;
@@ -248,6 +253,15 @@ __global__ void __launch_bounds__(512)
                         kf[u][e] = vf[u][e] = 0.0f;
                 }
             }
+        };
+        const int base0 = p0 + warp * P * U;
+        if constexpr (!PAGED) /* a window's K/V are not written during a step: the first
+                                 positions into registers before pdl_wait() */
+            load_kv(base0);
+        load_q(); /* the current position's K/V (PAGED) come from the kernel before too */
+        for (int base = base0; base - warp * P * U - p0 < p1 - p0; base += step) {
+            if (PAGED || base != base0)
+                load_kv(base);
             online_step<VEC, U, G, P>(qv, kf, vf, base, grp, p1, m, s, acc);
         }
     }
