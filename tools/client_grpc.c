@@ -191,7 +191,8 @@ static int unary(gconn *g, const char *method, grpc_byte_buffer *msg,
 /* ---------------------------------------------------------------- KServe messages ----------- */
 
 /* The ModelInferRequest of rq for the model, packed; NULL with err when it cannot be built. The
- * WAV and WAV_LENS data go as they are: the hosts we build for are little-endian. */
+ * WAV and WAV_LENS data go as they are: the host is little-endian (CMakeLists.txt refuses a
+ * big-endian target). */
 static grpc_byte_buffer *infer_request(const gconn *g, const cl_request *rq, char *err, size_t n)
 {
     static const char *names[3] = { "WAV", "WAV_LENS", "TEXT_PREFIX" };
