@@ -73,6 +73,28 @@ static float time_algo(prob *p, const cublasLtMatmulAlgo_t *algo)
     return t[3];
 }
 
+/* Times algo with splitk slices reduced by red (splitk 0: as given) when the library takes
+ * that configuration; keeps the fastest in *best / *best_algo. Returns 1 when it ran. */
+static int try_config(prob *p, cublasLtMatmulAlgo_t al, int splitk, uint32_t red, float *best,
+                      cublasLtMatmulAlgo_t *best_algo)
+{
+    if (splitk) {
+        cublasLtMatmulHeuristicResult_t chk;
+        if (cublasLtMatmulAlgoConfigSetAttribute(&al, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk,
+                                                 sizeof(splitk)) != CUBLAS_STATUS_SUCCESS ||
+            cublasLtMatmulAlgoConfigSetAttribute(&al, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &red,
+                                                 sizeof(red)) != CUBLAS_STATUS_SUCCESS ||
+            cublasLtMatmulAlgoCheck(p->lt, p->op, p->a, p->b, p->c, p->c, &al, &chk) !=
+                CUBLAS_STATUS_SUCCESS ||
+            chk.workspaceSize > p->ws_size)
+            return 0;
+    }
+    float us = time_algo(p, &al);
+    if (us > 0 && us < *best)
+        *best = us, *best_algo = al;
+    return 1;
+}
+
 static void describe(const cublasLtMatmulAlgo_t *algo, char *out, size_t n)
 {
     int id = 0, tile = 0, splitk = 0, red = 0, swz = 0, stages = 0, cluster = 0;
@@ -166,24 +188,9 @@ static void run_shape(cublasLtHandle_t lt, cudaStream_t st, int m, int n, int k,
             cublasLtMatmulAlgoCapGetAttribute(&r[j].algo, CUBLASLT_ALGO_CAP_SPLITK_SUPPORT,
                                               &sk_ok, sizeof(sk_ok), &sw);
             static const int splits[] = { 0, 2, 3, 4, 6, 8, 12, 16 };
-            for (int s = 0; s < (sk_ok ? 8 : 1); s++) {
-                cublasLtMatmulAlgo_t al = r[j].algo;
-                if (splits[s]) {
-                    int sk = splits[s];
-                    uint32_t red = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
-                    cublasLtMatmulAlgoConfigSetAttribute(&al, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &sk, sizeof(sk));
-                    cublasLtMatmulAlgoConfigSetAttribute(&al, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &red, sizeof(red));
-                    cublasLtMatmulHeuristicResult_t chk;
-                    if (cublasLtMatmulAlgoCheck(lt, p.op, p.a, p.b, p.c, p.c, &al, &chk) !=
-                            CUBLAS_STATUS_SUCCESS ||
-                        chk.workspaceSize > p.ws_size)
-                        continue;
-                }
-                tried++;
-                float us = time_algo(&p, &al);
-                if (us > 0 && us < best)
-                    best = us, best_algo = al;
-            }
+            for (int sp = 0; sp < (sk_ok ? 8 : 1); sp++)
+                tried += try_config(&p, r[j].algo, splits[sp],
+                                    CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE, &best, &best_algo);
         }
     }
     static const int splits2[] = { 2, 3, 4, 5, 6, 8, 10, 12, 16 };
@@ -192,24 +199,9 @@ static void run_shape(cublasLtHandle_t lt, cudaStream_t st, int m, int n, int k,
                                      CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE };
     int tried8 = 0;
     for (int i = 0; i < found; i++)
-        for (int s = 0; s < 9; s++)
-            for (int rr = 0; rr < 3; rr++) {
-                cublasLtMatmulAlgo_t al = res[i].algo;
-                int sk = splits2[s];
-                uint32_t red = reds[rr];
-                if (cublasLtMatmulAlgoConfigSetAttribute(&al, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &sk, sizeof(sk)) != CUBLAS_STATUS_SUCCESS ||
-                    cublasLtMatmulAlgoConfigSetAttribute(&al, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &red, sizeof(red)) != CUBLAS_STATUS_SUCCESS)
-                    continue;
-                cublasLtMatmulHeuristicResult_t chk;
-                if (cublasLtMatmulAlgoCheck(lt, p.op, p.a, p.b, p.c, p.c, &al, &chk) !=
-                        CUBLAS_STATUS_SUCCESS ||
-                    chk.workspaceSize > p.ws_size)
-                    continue;
-                tried8++;
-                float us = time_algo(&p, &al);
-                if (us > 0 && us < best)
-                    best = us, best_algo = al;
-            }
+        for (int sp = 0; sp < 9; sp++)
+            for (int rr = 0; rr < 3; rr++)
+                tried8 += try_config(&p, res[i].algo, splits2[sp], reds[rr], &best, &best_algo);
     tried += tried8;
     printf("(%d ids, %d split-K variants of the top 8)\n", nid, tried8);
     describe(&best_algo, da, sizeof(da));
