@@ -140,6 +140,7 @@ expect_usage "quantize without --type" "$HARK" quantize "$M" "$T/x.hark"
 expect_usage "quantize f16" "$HARK" quantize --type f16 "$M" "$T/x.hark"
 expect_usage "quantize group 48" "$HARK" quantize --type int4 --group 48 "$M" "$T/x.hark"
 expect_usage "compare one model" "$HARK" compare -m "$M" "$JFK"
+expect_usage "compare three models" "$HARK" compare -m "$M" -m "$M" -m "$Q8" "$JFK"
 "$HARK" convert --random nano-test "$T/nano8.hark" 2>/dev/null
 expect_fail "compare different architectures" "different architectures" "$HARK" compare --steps 2 -m "$M" -m "$T/nano8.hark" "$JFK"
 expect_fail "quantize missing input" "cannot open|no such" "$HARK" quantize --type int8 "$T/none.hark" "$T/x.hark"

@@ -40,8 +40,15 @@ int cli_parse_dtype(const char *s);
 
 /* Command-line options (cli_opts.c): CLI_STR stores the argument (const char *), CLI_LONG a
  * non-negative integer (long), CLI_FLOAT a finite float, CLI_OPT_FLOAT also "none" (NAN),
- * CLI_BOOL true/false/yes/no/1/0/on/off (int), CLI_FLAG sets an int to 1 and takes no value. */
-typedef enum cli_opt_kind { CLI_STR, CLI_LONG, CLI_FLOAT, CLI_OPT_FLOAT, CLI_BOOL, CLI_FLAG } cli_opt_kind;
+ * CLI_BOOL true/false/yes/no/1/0/on/off (int), CLI_FLAG sets an int to 1 and takes no value,
+ * CLI_STRS appends the argument to a cli_strs (an option given up to max times). */
+typedef enum cli_opt_kind {
+    CLI_STR, CLI_LONG, CLI_FLOAT, CLI_OPT_FLOAT, CLI_BOOL, CLI_FLAG, CLI_STRS
+} cli_opt_kind;
+typedef struct cli_strs {
+    const char **v; /* [max] */
+    int max, n;
+} cli_strs;
 typedef struct cli_opt {
     const char *name;  /* long name without "--", words joined by '-' ('_' accepted too) */
     const char *alias; /* a second long name or a one-letter short name, or NULL */

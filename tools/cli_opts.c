@@ -50,6 +50,13 @@ static int store_value(const cli_opt *o, const char *v)
         return parse_float(v, o->kind == CLI_OPT_FLOAT, o->dst);
     case CLI_BOOL:
         return parse_bool(v, o->dst);
+    case CLI_STRS: {
+        cli_strs *l = o->dst;
+        if (l->n >= l->max)
+            return -2;
+        l->v[l->n++] = v;
+        return 0;
+    }
     case CLI_FLAG:
         break;
     }
@@ -122,7 +129,11 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, const cli_opt *opts, 
         }
         if (!v && (v = i + 1 < argc ? argv[++i] : NULL) == NULL)
             return opts_error(cmd, "%s needs a value", a);
-        if (store_value(o, v) != 0)
+        const int e = store_value(o, v);
+        if (e == -2)
+            return opts_error(cmd, "%s given more than %d times", a,
+                              ((const cli_strs *)o->dst)->max);
+        if (e != 0)
             return opts_error(cmd, "bad value '%s' for --%s", v, o->name);
     }
     return 0;

@@ -119,47 +119,38 @@ int cmd_compare(int argc, char **argv)
 {
     const char *paths[2] = { NULL, NULL }, *device = NULL, *test_device = NULL;
     const char *files[64];
-    int n_models = 0, n_files = 0, json = 0, test_fp8 = 0;
+    int n_files = 0, json = 0, test_fp8 = 0;
     long steps = 100, threads = 0, test_kv = 16;
-    double min_agree = -1.0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            compare_usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "-m") && v && n_models < 2) {
-            paths[n_models++] = v, i++;
-        } else if (!strcmp(a, "--steps") && v) {
-            steps = cli_long(v), i++;
-        } else if (!strcmp(a, "--device") && v) {
-            device = v, i++;
-        } else if (!strcmp(a, "--test-device") && v) {
-            test_device = v, i++;
-        } else if (!strcmp(a, "--threads") && v) {
-            threads = cli_long(v), i++;
-        } else if (!strcmp(a, "--min-agreement") && v) {
-            char *end;
-            min_agree = strtod(v, &end);
-            if (*end || min_agree < 0 || min_agree > 100) {
-                fprintf(stderr, "hark compare: --min-agreement wants a percentage, not '%s'\n", v);
-                compare_usage(stderr);
-                return 2;
-            }
-            i++;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strcmp(a, "--test-fp8-encoder")) {
-            test_fp8 = 1;
-        } else if (!strcmp(a, "--test-cross-kv") && v) {
-            test_kv = cli_long(v), i++;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "hark compare: unknown or incomplete option '%s'\n", a);
-            compare_usage(stderr);
-            return 2;
-        } else if (n_files < 64) {
-            files[n_files++] = a;
-        }
+    float min_agree_f = NAN; /* not given */
+    cli_strs models = { paths, 2, 0 };
+    const cli_opt opts[] = {
+        { "model", "m", CLI_STRS, &models },
+        { "steps", NULL, CLI_LONG, &steps },
+        { "device", NULL, CLI_STR, &device },
+        { "test-device", NULL, CLI_STR, &test_device },
+        { "threads", NULL, CLI_LONG, &threads },
+        { "min-agreement", NULL, CLI_OPT_FLOAT, &min_agree_f },
+        { "json", NULL, CLI_FLAG, &json },
+        { "test-fp8-encoder", NULL, CLI_FLAG, &test_fp8 },
+        { "test-cross-kv", NULL, CLI_LONG, &test_kv },
+    };
+    int r = cli_parse_opts("compare", argc, argv, opts, (int)(sizeof(opts) / sizeof(opts[0])),
+                           files, 64, &n_files);
+    if (r == 1) {
+        compare_usage(stdout);
+        return 0;
     }
+    if (r != 0) {
+        compare_usage(stderr);
+        return 2;
+    }
+    const double min_agree = isnan(min_agree_f) ? -1.0 : min_agree_f;
+    if (!isnan(min_agree_f) && (min_agree < 0 || min_agree > 100)) {
+        fprintf(stderr, "hark compare: --min-agreement wants a percentage, not %g\n", min_agree);
+        compare_usage(stderr);
+        return 2;
+    }
+    const int n_models = models.n;
     if (n_models != 2 || n_files == 0 || steps < 1 || steps > MAX_STEPS || threads < 0 ||
         (test_kv != 16 && test_kv != 8 && test_kv != 4)) {
         compare_usage(stderr);
