@@ -24,6 +24,16 @@ static hark_model *make(json_t *g, const char *arch)
     return m;
 }
 
+/* samples/jfk.wav as 16 kHz mono samples (*n of them); free with hark_free. */
+static float *load_jfk(size_t *n)
+{
+    char wav[1024];
+    float *pcm = NULL;
+    *n = 0;
+    CHECK_OK(hark_audio_load(test_src("samples/jfk.wav", wav, sizeof(wav)), &pcm, n));
+    return pcm;
+}
+
 /* samples/jfk.wav with transformers' generate on its 30 s features. With timestamps generate
  * runs its seek loop over all 3000 frames (it is given no attention mask), so the golden is the
  * concatenation of that loop's segments: hark_transcribe on the audio padded to 30 s gives the
@@ -45,10 +55,8 @@ static void check_window(json_t *g, const char *arch, const char *key, int times
         nw--;
     hark_state *s = NULL;
     CHECK_OK(hark_state_new(m, NULL, &s));
-    char wav[1024];
-    float *pcm = NULL;
     size_t n = 0;
-    CHECK_OK(hark_audio_load(test_src("samples/jfk.wav", wav, sizeof(wav)), &pcm, &n));
+    float *pcm = load_jfk(&n);
     float *x = calloc(HARK_N_SAMPLES, sizeof(float));
     memcpy(x, pcm, (n < HARK_N_SAMPLES ? n : HARK_N_SAMPLES) * sizeof(float));
     hark_full_params p = hark_full_default_params();
@@ -127,10 +135,8 @@ static void check_longform(json_t *g, const char *arch)
     hark_model *m = make(g, arch);
     if (!m || !segs)
         return;
-    char wav[1024];
-    float *jfk = NULL;
     size_t n = 0;
-    CHECK_OK(hark_audio_load(test_src("samples/jfk.wav", wav, sizeof(wav)), &jfk, &n));
+    float *jfk = load_jfk(&n);
     size_t total = 0;
     float *a = golden_long_audio(jfk, n, &total);
     hark_state *s = NULL;
@@ -187,10 +193,8 @@ static void check_language(json_t *g, const char *arch)
         return;
     hark_state *s = NULL;
     CHECK_OK(hark_state_new(m, NULL, &s));
-    char wav[1024];
-    float *pcm = NULL;
     size_t n = 0;
-    CHECK_OK(hark_audio_load(test_src("samples/jfk.wav", wav, sizeof(wav)), &pcm, &n));
+    float *pcm = load_jfk(&n);
     hark_special_tokens sp = hark_model_special_tokens(m);
     float probs[128];
     int best = -1;
@@ -222,10 +226,8 @@ static void check_slot_reserve(json_t *g)
     hark_model *m = make(g, "tiny-test");
     if (!m)
         return;
-    char wav[1024];
-    float *pcm = NULL;
     size_t n = 0;
-    CHECK_OK(hark_audio_load(test_src("samples/jfk.wav", wav, sizeof(wav)), &pcm, &n));
+    float *pcm = load_jfk(&n);
     hark_full_params p = hark_full_default_params();
     p.language = "en";
     p.beam_size = 3;
@@ -277,10 +279,8 @@ static void check_cancel(json_t *g)
     hark_model *m = make(g, "tiny-test");
     if (!m)
         return;
-    char wav[1024];
-    float *pcm = NULL;
     size_t n = 0;
-    CHECK_OK(hark_audio_load(test_src("samples/jfk.wav", wav, sizeof(wav)), &pcm, &n));
+    float *pcm = load_jfk(&n);
     hark_state_params sp = hark_state_default_params();
     sp.max_sequences = 4;
     hark_state *s = NULL;
