@@ -87,7 +87,10 @@ same=1
 for i in 1 2 3 4 5 6; do
   [ "$(cat "$T/inst$i.code")" = 200 ] && cmp -s "$T/inst1" "$T/inst$i" || same=0
 done
-if [ $same = 1 ]; then ok; else bad "instances: answers differ or failed: $(cat "$T"/inst*.code)"; fi
+if [ $same = 1 ]; then ok; else
+  bad "instances: answers differ or failed (code, answer): $(for i in 1 2 3 4 5 6; do printf '[%s %q] ' "$(cat "$T/inst$i.code")" "$(head -c 120 "$T/inst$i")"; done)"
+  grep -v '^hark serve: \(engine\|n\.hark\|metrics\)' "$T/ilog" | head -20 >&2
+fi
 if curl -s "http://127.0.0.1:$IMP/metrics" | grep -q 'instance="1"'; then ok; else bad "instances: no second engine in /metrics"; fi
 kill -TERM $IPID; wait $IPID && ok || bad "instances: exit"
 "$HARK" serve -m "$M" --instance-count 2 2>"$T/err"; rc=$?
