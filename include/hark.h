@@ -243,6 +243,15 @@ hark_status hark_decode(hark_state *state, const hark_decode_entry *entries, int
 hark_status hark_decode_argmax(hark_state *state, const hark_decode_entry *entries, int n_entries,
                                int limit, int32_t *tokens);
 
+/* n_steps greedy passes without the caller in between: the first decodes the entries (one per
+ * sequence, each with want_logits, its prompt decoded before), and each next pass feeds every
+ * sequence the id with the highest logit among ids < limit of its previous row, one position on.
+ * tokens[n_steps][n_entries] gets the ids picked at each pass. No rule of a decoding task applies
+ * between the passes (forced-length greedy decoding, as `hark bench`'s work unit); on the GPU
+ * the passes run back to back. */
+hark_status hark_decode_greedy(hark_state *state, const hark_decode_entry *entries, int n_entries,
+                               int n_steps, int limit, int32_t *tokens);
+
 /* Encodes n_windows windows of 16 kHz PCM (pcm[n_windows][480000], each window zero-padded):
  * log-mel (on the GPU when the model is there) then hark_encode. */
 hark_status hark_encode_pcm(hark_state *state, const float *pcm, int n_windows);

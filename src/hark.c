@@ -355,6 +355,43 @@ hark_status hark_decode_argmax(hark_state *state, const hark_decode_entry *entri
     return HARK_OK;
 }
 
+hark_status hark_decode_greedy(hark_state *state, const hark_decode_entry *entries, int n_entries,
+                               int n_steps, int limit, int32_t *tokens)
+{
+    if (!state || !entries || n_entries < 1 || n_steps < 1 || !tokens)
+        return hark_fail(HARK_ERR_INVALID_ARG, "hark_decode_greedy: bad arguments");
+    const int T = state->model->dims.n_text_ctx;
+    for (int i = 0; i < n_entries; i++) {
+        if (!entries[i].want_logits || entries[i].pos < 0 || entries[i].pos + n_steps > T)
+            return hark_fail(HARK_ERR_INVALID_ARG, "hark_decode_greedy: entry %d (position %d, "
+                             "%d steps): each entry wants logits and its steps end within the "
+                             "%d positions of the text context", i, entries[i].pos, n_steps, T);
+        for (int j = 0; j < i; j++)
+            if (entries[j].seq == entries[i].seq)
+                return hark_fail(HARK_ERR_INVALID_ARG, "hark_decode_greedy: sequence %d in two "
+                                 "entries", entries[i].seq);
+    }
+    const hark_backend *be = state->backend;
+    int V = state->model->dims.n_vocab;
+    if (limit <= 0 || limit > V)
+        limit = V;
+    if (be->decode_greedy)
+        return be->decode_greedy(state->ctx, entries, n_entries, n_steps, limit, tokens);
+    hark_decode_entry *e = malloc((size_t)n_entries * sizeof *e);
+    if (!e)
+        return hark_fail(HARK_ERR_NOMEM, "hark_decode_greedy: out of memory");
+    memcpy(e, entries, (size_t)n_entries * sizeof *e);
+    hark_status st = HARK_OK;
+    for (int t = 0; t < n_steps && st == HARK_OK; t++) {
+        int32_t *row = tokens + (size_t)t * n_entries;
+        st = hark_decode_argmax(state, e, n_entries, limit, row);
+        for (int i = 0; i < n_entries; i++)
+            e[i].token = row[i], e[i].pos++;
+    }
+    free(e);
+    return st;
+}
+
 hark_status hark_encode_pcm(hark_state *state, const float *pcm, int n_windows)
 {
     if (!state || !pcm || n_windows < 1)

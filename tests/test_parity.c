@@ -117,6 +117,25 @@ static void check_arch(const char *arch, const char *mel_name, int seed)
     }
     printf("%s greedy: %d of %d tokens identical\n", arch, same, ng);
     CHECK(same == ng, "%s greedy diverges at step %d", arch, same);
+
+    /* the same loop as one hark_decode_greedy call after the prompt */
+    int32_t got[448];
+    e[np - 1].want_logits = 1;
+    CHECK_OK(hark_decode_argmax(s, e + np - 1, 1, 0, got)); /* the prompt's last token again */
+    hark_decode_entry first = { .token = got[0], .pos = np, .want_logits = 1 };
+    CHECK(got[0] == want[0], "%s greedy: first pick %d, want %d", arch, got[0], want[0]);
+    CHECK_OK(hark_decode_greedy(s, &first, 1, ng - 1, 0, got + 1));
+    same = 0;
+    while (same < ng && got[same] == want[same])
+        same++;
+    printf("%s hark_decode_greedy: %d of %d tokens identical\n", arch, same, ng);
+    CHECK(same == ng, "%s hark_decode_greedy diverges at step %d", arch, same);
+    hark_decode_entry twice[2] = { first, first };
+    CHECK(hark_decode_greedy(s, twice, 2, 1, 0, got) == HARK_ERR_INVALID_ARG,
+          "greedy: one sequence twice accepted");
+    first.pos = d.n_text_ctx - 1;
+    CHECK(hark_decode_greedy(s, &first, 1, 2, 0, got) == HARK_ERR_INVALID_ARG,
+          "greedy: steps past the context accepted");
     free(logits);
     npy_free(&mel);
     hark_state_free(s);

@@ -17,13 +17,16 @@ static void bench_usage(FILE *f)
     fprintf(f, "usage: hark bench (-m MODEL | --arch ARCH [--seed N]) [--device cpu|cuda:N]\n"
                "                  [--dtype f16|bf16|f32] [--threads N] [--batch B[,B...]]\n"
                "                  [--tokens T] [--repeat R] [--audio FILE] [--cross-kv 16|8|4]\n"
-               "                  [--fp8-encoder]\n"
+               "                  [--fp8-encoder] [--step-loop device|host]\n"
                "The work unit of bench/README.md: B windows of 30 s from PCM: log-mel, encoder,\n"
                "the 4-token prompt, then exactly T greedy decoder steps (end-of-text masked).\n"
                "Prints a table and one JSON line per batch size. --arch makes a random-weight\n"
                "model of that architecture in $TMPDIR first. --cross-kv 8|4: the GPU keeps the\n"
                "cross-attention keys and values in int8 / int4 (hark_state_params.cross_kv_bits).\n"
-               "--fp8-encoder: the GPU runs the encoder's products in FP8 (docs/quant.md).\n");
+               "--fp8-encoder: the GPU runs the encoder's products in FP8 (docs/quant.md).\n"
+               "--step-loop device (default): the T steps are one hark_decode_greedy call (on the\n"
+               "GPU each step's pick feeds the next without the host); host: one\n"
+               "hark_decode_argmax call a step, its tokens read back before the next.\n");
 }
 
 /* 30 s of audio: FILE tiled, or a deterministic synthetic signal when no file is given. */
@@ -63,7 +66,8 @@ typedef struct bench_times {
 
 /* One run of the work unit for B windows; pcm [B][480000]. */
 static hark_status bench_once(hark_model *m, hark_state *s, const float *pcm, int B, int T,
-                              hark_decode_entry *e, int32_t *tok, bench_times *out)
+                              int host_loop, hark_decode_entry *e, int32_t *tok, int32_t *hist,
+                              bench_times *out)
 {
     hark_special_tokens sp = hark_model_special_tokens(m);
     double t0 = cli_now();
@@ -86,7 +90,15 @@ static hark_status bench_once(hark_model *m, hark_state *s, const float *pcm, in
     if (st != HARK_OK)
         return st;
     double t2 = cli_now();
-    for (int step = 0; step < T; step++) {
+    if (!host_loop && T > 0) {
+        for (int b = 0; b < B; b++)
+            e[b] = (hark_decode_entry){ .seq = b, .window = b, .token = tok[b], .pos = np,
+                                        .want_logits = 1 };
+        st = hark_decode_greedy(s, e, B, T, sp.eot, hist);
+        if (st != HARK_OK)
+            return st;
+    }
+    for (int step = 0; host_loop && step < T; step++) {
         for (int b = 0; b < B; b++)
             e[b] = (hark_decode_entry){ .seq = b, .window = b, .token = tok[b], .pos = np + step,
                                         .want_logits = 1 };
@@ -125,7 +137,7 @@ static const char *dtype_name(int dt)
 }
 
 static void bench_report(hark_model *m, hark_state *s, const char *device, int dtype, int fp8,
-                         long B, long T, long threads, long R, bench_times *runs)
+                         int host_loop, long B, long T, long threads, long R, bench_times *runs)
 {
     double v[5][64];
     int nr = R < 64 ? (int)R : 64;
@@ -145,10 +157,10 @@ static void bench_report(hark_model *m, hark_state *s, const char *device, int d
     char quant[24] = "none";
     if (qb)
         snprintf(quant, sizeof(quant), qb == 8 ? "int8" : "int4/%d", group);
-    printf("model %s%s on %s, batch %ld, %ld steps, median of %ld runs%s%s%s\n",
+    printf("model %s%s on %s, batch %ld, %ld steps (%s loop), median of %ld runs%s%s%s\n",
            hark_model_arch(m), hark_model_is_random(m) ? " (random weights)" : "",
-           st.device ? st.device : device, B, T, R, qb ? ", weights " : "", qb ? quant : "",
-           fp8 ? ", FP8 encoder" : "");
+           st.device ? st.device : device, B, T, host_loop ? "host" : "device", R,
+           qb ? ", weights " : "", qb ? quant : "", fp8 ? ", FP8 encoder" : "");
     printf("  mel          %9.3f ms (all %ld windows)\n", 1e3 * med[0], B);
     printf("  encoder      %9.3f ms (all %ld windows)\n", 1e3 * med[1], B);
     printf("  prompt       %9.3f ms\n", 1e3 * med[2]);
@@ -158,12 +170,12 @@ static void bench_report(hark_model *m, hark_state *s, const char *device, int d
            (double)st.weights_bytes / 1048576.0, (double)st.state_bytes / 1048576.0,
            (double)st.device_peak_bytes / 1048576.0);
     printf("{\"model\":\"%s\",\"random\":%d,\"device\":\"%s\",\"dtype\":\"%s\","
-           "\"quant\":\"%s\",\"encoder_fp8\":%d,\"batch\":%ld,"
+           "\"quant\":\"%s\",\"encoder_fp8\":%d,\"step_loop\":\"%s\",\"batch\":%ld,"
            "\"tokens\":%ld,\"threads\":%ld,\"mel_ms\":%.3f,\"encoder_ms\":%.3f,\"prompt_ms\":%.3f,"
            "\"decoder_ms_per_step\":%.4f,\"total_ms\":%.3f,\"rtfx\":%.2f,\"weights_mib\":%.1f,"
            "\"state_mib\":%.1f,\"device_peak_mib\":%.1f}\n",
            hark_model_arch(m), hark_model_is_random(m), st.device ? st.device : device, dtype_name(dtype),
-           quant, fp8, B, T, threads, 1e3 * med[0], 1e3 * med[1], 1e3 * med[2], T ? 1e3 * med[3] / (double)T : 0.0,
+           quant, fp8, host_loop ? "host" : "device", B, T, threads, 1e3 * med[0], 1e3 * med[1], 1e3 * med[2], T ? 1e3 * med[3] / (double)T : 0.0,
            1e3 * med[4], rtfx, (double)st.weights_bytes / 1048576.0, (double)st.state_bytes / 1048576.0,
            (double)st.device_peak_bytes / 1048576.0);
     fflush(stdout);
@@ -174,7 +186,7 @@ int cmd_bench(int argc, char **argv)
     const char *model_path = NULL, *arch = NULL, *audio_path = "samples/jfk.wav", *device = NULL;
     long seed = 1, threads = 0, T = 100, R = 3, batches[32] = { 1 };
     int n_batches = 1, dtype = -1, fp8 = 0;
-    const char *batch_s = NULL, *dtype_s = NULL;
+    const char *batch_s = NULL, *dtype_s = NULL, *loop_s = "device";
     long kv_bits = 16;
     const cli_opt opts[] = {
         { "model", "m", CLI_STR, &model_path },   { "arch", NULL, CLI_STR, &arch },
@@ -183,6 +195,7 @@ int cmd_bench(int argc, char **argv)
         { "repeat", NULL, CLI_LONG, &R },         { "audio", NULL, CLI_STR, &audio_path },
         { "device", NULL, CLI_STR, &device },     { "dtype", NULL, CLI_STR, &dtype_s },
         { "cross-kv", NULL, CLI_LONG, &kv_bits }, { "fp8-encoder", NULL, CLI_FLAG, &fp8 },
+        { "step-loop", NULL, CLI_STR, &loop_s },
     };
     int n_pos = 0;
     const int pr = cli_parse_opts("bench", argc, argv, opts, (int)(sizeof(opts) / sizeof(opts[0])),
@@ -200,7 +213,8 @@ int cmd_bench(int argc, char **argv)
         return 2;
     }
     if ((!model_path == !arch) || seed < 0 || threads < 0 || n_batches < 1 || T < 0 || T > 440 ||
-        R < 1 || dtype < -1 || (kv_bits != 8 && kv_bits != 16 && kv_bits != 4)) {
+        R < 1 || dtype < -1 || (kv_bits != 8 && kv_bits != 16 && kv_bits != 4) ||
+        (strcmp(loop_s, "device") && strcmp(loop_s, "host"))) {
         bench_usage(stderr);
         return 2;
     }
@@ -236,13 +250,15 @@ int cmd_bench(int argc, char **argv)
     float *pcm = malloc((size_t)maxB * HARK_N_SAMPLES * sizeof(float));
     hark_decode_entry *e = malloc((size_t)maxB * 4 * sizeof(*e));
     int32_t *tok = malloc((size_t)maxB * 4 * sizeof(int32_t));
+    int32_t *hist = malloc((size_t)maxB * (size_t)(T > 0 ? T : 1) * sizeof(int32_t));
+    const int host_loop = !strcmp(loop_s, "host");
     bench_times *runs = calloc((size_t)R + 1, sizeof(*runs));
     int rc = 0;
     if (st != HARK_OK) {
         rc = cli_error("cannot create a state", st);
         goto out;
     }
-    if (!win || !pcm || !e || !tok || !runs) {
+    if (!win || !pcm || !e || !tok || !hist || !runs) {
         fprintf(stderr, "hark bench: out of memory\n");
         rc = 1;
         goto out;
@@ -253,15 +269,18 @@ int cmd_bench(int argc, char **argv)
         long B = batches[bi];
         /* one warm-up run, then R timed runs; medians per stage */
         for (long r = 0; r <= R && rc == 0; r++) {
-            st = bench_once(m, s, pcm, (int)B, (int)T, e, tok, &runs[r ? r - 1 : R]);
+            st = bench_once(m, s, pcm, (int)B, (int)T, host_loop, e, tok, hist,
+                            &runs[r ? r - 1 : R]);
             if (st != HARK_OK)
                 rc = cli_error("bench run failed", st);
         }
         if (rc == 0)
-            bench_report(m, s, device ? device : "cpu", dtype, fp8, B, T, threads, R, runs);
+            bench_report(m, s, device ? device : "cpu", dtype, fp8, host_loop, B, T, threads, R,
+                         runs);
     }
 out:
     free(runs);
+    free(hist);
     free(tok);
     free(e);
     free(pcm);

@@ -72,6 +72,11 @@ typedef struct hark_backend {
     /* decode, then tokens[row] = argmax over ids < limit of each wanted row's logits. */
     hark_status (*decode_argmax)(void *ctx, const hark_decode_entry *e, int n, int limit,
                                  int32_t *tokens);
+    /* steps greedy passes: the first over e (one row a sequence, each wanting logits), each
+     * next one feeding every row the argmax (ids < limit) of its previous row at pos + 1;
+     * tokens[steps][n]. The passes may run back to back without the host. */
+    hark_status (*decode_greedy)(void *ctx, const hark_decode_entry *e, int n, int steps,
+                                 int limit, int32_t *tokens);
     /* decode, and for each (layer, head) pair heads[2k], heads[2k + 1] the cross-attention
      * scores q.k / sqrt(head width) of every entry over the first n_frames positions of its
      * window: qk[k][entry][n_frames] (word timestamps). */

@@ -220,6 +220,77 @@ static void check_batching(int dt)
     hark_model_free(m);
 }
 
+/* hark_decode_greedy (the passes back to back on the device, each pick fed to the next pass
+ * there) gives the tokens of a host loop of hark_decode_argmax, for one and for three sequences
+ * (a padded bucket) on two windows, after prompts of different lengths; bad calls are refused. */
+static void check_greedy(int dt)
+{
+    hark_model *m = load("tiny-test", dt);
+    if (!m)
+        return;
+    hark_model_dims d = hark_model_get_dims(m);
+    float *mel = malloc((size_t)2 * d.n_mels * HARK_N_FRAMES * sizeof(float));
+    uint32_t r = 11;
+    for (size_t i = 0; i < (size_t)2 * d.n_mels * HARK_N_FRAMES; i++) {
+        r = r * 1664525u + 1013904223u;
+        mel[i] = (float)((double)(r >> 8) / 16777216.0 * 2.0 - 1.0);
+    }
+    hark_state_params sp = hark_state_default_params();
+    sp.max_windows = 2;
+    sp.max_sequences = 3;
+    hark_state *s = NULL;
+    CHECK_OK(hark_state_new(m, &sp, &s));
+    CHECK_OK(hark_encode(s, mel, 2));
+    enum { STEPS = 40 };
+    const int limit = 50257; /* the end-of-text id and above masked, as the bench */
+    for (int n = 1; n <= 3; n += 2) {
+        int32_t host[STEPS][3], dev[STEPS * 3], first[3];
+        hark_decode_entry e[3];
+        for (int pass = 0; pass < 2; pass++) {
+            /* prompts of 1 + q tokens, then the first pick */
+            for (int q = 0; q < n; q++) {
+                hark_decode_entry p[3];
+                for (int i = 0; i <= q; i++)
+                    p[i] = (hark_decode_entry){ .seq = q, .window = q % 2, .token = 50258 + i,
+                                                .pos = i, .want_logits = i == q };
+                CHECK_OK(hark_decode_argmax(s, p, q + 1, limit, &first[q]));
+                e[q] = (hark_decode_entry){ .seq = q, .window = q % 2, .token = first[q],
+                                            .pos = q + 1, .want_logits = 1 };
+            }
+            if (pass == 0) {
+                for (int t = 0; t < STEPS; t++) {
+                    CHECK_OK(hark_decode_argmax(s, e, n, limit, host[t]));
+                    for (int q = 0; q < n; q++)
+                        e[q].token = host[t][q], e[q].pos++;
+                }
+            } else {
+                CHECK_OK(hark_decode_greedy(s, e, n, STEPS, limit, dev));
+            }
+        }
+        int same = 1; /* dev is [STEPS][n] */
+        for (int t = 0; t < STEPS; t++)
+            for (int q = 0; q < n; q++)
+                same &= dev[t * n + q] == host[t][q];
+        printf("greedy %s, %d sequence%s: %d device-fed steps %s the host loop's\n", dt_name(dt), n,
+               n > 1 ? "s" : "", STEPS, same ? "identical to" : "DIFFER from");
+        CHECK(same, "greedy %s %d sequences differs from the host loop", dt_name(dt), n);
+    }
+    hark_decode_entry bad[2] = { { .seq = 0, .token = 1, .pos = 5, .want_logits = 1 },
+                                 { .seq = 0, .token = 1, .pos = 9, .want_logits = 1 } };
+    int32_t out[8];
+    CHECK(hark_decode_greedy(s, bad, 2, 2, limit, out) == HARK_ERR_INVALID_ARG,
+          "greedy: one sequence twice accepted");
+    bad[0].pos = d.n_text_ctx - 2;
+    CHECK(hark_decode_greedy(s, bad, 1, 4, limit, out) == HARK_ERR_INVALID_ARG,
+          "greedy: steps past the context accepted");
+    bad[0].pos = 5, bad[0].want_logits = 0;
+    CHECK(hark_decode_greedy(s, bad, 1, 2, limit, out) == HARK_ERR_INVALID_ARG,
+          "greedy: an entry without logits accepted");
+    free(mel);
+    hark_state_free(s);
+    hark_model_free(m);
+}
+
 /* The whole transcription (seek loop, timestamps, beam search) on the GPU in fp32 gives the
  * CPU's segments on a reduced model. */
 /* Loads the model at path on the CPU (k 0, the file's dtype) or on cuda:0 (k 1, cuda_dtype),
@@ -760,6 +831,8 @@ int main(void)
     check_devices();
     check_batching(HARK_DTYPE_F32);
     check_batching(HARK_DTYPE_F16);
+    check_greedy(HARK_DTYPE_F32);
+    check_greedy(HARK_DTYPE_F16);
     check_transcribe(0, 0);
     check_transcribe(5, 0);
     check_transcribe(0, 1);

@@ -190,6 +190,8 @@ hark_status cu_decode_pick(void *ctx, const hark_decode_entry *e, int n, float *
                            const uint8_t *pick, const hark_pick_mask *masks, hark_pick *picks);
 hark_status cu_decode_argmax(void *ctx, const hark_decode_entry *e, int n, int limit,
                              int32_t *tokens);
+hark_status cu_decode_greedy(void *ctx, const hark_decode_entry *e, int n, int steps, int limit,
+                             int32_t *tokens);
 hark_status cu_kv_copy(void *ctx, int src, int dst, int n_pos);
 hark_status cu_kv_free(void *ctx, int seq);
 

@@ -626,6 +626,7 @@ const hark_backend hark_backend_cuda = {
     .kv_free = cu_kv_free,
     .encode_pcm = cu_encode_pcm,
     .decode_argmax = cu_decode_argmax,
+    .decode_greedy = cu_decode_greedy,
     .decode_pick = cu_decode_pick,
     .stats = stats,
     .host_alloc = host_alloc,

@@ -46,25 +46,22 @@ static hark_status check_entries(const cu_ctx *c, const hark_decode_entry *e, in
     return hark_check_entries("cuda decode", e, n, &lim, 1);
 }
 
-/* Fills and uploads the metadata of n entries padded to R rows. */
-static hark_status prepare(cu_ctx *c, const hark_decode_entry *e, int n, int R)
+/* Writes into m the metadata of n entries padded to R rows, each entry `ahead` positions further
+ * on (its blocks must be reserved); returns the int32 count to upload. */
+static size_t fill_meta(const cu_ctx *c, const hark_decode_entry *e, int n, int R, int ahead,
+                        int32_t *m)
 {
-    for (int i = 0; i < n; i++)
-        if (e[i].pos == 0)
-            blocks_release(c, e[i].seq);
-    for (int i = 0; i < n; i++)
-        CU_TRY(blocks_reserve(c, e[i].seq, e[i].pos));
     const int cap = c->rows_cap, mb = c->mb;
-    int32_t *m = c->meta_host;
     int32_t *tok = cu_meta_tokens(m, cap), *pos = cu_meta_pos(m, cap), *slot = cu_meta_slot(m, cap);
     int32_t *len = cu_meta_len(m, cap), *win = cu_meta_win(m, cap), *bt = cu_meta_bt(m, cap);
     for (int i = 0; i < R; i++) {
         if (i < n) {
             const int32_t *sb = c->seq_blocks + (size_t)e[i].seq * mb;
+            const int p = e[i].pos + ahead;
             tok[i] = e[i].token;
-            pos[i] = e[i].pos;
-            slot[i] = sb[e[i].pos / CU_BLOCK] * CU_BLOCK + e[i].pos % CU_BLOCK;
-            len[i] = e[i].pos + 1;
+            pos[i] = p;
+            slot[i] = sb[p / CU_BLOCK] * CU_BLOCK + p % CU_BLOCK;
+            len[i] = p + 1;
             win[i] = e[i].window;
             memcpy(bt + (size_t)i * mb, sb, (size_t)mb * sizeof(int32_t));
         } else {
@@ -72,7 +69,26 @@ static hark_status prepare(cu_ctx *c, const hark_decode_entry *e, int n, int R)
             memset(bt + (size_t)i * mb, 0, (size_t)mb * sizeof(int32_t));
         }
     }
-    size_t ints = (size_t)5 * cap + (size_t)R * mb;
+    return (size_t)5 * cap + (size_t)R * mb;
+}
+
+/* Reserves the entries' blocks through position pos + ahead (a sequence starting at position 0
+ * gives back what its slot held first). */
+static hark_status reserve_entries(cu_ctx *c, const hark_decode_entry *e, int n, int ahead)
+{
+    for (int i = 0; i < n; i++)
+        if (e[i].pos == 0)
+            blocks_release(c, e[i].seq);
+    for (int i = 0; i < n; i++)
+        CU_TRY(blocks_reserve(c, e[i].seq, e[i].pos + ahead));
+    return HARK_OK;
+}
+
+/* Fills and uploads the metadata of n entries padded to R rows. */
+static hark_status prepare(cu_ctx *c, const hark_decode_entry *e, int n, int R)
+{
+    CU_TRY(reserve_entries(c, e, n, 0));
+    size_t ints = fill_meta(c, e, n, R, 0, c->meta_host);
     K(cudaMemcpyAsync(c->meta_dev, c->meta_host, ints * sizeof(int32_t), cudaMemcpyHostToDevice,
                       c->st));
     return HARK_OK;
@@ -353,6 +369,45 @@ hark_status cu_decode_argmax(void *ctx, const hark_decode_entry *e, int n, int l
     for (int i = 0; i < n; i++)
         if (e[i].want_logits)
             tokens[k++] = host[i];
+    return HARK_OK;
+}
+
+/* See backend.h (decode_greedy). The host enqueues every pass before it waits: pass t's metadata
+ * comes from its own page-locked copy (all but the tokens), and its tokens are the ids the
+ * argmax of pass t - 1 wrote into the device metadata, which it also writes to the history
+ * [steps][n] read back at the end. Staging (pick buffers): host [steps][meta ints] then the
+ * history; device the history. */
+hark_status cu_decode_greedy(void *ctx, const hark_decode_entry *e, int n, int steps, int limit,
+                             int32_t *tokens)
+{
+    cu_ctx *c = ctx;
+    CU_TRY(check_entries(c, e, n));
+    for (int i = 0; i < n; i++) /* hark_decode_greedy checked the rest */
+        if (e[i].pos + steps > c->w->T)
+            return hark_fail(HARK_ERR_INVALID_ARG, "cuda decode_greedy: entry %d ends past the "
+                             "text context", i);
+    K(cudaSetDevice(c->dev));
+    int R = 1;
+    while (R < n)
+        R *= 2;
+    const int cap = c->rows_cap;
+    const size_t stride = (size_t)5 * cap + (size_t)R * c->mb, hist = (size_t)steps * n;
+    CU_TRY(pick_reserve(c, (stride * steps + hist) * sizeof(int32_t)));
+    CU_TRY(reserve_entries(c, e, n, steps - 1));
+    int32_t *hh = (int32_t *)c->pick_host + stride * steps, *hd = c->pick_dev;
+    int32_t *feed = cu_meta_tokens(c->meta_dev, cap);
+    for (int t = 0; t < steps; t++) {
+        int32_t *m = (int32_t *)c->pick_host + stride * t;
+        size_t ints = fill_meta(c, e, n, R, t, m);
+        size_t skip = t == 0 ? 0 : (size_t)cap; /* the tokens come from the previous argmax */
+        K(cudaMemcpyAsync(c->meta_dev + skip, m + skip, (ints - skip) * sizeof(int32_t),
+                          cudaMemcpyHostToDevice, c->st));
+        CU_TRY(run_bucket(c, R));
+        K(cu_argmax2(c->dlogits, c->w->V, limit, feed, hd + (size_t)t * n, n, c->st));
+    }
+    K(cudaMemcpyAsync(hh, hd, hist * sizeof(int32_t), cudaMemcpyDeviceToHost, c->st));
+    K(cudaStreamSynchronize(c->st));
+    memcpy(tokens, hh, hist * sizeof(int32_t));
     return HARK_OK;
 }
 

@@ -420,7 +420,7 @@ enum { ARGMAX_THREADS = 1024 };
  * pairs. Rows start 4-byte aligned: a scalar head up to the first 16-byte boundary. */
 enum { ARGMAX_UNROLL = 4 };
 __global__ void argmax_kernel(const float *__restrict__ logits, int v, int limit,
-                              int32_t *__restrict__ out)
+                              int32_t *__restrict__ out, int32_t *__restrict__ out2)
 {
     __shared__ float sv[ARGMAX_THREADS / 32];
     __shared__ int si[ARGMAX_THREADS / 32];
@@ -466,22 +466,31 @@ __global__ void argmax_kernel(const float *__restrict__ logits, int v, int limit
         bv = lane < nw ? sv[lane] : -FLT_MAX;
         bi = lane < nw ? si[lane] : -1;
         warp_argmax(bv, bi);
-        if (lane == 0)
+        if (lane == 0) {
             out[blockIdx.x] = bi;
+            if (out2)
+                out2[blockIdx.x] = bi;
+        }
     }
 }
 
 /* out[r] = argmax over t < limit of logits[r][t], lowest id on ties; see kernels.h. limit < 1
  * writes -1. limit > v: cudaErrorInvalidValue. */
-extern "C" int cu_argmax(const float *logits, int v, int limit, int32_t *out, int rows,
-                         cu_stream s)
+extern "C" int cu_argmax2(const float *logits, int v, int limit, int32_t *out, int32_t *out2,
+                          int rows, cu_stream s)
 {
     if (rows < 0 || limit > v)
         return (int)cudaErrorInvalidValue;
     if (rows == 0)
         return 0;
-    argmax_kernel<<<rows, ARGMAX_THREADS, 0, s>>>(logits, v, limit < 0 ? 0 : limit, out);
+    argmax_kernel<<<rows, ARGMAX_THREADS, 0, s>>>(logits, v, limit < 0 ? 0 : limit, out, out2);
     return (int)cudaGetLastError();
+}
+
+extern "C" int cu_argmax(const float *logits, int v, int limit, int32_t *out, int rows,
+                         cu_stream s)
+{
+    return cu_argmax2(logits, v, limit, out, NULL, rows, s);
 }
 
 /* One block per picked row (backend.h hark_pick): the row's masked ids set to -inf in place,

@@ -144,6 +144,9 @@ void cu_set_pdl(int on);
 
 /* out[r] = argmax over t < limit of logits[r][t] (fp32 logits [R][V]); ties: lowest id. */
 int cu_argmax(const float *logits, int v, int limit, int32_t *out, int rows, cu_stream s);
+/* The same, each id also written to out2[r] (out2 may be NULL). */
+int cu_argmax2(const float *logits, int v, int limit, int32_t *out, int32_t *out2, int rows,
+               cu_stream s);
 
 /* The greedy pick of n rows (backend.h hark_pick): for b < n, row rows[b] of logits[][v] gets
  * -inf at ids[off[b] .. off[b + 1]) (in place), then out[b] = its argmax (lowest id on ties; -1
