@@ -132,6 +132,27 @@ static void check_golden(const char *arch, const char *mel_name, int dt, int kv_
     hark_model_free(m);
 }
 
+/* A state of m with two windows of random log-mel (seed r) encoded and max_seqs sequence slots. */
+static hark_state *two_windows(hark_model *m, uint32_t r, int max_seqs)
+{
+    hark_model_dims d = hark_model_get_dims(m);
+    const size_t n = (size_t)2 * d.n_mels * HARK_N_FRAMES;
+    float *mel = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        r = r * 1664525u + 1013904223u;
+        mel[i] = (float)((double)(r >> 8) / 16777216.0 * 2.0 - 1.0);
+    }
+    hark_state_params sp = hark_state_default_params();
+    sp.max_windows = 2;
+    sp.max_sequences = max_seqs;
+    hark_state *s = NULL;
+    CHECK_OK(hark_state_new(m, &sp, &s));
+    if (s)
+        CHECK_OK(hark_encode(s, mel, 2));
+    free(mel);
+    return s;
+}
+
 /* Three sequences on two windows, joining and leaving between steps, against each alone. */
 static void check_batching(int dt)
 {
@@ -140,22 +161,12 @@ static void check_batching(int dt)
         return;
     hark_model_dims d = hark_model_get_dims(m);
     const int V = d.n_vocab, STEPS = 12;
-    float *mel = malloc((size_t)2 * d.n_mels * HARK_N_FRAMES * sizeof(float));
-    uint32_t r = 7;
-    for (size_t i = 0; i < (size_t)2 * d.n_mels * HARK_N_FRAMES; i++) {
-        r = r * 1664525u + 1013904223u;
-        mel[i] = (float)((double)(r >> 8) / 16777216.0 * 2.0 - 1.0);
-    }
     /* reference: each sequence alone in its own state */
     int starts[3] = { 0, 3, STEPS }, wins[3] = { 0, 1, 0 }, first_tok[3] = { 50258, 50259, 50260 };
     float *ref = malloc((size_t)3 * STEPS * V * sizeof(float));
     int32_t toks[3][64];
     for (int q = 0; q < 3; q++) {
-        hark_state_params sp = hark_state_default_params();
-        sp.max_windows = 2;
-        hark_state *s = NULL;
-        CHECK_OK(hark_state_new(m, &sp, &s));
-        CHECK_OK(hark_encode(s, mel, 2));
+        hark_state *s = two_windows(m, 7, 1);
         int32_t t = first_tok[q];
         for (int i = 0; i < STEPS; i++) {
             toks[q][i] = t;
@@ -167,12 +178,7 @@ static void check_batching(int dt)
     }
     /* batched: sequence q joins at step starts[q]; sequence 0 leaves after its last step and
      * sequence 2 takes its slot from the next step on */
-    hark_state_params sp = hark_state_default_params();
-    sp.max_windows = 2;
-    sp.max_sequences = 2;
-    hark_state *s = NULL;
-    CHECK_OK(hark_state_new(m, &sp, &s));
-    CHECK_OK(hark_encode(s, mel, 2));
+    hark_state *s = two_windows(m, 7, 2);
     int slot_of[3] = { 0, 1, 0 };
     double worst = 0;
     int same_tokens = 1;
@@ -215,7 +221,6 @@ static void check_batching(int dt)
     CHECK(hark_decode(s, &bad, 1, lg) == HARK_ERR_CAPACITY, "position past the context accepted");
     free(lg);
     free(ref);
-    free(mel);
     hark_state_free(s);
     hark_model_free(m);
 }
@@ -229,18 +234,7 @@ static void check_greedy(int dt)
     if (!m)
         return;
     hark_model_dims d = hark_model_get_dims(m);
-    float *mel = malloc((size_t)2 * d.n_mels * HARK_N_FRAMES * sizeof(float));
-    uint32_t r = 11;
-    for (size_t i = 0; i < (size_t)2 * d.n_mels * HARK_N_FRAMES; i++) {
-        r = r * 1664525u + 1013904223u;
-        mel[i] = (float)((double)(r >> 8) / 16777216.0 * 2.0 - 1.0);
-    }
-    hark_state_params sp = hark_state_default_params();
-    sp.max_windows = 2;
-    sp.max_sequences = 3;
-    hark_state *s = NULL;
-    CHECK_OK(hark_state_new(m, &sp, &s));
-    CHECK_OK(hark_encode(s, mel, 2));
+    hark_state *s = two_windows(m, 11, 3);
     enum { STEPS = 40 };
     const int limit = 50257; /* the end-of-text id and above masked, as the bench */
     for (int n = 1; n <= 3; n += 2) {
@@ -286,7 +280,6 @@ static void check_greedy(int dt)
     bad[0].pos = 5, bad[0].want_logits = 0;
     CHECK(hark_decode_greedy(s, bad, 1, 2, limit, out) == HARK_ERR_INVALID_ARG,
           "greedy: an entry without logits accepted");
-    free(mel);
     hark_state_free(s);
     hark_model_free(m);
 }
