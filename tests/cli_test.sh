@@ -37,6 +37,10 @@ if "$HARK" transcribe -m "$M" --max-tokens 4 - < "$JFK" >/dev/null 2>&1; then ok
 if (cd "$SRC" && "$HARK" bench -m "$M" --tokens 3 --repeat 1 --threads 2) | grep -q '"rtfx"'; then ok; else bad "bench json"; fi
 # --fp8-encoder is a GPU setting: the CPU accepts it and runs its own types (docs/quant.md)
 if (cd "$SRC" && "$HARK" bench -m "$M" --tokens 2 --repeat 1 --threads 2 --fp8-encoder) | grep -q '"encoder_fp8":1'; then ok; else bad "bench --fp8-encoder json"; fi
+# the two step loops give the same figures' shape and name themselves in the JSON line
+for l in greedy argmax; do
+  if (cd "$SRC" && "$HARK" bench -m "$M" --tokens 3 --repeat 1 --threads 2 --step-loop $l) | grep -q "\"step_loop\":\"$l\""; then ok; else bad "bench --step-loop $l"; fi
+done
 if "$HARK" transcribe -m "$M" --max-tokens 4 --fp8-encoder -f txt -o "$T/f8" "$JFK" >/dev/null 2>"$T/err"; then ok; else bad "transcribe --fp8-encoder on the CPU"; cat "$T/err" >&2; fi
 # forward: logits of a teacher-forced pass; --fp8-encoder changes nothing on the CPU
 if "$HARK" forward -m "$M" --audio "$JFK" --tokens 1,2 --out "$T/fw0" --threads 2 &&
@@ -136,6 +140,7 @@ expect_fail "compare below --min-agreement" "below" "$HARK" compare --steps 10 -
 expect_usage "compare bad --min-agreement" "$HARK" compare --min-agreement 101 -m "$M" -m "$Q8" "$JFK"
 expect_usage "compare bad --test-cross-kv" "$HARK" compare --test-cross-kv 3 -m "$M" -m "$Q8" "$JFK"
 expect_usage "bench bad --cross-kv" "$HARK" bench -m "$M" --cross-kv 2
+expect_usage "bench bad --step-loop" "$HARK" bench -m "$M" --step-loop host
 expect_usage "quantize without --type" "$HARK" quantize "$M" "$T/x.hark"
 expect_usage "quantize f16" "$HARK" quantize --type f16 "$M" "$T/x.hark"
 expect_usage "quantize group 48" "$HARK" quantize --type int4 --group 48 "$M" "$T/x.hark"

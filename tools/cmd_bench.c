@@ -17,15 +17,15 @@ static void bench_usage(FILE *f)
     fprintf(f, "usage: hark bench (-m MODEL | --arch ARCH [--seed N]) [--device cpu|cuda:N]\n"
                "                  [--dtype f16|bf16|f32] [--threads N] [--batch B[,B...]]\n"
                "                  [--tokens T] [--repeat R] [--audio FILE] [--cross-kv 16|8|4]\n"
-               "                  [--fp8-encoder] [--step-loop device|host]\n"
+               "                  [--fp8-encoder] [--step-loop greedy|argmax]\n"
                "The work unit of bench/README.md: B windows of 30 s from PCM: log-mel, encoder,\n"
                "the 4-token prompt, then exactly T greedy decoder steps (end-of-text masked).\n"
                "Prints a table and one JSON line per batch size. --arch makes a random-weight\n"
                "model of that architecture in $TMPDIR first. --cross-kv 8|4: the GPU keeps the\n"
                "cross-attention keys and values in int8 / int4 (hark_state_params.cross_kv_bits).\n"
                "--fp8-encoder: the GPU runs the encoder's products in FP8 (docs/quant.md).\n"
-               "--step-loop device (default): the T steps are one hark_decode_greedy call (on the\n"
-               "GPU each step's pick feeds the next without the host); host: one\n"
+               "--step-loop greedy (default): the T steps are one hark_decode_greedy call (on the\n"
+               "GPU each step's pick feeds the next without the host); argmax: one\n"
                "hark_decode_argmax call a step, its tokens read back before the next.\n");
 }
 
@@ -66,7 +66,7 @@ typedef struct bench_times {
 
 /* One run of the work unit for B windows; pcm [B][480000]. */
 static hark_status bench_once(hark_model *m, hark_state *s, const float *pcm, int B, int T,
-                              int host_loop, hark_decode_entry *e, int32_t *tok, int32_t *hist,
+                              int per_step, hark_decode_entry *e, int32_t *tok, int32_t *hist,
                               bench_times *out)
 {
     hark_special_tokens sp = hark_model_special_tokens(m);
@@ -90,7 +90,7 @@ static hark_status bench_once(hark_model *m, hark_state *s, const float *pcm, in
     if (st != HARK_OK)
         return st;
     double t2 = cli_now();
-    if (!host_loop && T > 0) {
+    if (!per_step && T > 0) {
         for (int b = 0; b < B; b++)
             e[b] = (hark_decode_entry){ .seq = b, .window = b, .token = tok[b], .pos = np,
                                         .want_logits = 1 };
@@ -98,7 +98,7 @@ static hark_status bench_once(hark_model *m, hark_state *s, const float *pcm, in
         if (st != HARK_OK)
             return st;
     }
-    for (int step = 0; host_loop && step < T; step++) {
+    for (int step = 0; per_step && step < T; step++) {
         for (int b = 0; b < B; b++)
             e[b] = (hark_decode_entry){ .seq = b, .window = b, .token = tok[b], .pos = np + step,
                                         .want_logits = 1 };
@@ -137,7 +137,7 @@ static const char *dtype_name(int dt)
 }
 
 static void bench_report(hark_model *m, hark_state *s, const char *device, int dtype, int fp8,
-                         int host_loop, long B, long T, long threads, long R, bench_times *runs)
+                         int per_step, long B, long T, long threads, long R, bench_times *runs)
 {
     double v[5][64];
     int nr = R < 64 ? (int)R : 64;
@@ -159,7 +159,7 @@ static void bench_report(hark_model *m, hark_state *s, const char *device, int d
         snprintf(quant, sizeof(quant), qb == 8 ? "int8" : "int4/%d", group);
     printf("model %s%s on %s, batch %ld, %ld steps (%s loop), median of %ld runs%s%s%s\n",
            hark_model_arch(m), hark_model_is_random(m) ? " (random weights)" : "",
-           st.device ? st.device : device, B, T, host_loop ? "host" : "device", R,
+           st.device ? st.device : device, B, T, per_step ? "argmax" : "greedy", R,
            qb ? ", weights " : "", qb ? quant : "", fp8 ? ", FP8 encoder" : "");
     printf("  mel          %9.3f ms (all %ld windows)\n", 1e3 * med[0], B);
     printf("  encoder      %9.3f ms (all %ld windows)\n", 1e3 * med[1], B);
@@ -175,7 +175,7 @@ static void bench_report(hark_model *m, hark_state *s, const char *device, int d
            "\"decoder_ms_per_step\":%.4f,\"total_ms\":%.3f,\"rtfx\":%.2f,\"weights_mib\":%.1f,"
            "\"state_mib\":%.1f,\"device_peak_mib\":%.1f}\n",
            hark_model_arch(m), hark_model_is_random(m), st.device ? st.device : device, dtype_name(dtype),
-           quant, fp8, host_loop ? "host" : "device", B, T, threads, 1e3 * med[0], 1e3 * med[1], 1e3 * med[2], T ? 1e3 * med[3] / (double)T : 0.0,
+           quant, fp8, per_step ? "argmax" : "greedy", B, T, threads, 1e3 * med[0], 1e3 * med[1], 1e3 * med[2], T ? 1e3 * med[3] / (double)T : 0.0,
            1e3 * med[4], rtfx, (double)st.weights_bytes / 1048576.0, (double)st.state_bytes / 1048576.0,
            (double)st.device_peak_bytes / 1048576.0);
     fflush(stdout);
@@ -186,7 +186,7 @@ int cmd_bench(int argc, char **argv)
     const char *model_path = NULL, *arch = NULL, *audio_path = "samples/jfk.wav", *device = NULL;
     long seed = 1, threads = 0, T = 100, R = 3, batches[32] = { 1 };
     int n_batches = 1, dtype = -1, fp8 = 0;
-    const char *batch_s = NULL, *dtype_s = NULL, *loop_s = "device";
+    const char *batch_s = NULL, *dtype_s = NULL, *loop_s = "greedy";
     long kv_bits = 16;
     const cli_opt opts[] = {
         { "model", "m", CLI_STR, &model_path },   { "arch", NULL, CLI_STR, &arch },
@@ -214,7 +214,7 @@ int cmd_bench(int argc, char **argv)
     }
     if ((!model_path == !arch) || seed < 0 || threads < 0 || n_batches < 1 || T < 0 || T > 440 ||
         R < 1 || dtype < -1 || (kv_bits != 8 && kv_bits != 16 && kv_bits != 4) ||
-        (strcmp(loop_s, "device") && strcmp(loop_s, "host"))) {
+        (strcmp(loop_s, "greedy") && strcmp(loop_s, "argmax"))) {
         bench_usage(stderr);
         return 2;
     }
@@ -251,7 +251,7 @@ int cmd_bench(int argc, char **argv)
     hark_decode_entry *e = malloc((size_t)maxB * 4 * sizeof(*e));
     int32_t *tok = malloc((size_t)maxB * 4 * sizeof(int32_t));
     int32_t *hist = malloc((size_t)maxB * (size_t)(T > 0 ? T : 1) * sizeof(int32_t));
-    const int host_loop = !strcmp(loop_s, "host");
+    const int per_step = !strcmp(loop_s, "argmax");
     bench_times *runs = calloc((size_t)R + 1, sizeof(*runs));
     int rc = 0;
     if (st != HARK_OK) {
@@ -269,13 +269,13 @@ int cmd_bench(int argc, char **argv)
         long B = batches[bi];
         /* one warm-up run, then R timed runs; medians per stage */
         for (long r = 0; r <= R && rc == 0; r++) {
-            st = bench_once(m, s, pcm, (int)B, (int)T, host_loop, e, tok, hist,
+            st = bench_once(m, s, pcm, (int)B, (int)T, per_step, e, tok, hist,
                             &runs[r ? r - 1 : R]);
             if (st != HARK_OK)
                 rc = cli_error("bench run failed", st);
         }
         if (rc == 0)
-            bench_report(m, s, device ? device : "cpu", dtype, fp8, host_loop, B, T, threads, R,
+            bench_report(m, s, device ? device : "cpu", dtype, fp8, per_step, B, T, threads, R,
                          runs);
     }
 out:
