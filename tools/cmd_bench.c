@@ -44,12 +44,14 @@ static float *bench_audio(const char *path)
         return win;
     }
     if (path)
-        fprintf(stderr, "hark bench: %s unreadable (%s): using a synthetic signal\n", path, hark_last_error());
+        fprintf(stderr, "hark bench: %s unreadable (%s): using a synthetic signal\n", path,
+                hark_last_error());
     uint32_t s = 1;
     for (size_t i = 0; i < HARK_N_SAMPLES; i++) {
         s = s * 1664525u + 1013904223u;
         double t = (double)i / HARK_SAMPLE_RATE;
-        win[i] = (float)(0.3 * sin(6.283185307179586 * (200 + 40 * t) * t) + 0.05 * ((double)(s >> 8) / 16777216.0 - 0.5));
+        double noise = (double)(s >> 8) / 16777216.0 - 0.5;
+        win[i] = (float)(0.3 * sin(6.283185307179586 * (200 + 40 * t) * t) + 0.05 * noise);
     }
     return win;
 }
@@ -133,7 +135,10 @@ static int parse_batches(const char *s, long *out, int max)
 
 static const char *dtype_name(int dt)
 {
-    return dt == HARK_DTYPE_F16 ? "f16" : dt == HARK_DTYPE_BF16 ? "bf16" : dt == HARK_DTYPE_F32 ? "f32" : "file";
+    return dt == HARK_DTYPE_F16    ? "f16"
+           : dt == HARK_DTYPE_BF16 ? "bf16"
+           : dt == HARK_DTYPE_F32  ? "f32"
+                                   : "file";
 }
 
 static void bench_report(hark_model *m, hark_state *s, const char *device, int dtype, int fp8,
@@ -174,10 +179,11 @@ static void bench_report(hark_model *m, hark_state *s, const char *device, int d
            "\"tokens\":%ld,\"threads\":%ld,\"mel_ms\":%.3f,\"encoder_ms\":%.3f,\"prompt_ms\":%.3f,"
            "\"decoder_ms_per_step\":%.4f,\"total_ms\":%.3f,\"rtfx\":%.2f,\"weights_mib\":%.1f,"
            "\"state_mib\":%.1f,\"device_peak_mib\":%.1f}\n",
-           hark_model_arch(m), hark_model_is_random(m), st.device ? st.device : device, dtype_name(dtype),
-           quant, fp8, per_step ? "argmax" : "greedy", B, T, threads, 1e3 * med[0], 1e3 * med[1], 1e3 * med[2], T ? 1e3 * med[3] / (double)T : 0.0,
-           1e3 * med[4], rtfx, (double)st.weights_bytes / 1048576.0, (double)st.state_bytes / 1048576.0,
-           (double)st.device_peak_bytes / 1048576.0);
+           hark_model_arch(m), hark_model_is_random(m), st.device ? st.device : device,
+           dtype_name(dtype), quant, fp8, per_step ? "argmax" : "greedy", B, T, threads,
+           1e3 * med[0], 1e3 * med[1], 1e3 * med[2], T ? 1e3 * med[3] / (double)T : 0.0,
+           1e3 * med[4], rtfx, (double)st.weights_bytes / 1048576.0,
+           (double)st.state_bytes / 1048576.0, (double)st.device_peak_bytes / 1048576.0);
     fflush(stdout);
 }
 
@@ -307,8 +313,9 @@ int cmd_forward(int argc, char **argv)
     int dtype = cli_parse_dtype(dtype_s);
     if (bad || !model_path || !audio_path || !tokens_s || !out_path || threads < 0 || dtype < -1) {
         fprintf(bad == 1 ? stdout : stderr,
-                "usage: hark forward -m MODEL --audio FILE --tokens ID,ID,... --out FILE [--threads N]\n"
-                "                    [--device cpu|cuda:N] [--dtype f16|bf16|f32] [--fp8-encoder]\n"
+                "usage: hark forward -m MODEL --audio FILE --tokens ID,ID,... --out FILE\n"
+                "                    [--threads N] [--device cpu|cuda:N] [--dtype f16|bf16|f32]\n"
+                "                    [--fp8-encoder]\n"
                 "Writes float32 logits [n_tokens][n_vocab] of the first 30 s window.\n");
         return bad == 1 ? 0 : 2;
     }
@@ -344,8 +351,10 @@ int cmd_forward(int argc, char **argv)
         rc = cli_error("out of memory", HARK_ERR_NOMEM);
         goto out;
     }
-    if ((st = hark_state_new(m, NULL, &s)) != HARK_OK || (st = hark_log_mel(pcm, np, d.n_mels, mel)) != HARK_OK ||
-        (st = hark_encode(s, mel, 1)) != HARK_OK || (st = hark_decode(s, e, n, logits)) != HARK_OK) {
+    if ((st = hark_state_new(m, NULL, &s)) != HARK_OK ||
+        (st = hark_log_mel(pcm, np, d.n_mels, mel)) != HARK_OK ||
+        (st = hark_encode(s, mel, 1)) != HARK_OK ||
+        (st = hark_decode(s, e, n, logits)) != HARK_OK) {
         rc = cli_error("forward pass failed", st);
         goto out;
     }
