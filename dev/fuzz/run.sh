@@ -2,12 +2,12 @@
 # Builds the libFuzzer targets (clang, ASan + UBSan, build-fuzz/) and runs each for S seconds
 # from a seed corpus made here; a crash, leak or sanitizer report stops that target and leaves
 # its input under build-fuzz/artifacts/.
-#   bash dev/fuzz/run.sh [S] [TARGET...]   (default 60 s; wav pickle model normalize)
+#   bash dev/fuzz/run.sh [S] [TARGET...]   (default 60 s; wav pickle model tokenize normalize)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 S=${1:-60}
 shift || true
-TARGETS=${*:-wav pickle model normalize}
+TARGETS=${*:-wav pickle model tokenize normalize}
 if [ ! -f build-fuzz/CMakeCache.txt ]; then
   CC=clang cmake -S . -B build-fuzz -DHARK_FUZZ=ON -DHARK_SANITIZE=address,undefined \
     -DHARK_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -59,6 +59,10 @@ PY
     model)
       build-fuzz/hark convert --random nano-test --seed 1 "$d/nano.hark" >/dev/null
       for f in ../shared/data/model-format-fixtures/*.bin; do [ -f "$f" ] && cp "$f" "$d/"; done
+      ;;
+    tokenize)
+      printf 'And so, my fellow Americans: ask not what your country can do for you.' >"$d/jfk"
+      printf "Grüße, 世界! It's   12,345 tokens\n\t<|endoftext|> 'll 've" >"$d/mixed"
       ;;
     normalize)
       i=0
