@@ -166,6 +166,15 @@ static hark_status run_layers(cu_ctx *c, int R, const qk_capture *qc)
     return HARK_OK;
 }
 
+/* The rows a pass of n entries runs: n rounded up to a power of two (its graph's bucket). */
+static int bucket_rows(int n)
+{
+    int R = 1;
+    while (R < n)
+        R *= 2;
+    return R;
+}
+
 static int bucket_index(int R)
 {
     int b = 0;
@@ -207,9 +216,7 @@ static hark_status decode_common(cu_ctx *c, const hark_decode_entry *e, int n, i
 {
     CU_TRY(check_entries(c, e, n));
     K(cudaSetDevice(c->dev));
-    int R = 1;
-    while (R < n)
-        R *= 2;
+    const int R = bucket_rows(n);
     *R_out = R;
     CU_TRY(prepare(c, e, n, R));
     return run_bucket(c, R);
@@ -256,9 +263,7 @@ hark_status cu_decode_cross_qk(void *ctx, const hark_decode_entry *e, int n, flo
                                c->w->H_dec, c->w->C));
     CU_TRY(check_entries(c, e, n));
     K(cudaSetDevice(c->dev));
-    int R = 1;
-    while (R < n)
-        R *= 2;
+    const int R = bucket_rows(n);
     const size_t per_head = (size_t)R * n_frames;
     qk_capture qc = { heads, n_heads, n_frames, NULL };
     K(cudaMalloc((void **)&qc.dev, (size_t)n_heads * per_head * sizeof(float)));
@@ -387,9 +392,7 @@ hark_status cu_decode_greedy(void *ctx, const hark_decode_entry *e, int n, int s
             return hark_fail(HARK_ERR_INVALID_ARG, "cuda decode_greedy: entry %d ends past the "
                              "text context", i);
     K(cudaSetDevice(c->dev));
-    int R = 1;
-    while (R < n)
-        R *= 2;
+    const int R = bucket_rows(n);
     const int cap = c->rows_cap;
     const size_t stride = (size_t)5 * cap + (size_t)R * c->mb, hist = (size_t)steps * n;
     CU_TRY(pick_reserve(c, (stride * steps + hist) * sizeof(int32_t)));
